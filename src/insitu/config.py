@@ -1,0 +1,85 @@
+"""Settings: every knob is an ``INSITU_*`` environment variable, read once."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEVELOPMENT_SECRET_KEY = "insitu-development-secret-key-change-me"
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """insitu's configuration; see the README for what each variable does."""
+
+    model_config = SettingsConfigDict(env_prefix="INSITU_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///./var/insitu.db"
+    job_backend: Literal["inline", "celery"] = "inline"
+    celery_broker_url: str = "redis://127.0.0.1:6379/0"
+    worker_threads: int = Field(default=2, ge=1, le=64)
+
+    public_url: str = "http://127.0.0.1:8000"
+    portal_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
+    )
+    url_ttl_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
+    secret_key: str = DEVELOPMENT_SECRET_KEY
+
+    aws_platform_role_template: str | None = None
+    local_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+
+    import_concurrency: int = Field(default=32, ge=1, le=512)
+    import_batch_size: int = Field(default=500, ge=1, le=10_000)
+    probe_byte_budget: int = Field(default=4 * 1024 * 1024, ge=1024)
+    text_max_bytes: int = Field(default=1024 * 1024, ge=1)
+
+    @field_validator("portal_origins", mode="before")
+    @classmethod
+    def _origins_from_commas(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("local_roots", mode="before")
+    @classmethod
+    def _roots_from_commas(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("portal_origins")
+    @classmethod
+    def _origins_are_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not origin.startswith(("http://", "https://")) or origin.rstrip("/").count("/") > 2:
+                raise ValueError(
+                    f"{origin!r} is not an origin; write scheme://host[:port], "
+                    "e.g. https://portal.example.com"
+                )
+        return [origin.rstrip("/") for origin in origins]
+
+    @model_validator(mode="after")
+    def _no_default_secret_in_production(self) -> Settings:
+        if self.environment == "production" and self.secret_key == DEVELOPMENT_SECRET_KEY:
+            raise ValueError(
+                "INSITU_SECRET_KEY is the development default; set it to a long random value "
+                '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

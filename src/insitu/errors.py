@@ -1,0 +1,104 @@
+"""Every error insitu raises on purpose, with its code, HTTP status and fix.
+
+Each error says what failed (``detail``) and how to put it right (``fix``); the API renders
+them all as ``{"error": code, "detail": ..., "fix": ...}`` with the class's status::
+
+    InsituError                      500 internal_error
+    ├── InvalidInput                 422 invalid_input
+    │   ├── InvalidLocation          422 invalid_location    a URI insitu cannot parse
+    │   └── InvalidConfiguration     422 invalid_configuration
+    ├── Unauthenticated              401 unauthenticated
+    ├── NotFound                     404 not_found           also for another org's objects
+    ├── Conflict                     409 conflict
+    └── StorageError                 502 storage_error       the customer's store failed us
+        ├── ObjectNotFound           404 object_not_found    (also a FileNotFoundError)
+        ├── ContainerNotFound        404 bucket_not_found
+        ├── AccessDenied             403 access_denied       (also a PermissionError)
+        │   └── KeyAccessDenied      403 kms_access_denied   a KMS key refuses to decrypt
+        ├── ProviderUnavailable      501 provider_unavailable  SDK not installed
+        └── StorageUnreachable       502 storage_unreachable
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class InsituError(Exception):
+    """Base of every deliberate insitu error."""
+
+    code: ClassVar[str] = "internal_error"
+    status_code: ClassVar[int] = 500
+
+    def __init__(self, detail: str, *, fix: str | None = None, **context: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.fix = fix
+        self.context = context
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "detail": self.detail, "fix": self.fix}
+        body.update(self.context)
+        return body
+
+
+class InvalidInput(InsituError):
+    code = "invalid_input"
+    status_code = 422
+
+
+class InvalidLocation(InvalidInput):
+    code = "invalid_location"
+
+
+class InvalidConfiguration(InvalidInput):
+    code = "invalid_configuration"
+
+
+class Unauthenticated(InsituError):
+    code = "unauthenticated"
+    status_code = 401
+
+
+class NotFound(InsituError):
+    code = "not_found"
+    status_code = 404
+
+
+class Conflict(InsituError):
+    code = "conflict"
+    status_code = 409
+
+
+class StorageError(InsituError):
+    code = "storage_error"
+    status_code = 502
+
+
+class ObjectNotFound(StorageError, FileNotFoundError):
+    code = "object_not_found"
+    status_code = 404
+
+
+class ContainerNotFound(StorageError):
+    code = "bucket_not_found"
+    status_code = 404
+
+
+class AccessDenied(StorageError, PermissionError):
+    code = "access_denied"
+    status_code = 403
+
+
+class KeyAccessDenied(AccessDenied):
+    code = "kms_access_denied"
+
+
+class ProviderUnavailable(StorageError):
+    code = "provider_unavailable"
+    status_code = 501
+
+
+class StorageUnreachable(StorageError):
+    code = "storage_unreachable"
+    status_code = 502

@@ -1,0 +1,1 @@
+"""The provider boundary; see ``base.py``."""

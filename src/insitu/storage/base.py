@@ -1,0 +1,182 @@
+"""The provider boundary: what insitu needs from any object store, and nothing more.
+
+A provider (``s3``, ``azure``, ``gcs``, ``local``) is one module exposing a ``Provider``; the
+rest of insitu talks to stores only through these types, so adding a cloud is adding a module.
+This package imports neither FastAPI nor the ORM; each provider imports its SDK lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+if TYPE_CHECKING:
+    from insitu.config import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A parsed storage URI: which provider, which bucket/container, which key or prefix.
+
+    ``key`` is the raw object key (never URL-encoded); a prefix ends with ``/`` or is empty.
+    ``account`` is set for providers whose buckets live inside an account (Azure). The
+    canonical ``uri`` is what insitu stores and shows: ``s3://bucket/key``,
+    ``az://account/container/key``, ``gs://bucket/key``, ``file:///abs/path``.
+    """
+
+    provider: str
+    scheme: str
+    bucket: str
+    key: str = ""
+    account: str | None = None
+
+    @property
+    def uri(self) -> str:
+        account = f"{self.account}/" if self.account else ""
+        return f"{self.scheme}://{account}{self.bucket}/{self.key}"
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.key == "" or self.key.endswith("/")
+
+    def with_key(self, key: str) -> Location:
+        """The same bucket, another key."""
+        return Location(self.provider, self.scheme, self.bucket, key, self.account)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What a listing or HEAD tells about one object."""
+
+    key: str
+    size: int
+    etag: str | None = None
+    version: str | None = None
+    last_modified: datetime | None = None
+    # Server-side encryption as the store reports it, e.g. ("aws:kms", key ARN).
+    encryption: str | None = None
+    encryption_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of a listing; ``cursor`` resumes the listing right after this page."""
+
+    objects: list[ObjectInfo]
+    cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedURL:
+    """A read-only URL for one object, valid until ``expires_at`` (UTC)."""
+
+    url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One step of access verification: what was tried, whether it worked, and the fix."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CorsAdvice:
+    """The CORS configuration a provider needs for the portal origins, and how to apply it."""
+
+    provider: str
+    rules: Any
+    command: str
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What a provider may know about the caller: the org, its connection, the settings."""
+
+    settings: Settings
+    org_id: str
+    connection_id: str
+    external_id: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ProviderConfig(BaseModel):
+    """Base of every provider's connection settings; secrets are ``SecretStr`` fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def public(self) -> dict[str, Any]:
+        """The settings safe to show: every secret field left out."""
+        return {
+            name: value
+            for name, value in self.model_dump(mode="json").items()
+            if not isinstance(getattr(self, name), SecretStr)
+        }
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Read-only access to one bucket/container of one connection."""
+
+    def list_pages(
+        self, prefix: str, *, cursor: str | None = None, page_size: int = 1000
+    ) -> Iterator[ListPage]:
+        """Stream the objects under ``prefix`` a page at a time, in key order."""
+        ...
+
+    def head(self, key: str) -> ObjectInfo:
+        """Facts about one object; raises ObjectNotFound when it is gone."""
+        ...
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of one object (fewer at its end); never the whole file."""
+        ...
+
+    def sign(self, key: str, *, ttl: timedelta) -> SignedURL:
+        """A read-only GET URL for one object that expires after ``ttl``."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
+        ...
+
+
+class Provider(Protocol):
+    """One storage backend: parses its URIs, opens stores, verifies access, advises CORS."""
+
+    name: ClassVar[str]
+    schemes: ClassVar[tuple[str, ...]]
+    config_model: ClassVar[type[ProviderConfig]]
+    example_uri: ClassVar[str]
+
+    def parse(self, uri: str) -> Location:
+        """Parse one of this provider's URIs; raises InvalidLocation with an example."""
+        ...
+
+    def validate_config(self, config: ProviderConfig, context: ProviderContext) -> None:
+        """Refuse settings this deployment cannot accept (raises InvalidConfiguration)."""
+        ...
+
+    def open(
+        self, config: ProviderConfig, *, location: Location, context: ProviderContext
+    ) -> ObjectStore:
+        """A store for ``location``'s bucket, authenticated as the connection says."""
+        ...
+
+    def verify(
+        self, config: ProviderConfig, *, location: Location, context: ProviderContext
+    ) -> Sequence[Check]:
+        """Every check that access works end to end, each with its fix when it fails."""
+        ...
+
+    def cors_advice(self, origins: Sequence[str]) -> CorsAdvice:
+        """The bucket CORS rules allowing GET and HEAD from ``origins``."""
+        ...
