@@ -21,9 +21,7 @@ class _Entry:
 _PROVIDERS: dict[str, _Entry] = {
     "s3": _Entry("insitu.storage.s3", ("s3",)),
     "local": _Entry("insitu.storage.local", ("file",)),
-    "azure": _Entry(
-        "insitu.storage.azure", ("az", "https"), "pip install 'insitu[azure]'"
-    ),
+    "azure": _Entry("insitu.storage.azure", ("az", "https"), "pip install 'insitu[azure]'"),
     "gcs": _Entry("insitu.storage.gcs", ("gs",), "pip install 'insitu[gcs]'"),
 }
 

@@ -1,0 +1,73 @@
+"""The FastAPI application: one router per domain, one error format, CORS for the portal."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import Engine
+
+from insitu import __version__
+from insitu.api.errors import install_error_handlers
+from insitu.api.routes import assets, connections, imports, local_files, organization, projects
+from insitu.config import Settings, get_settings
+from insitu.db import get_engine
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, *, resume_jobs: bool = False
+) -> FastAPI:
+    """The insitu API; ``resume_jobs`` re-queues imports a previous process left unfinished."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if resume_jobs:
+            _resume_interrupted_imports(app)
+        yield
+
+    app = FastAPI(
+        title="insitu",
+        version=__version__,
+        description="Label files that never leave the customer's own cloud.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine or get_engine(settings.database_url)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.portal_origins,
+        allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Range"],
+        expose_headers=["Content-Length", "Content-Range", "ETag"],
+    )
+    install_error_handlers(app)
+    for module in (organization, connections, projects, imports, assets, local_files):
+        app.include_router(module.router)
+
+    from insitu.portal.routes import router as portal_router
+
+    app.include_router(portal_router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app
+
+
+def _resume_interrupted_imports(app: FastAPI) -> None:
+    from insitu import jobs
+    from insitu.db import session_scope
+    from insitu.imports import service as imports
+
+    with session_scope(app.state.engine) as session:
+        for job in imports.interrupted(session):
+            imports.resume(session, job=job, force=True)
+            jobs.enqueue(session, imports.RUN_TASK, job_id=job.id)
+            log.info("resuming import %s", job.id)

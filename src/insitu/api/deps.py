@@ -1,0 +1,62 @@
+"""Request dependencies: a session per request, the caller's organization, the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from insitu.config import Settings
+from insitu.db import session_factory
+from insitu.errors import Unauthenticated
+from insitu.organizations import service as organizations
+from insitu.organizations.models import ApiKey, Organization
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `insitu org create`.")
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    session = session_factory(request.app.state.engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    org: Organization
+    api_key: ApiKey
+
+
+def get_caller(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    if credentials is None:
+        raise Unauthenticated(
+            "no API key was sent",
+            fix="send 'Authorization: Bearer <key>'; 'insitu org create NAME' prints a key",
+        )
+    org, api_key = organizations.authenticate(session, key=credentials.credentials)
+    return Caller(org=org, api_key=api_key)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]

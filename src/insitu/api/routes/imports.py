@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from insitu.api.deps import CallerDep, SessionDep, SettingsDep
+from insitu.imports import service as imports
+from insitu.imports.schemas import ImportCreate, ImportFailureRead, ImportRead
+from insitu.projects import service as projects
+from insitu.schemas import Page
+
+router = APIRouter(tags=["imports"])
+
+
+@router.post("/v1/projects/{project_id}/imports", status_code=status.HTTP_202_ACCEPTED)
+def create_import(
+    project_id: str,
+    data: ImportCreate,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> ImportRead:
+    """Queue an import of a prefix, or of ``source_files`` under it; poll the returned job."""
+    project = projects.get(session, org=caller.org, project_id=project_id)
+    job = imports.create(session, org=caller.org, project=project, data=data, settings=settings)
+    return imports.read(job)
+
+
+@router.get("/v1/imports/{job_id}")
+def get_import(job_id: str, caller: CallerDep, session: SessionDep) -> ImportRead:
+    return imports.read(imports.get(session, org=caller.org, job_id=job_id))
+
+
+@router.post("/v1/imports/{job_id}/cancel")
+def cancel_import(job_id: str, caller: CallerDep, session: SessionDep) -> ImportRead:
+    """Stop an import after the page in flight; what it already imported stays."""
+    job = imports.get(session, org=caller.org, job_id=job_id)
+    return imports.read(imports.cancel(session, job=job))
+
+
+@router.get("/v1/imports/{job_id}/failures")
+def list_import_failures(
+    job_id: str,
+    caller: CallerDep,
+    session: SessionDep,
+    after: Annotated[str | None, Query(description="The previous page's `next`.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Page[ImportFailureRead]:
+    job = imports.get(session, org=caller.org, job_id=job_id)
+    rows, next_cursor = imports.list_failures(session, job=job, after=after, limit=limit)
+    return Page(items=[ImportFailureRead.model_validate(row) for row in rows], next=next_cursor)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from insitu.db import Base, IdMixin, utcnow
+
+ACTIVE, REMOVED = "active", "removed"
+
+
+class Asset(IdMixin, Base):
+    """Where one self-hosted file lives and the few facts insitu keeps about it."""
+
+    __tablename__ = "assets"
+    # A location is unique per project, so no re-import ever duplicates an asset.
+    __table_args__ = (
+        UniqueConstraint("project_id", "location"),
+        Index("ix_assets_project_id_status", "project_id", "status"),
+    )
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"))
+    import_job_id: Mapped[str | None] = mapped_column(ForeignKey("import_jobs.id"), default=None)
+
+    location: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(String(16))
+    bucket: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(Text)
+    size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    etag: Mapped[str | None] = mapped_column(String(200), default=None)
+    version: Mapped[str | None] = mapped_column(String(200), default=None)
+
+    media_kind: Mapped[str | None] = mapped_column(String(16), default=None)
+    extension: Mapped[str | None] = mapped_column(String(32), default=None)
+    mime_type: Mapped[str | None] = mapped_column(String(100), default=None)
+    width: Mapped[int | None] = mapped_column(default=None)
+    height: Mapped[int | None] = mapped_column(default=None)
+    duration: Mapped[float | None] = mapped_column(Float, default=None)
+    video_codec: Mapped[str | None] = mapped_column(String(32), default=None)
+    audio_codec: Mapped[str | None] = mapped_column(String(32), default=None)
+    frame_rate: Mapped[float | None] = mapped_column(Float, default=None)
+    frame_count: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    media_details: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+    status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    removal_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    removed_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SignedUrlIssue(IdMixin, Base):
+    """Audit trail: which key asked for a URL to which asset, and until when it worked."""
+
+    __tablename__ = "signed_url_issues"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), default=None)
+    expires_at: Mapped[datetime] = mapped_column()

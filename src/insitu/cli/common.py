@@ -1,0 +1,43 @@
+"""What every command shares: the console, a database session, picking the org."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from sqlalchemy.orm import Session
+
+from insitu.config import Settings, get_settings
+from insitu.db import get_engine, session_scope
+from insitu.errors import InvalidInput, NotFound
+from insitu.organizations import service as organizations
+from insitu.organizations.models import Organization
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    with session_scope(get_engine(settings().database_url)) as db_session:
+        yield db_session
+
+
+def pick_org(db_session: Session, org_id: str | None) -> Organization:
+    """The org named by --org, or the only one there is."""
+    if org_id:
+        return organizations.get(db_session, org_id=org_id)
+    orgs = organizations.list_all(db_session)
+    if len(orgs) == 1:
+        return orgs[0]
+    if not orgs:
+        raise NotFound("there is no organization yet", fix="create one: insitu org create NAME")
+    raise InvalidInput(
+        "there are several organizations; say which one",
+        fix="pass --org ID (insitu org list shows them)",
+    )

@@ -1,0 +1,146 @@
+"""``insitu import``: run an import in the foreground with a progress bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from insitu.cli.common import console, session, settings
+from insitu.connections import service as connections
+from insitu.errors import InvalidInput, NotFound
+from insitu.imports import service as imports
+from insitu.imports.models import ImportJob
+from insitu.imports.pipeline import run_import
+from insitu.imports.schemas import ImportCreate
+from insitu.organizations.models import Organization
+from insitu.projects import service as projects
+from insitu.projects.models import Project
+from insitu.storage.registry import parse_location
+
+
+def import_files(
+    source: Annotated[
+        str | None, typer.Argument(help="A prefix or file, e.g. s3://bucket/images/")
+    ] = None,
+    project: Annotated[str | None, typer.Option("--project", help="Project ID.")] = None,
+    connection: Annotated[
+        str | None, typer.Option("--connection", help="Default: the org's only one for SOURCE.")
+    ] = None,
+    files_from: Annotated[
+        Path | None,
+        typer.Option("--files-from", help="A file listing keys or URIs under SOURCE, one a line."),
+    ] = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Continue an interrupted import by its ID.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Resume even if it looks alive.")] = False,
+) -> None:
+    """Import a prefix (or only --files-from) into a project, then print a summary."""
+    job_id = _resume(resume, force) if resume else _create(source, project, connection, files_from)
+    _run_with_progress(job_id)
+
+
+def _create(
+    source: str | None, project_id: str | None, connection_id: str | None, files_from: Path | None
+) -> str:
+    if not source or not project_id:
+        raise InvalidInput(
+            "SOURCE and --project are needed to start an import",
+            fix="insitu import s3://bucket/prefix/ --project ID  (or --resume JOB)",
+        )
+    files = _read_files(files_from) if files_from else None
+    with session() as db_session:
+        project = db_session.get(Project, project_id)
+        if project is None:
+            raise NotFound(f"project {project_id} does not exist", fix="insitu project create")
+        org = db_session.get_one(Organization, project.org_id)
+        projects.get(db_session, org=org, project_id=project_id)
+        connection_id = connection_id or _only_connection(db_session, org, source)
+        data = ImportCreate(source=source, connection_id=connection_id, source_files=files)
+        job = imports.create(
+            db_session, org=org, project=project, data=data, settings=settings(), enqueue=False
+        )
+        return job.id
+
+
+def _resume(job_id: str, force: bool) -> str:
+    with session() as db_session:
+        job = db_session.get(ImportJob, job_id)
+        if job is None:
+            raise NotFound(f"import {job_id} does not exist", fix="check the import ID")
+        imports.resume(db_session, job=job, force=force)
+    console.print(f"Resuming import {job_id} where it last committed.")
+    return job_id
+
+
+def _read_files(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", fix="check the path") from exc
+    return [line.strip() for line in lines if line.strip()]
+
+
+def _only_connection(db_session, org: Organization, source: str) -> str:  # type: ignore[no-untyped-def]
+    provider = parse_location(source).provider
+    candidates = [
+        c for c in connections.list_for_org(db_session, org=org) if c.provider == provider
+    ]
+    if len(candidates) != 1:
+        raise InvalidInput(
+            f"{'no' if not candidates else 'several'} {provider} connections; say which to use",
+            fix=f"pass --connection ID, or create one: insitu connect {provider} ...",
+        )
+    return candidates[0].id
+
+
+def _run_with_progress(job_id: str) -> None:
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("Importing", total=None, detail="")
+
+        def show(job: ImportJob) -> None:
+            read = imports.read(job)
+            bar.update(
+                task,
+                completed=read.progress.done,
+                total=read.progress.total,
+                detail=f"{job.imported} new, {job.already_present} present, {job.failed} failed",
+            )
+
+        run_import(job_id, settings=settings(), progress=show)
+    _summary(job_id)
+
+
+def _summary(job_id: str) -> None:
+    with session() as db_session:
+        job = db_session.get_one(ImportJob, job_id)
+        read = imports.read(job)
+    table = Table("import", "status", "listed", "imported", "already present", "failed")
+    counts = read.counts
+    table.add_row(
+        job_id,
+        read.status,
+        *map(str, (counts.listed, counts.imported, counts.already_present, counts.failed)),
+    )
+    console.print(table)
+    if read.error:
+        console.print(f"[bold red]Error:[/] {read.error.get('detail')}", highlight=False)
+        if read.error.get("fix"):
+            console.print(f"[bold]Fix:[/] {read.error['fix']}", highlight=False)
+        raise typer.Exit(1)
+    if counts.failed:
+        console.print(
+            f"{counts.failed} files failed; see why and how to fix: "
+            f"GET /v1/imports/{job_id}/failures"
+        )

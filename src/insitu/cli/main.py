@@ -1,0 +1,55 @@
+"""The ``insitu`` command: each command group lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from pydantic import ValidationError
+
+from insitu.cli import assets, connect, cors, db, imports, org, project, serve, verify
+from insitu.cli.common import err_console
+from insitu.errors import InsituError
+
+app = typer.Typer(
+    name="insitu",
+    help="Label files that never leave the customer's own cloud.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(org.app, name="org")
+app.add_typer(connect.app, name="connect")
+app.add_typer(project.app, name="project")
+app.command("serve")(serve.serve)
+app.command("worker")(serve.worker)
+app.command("import")(imports.import_files)
+app.command("verify")(verify.verify)
+app.command("cors")(cors.cors)
+app.command("assets")(assets.assets)
+
+
+def main() -> None:
+    """Run the CLI; an insitu error prints what failed and how to fix it, then exits 1."""
+    try:
+        app(standalone_mode=False)
+    except InsituError as exc:
+        err_console.print(f"[bold red]Error:[/] {exc.detail}", highlight=False)
+        if exc.fix:
+            err_console.print(f"[bold]Fix:[/] {exc.fix}", highlight=False)
+        sys.exit(1)
+    except ValidationError as exc:
+        err_console.print(f"[bold red]Error:[/] invalid configuration:\n{exc}", highlight=False)
+        err_console.print("[bold]Fix:[/] correct the INSITU_* variables named above")
+        sys.exit(1)
+    except (typer.Exit, typer.Abort) as exc:
+        sys.exit(getattr(exc, "exit_code", 1))
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors arrive here with standalone_mode off
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from insitu.cli.common import console, session, settings
+from insitu.organizations import service as organizations
+
+app = typer.Typer(help="Organizations and their API keys.", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="The organization's name.")],
+    self_host_default: Annotated[
+        bool, typer.Option(help="New projects are self-hosted unless they say otherwise.")
+    ] = True,
+) -> None:
+    """Create an organization and print its first API key (shown only once)."""
+    with session() as db_session:
+        org, key = organizations.create(
+            db_session, name=name, settings=settings(), self_host_default=self_host_default
+        )
+    console.print(f"Organization [bold]{org.name}[/] created: {org.id}")
+    console.print(f"API key (shown once, keep it secret): [bold green]{key}[/]")
+
+
+@app.command("list")
+def list_orgs() -> None:
+    """List organizations."""
+    table = Table("id", "name", "self_host_default", "created")
+    with session() as db_session:
+        for org in organizations.list_all(db_session):
+            table.add_row(
+                org.id, org.name, str(org.self_host_default), f"{org.created_at:%Y-%m-%d}"
+            )
+    console.print(table)
+
+
+@app.command("key")
+def new_key(
+    org_id: Annotated[str, typer.Option("--org", help="Organization ID.")],
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "cli",
+) -> None:
+    """Create another API key for an organization."""
+    with session() as db_session:
+        org = organizations.get(db_session, org_id=org_id)
+        key = organizations.create_api_key(db_session, org=org, name=name)
+    console.print(f"API key (shown once, keep it secret): [bold green]{key}[/]")

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from insitu import migrate
+from insitu.cli.common import console, session, settings
+from insitu.errors import InvalidConfiguration
+from insitu.organizations import service as organizations
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the API, the portal and (on the inline backend) the worker in one process."""
+    import uvicorn
+
+    from insitu.api.app import create_app
+
+    config = settings()
+    migrate.upgrade(config.database_url)
+    _bootstrap(port)
+    app = create_app(config, resume_jobs=config.job_backend == "inline")
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _bootstrap(port: int) -> None:
+    """On an empty database, create the first organization and say what to try next."""
+    with session() as db_session:
+        if organizations.list_all(db_session):
+            return
+        org, key = organizations.create(
+            db_session, name="default", settings=settings(), self_host_default=True
+        )
+    base = f"http://127.0.0.1:{port}"
+    console.rule("[bold]insitu is set up")
+    console.print(f"Organization [bold]default[/] ({org.id}) was created. Its admin API key:")
+    console.print(f"\n  [bold green]{key}[/]\n")
+    console.print("It is shown only this once. Try:", highlight=False)
+    console.print(
+        f"  export INSITU_KEY={key}\n"
+        f'  curl -H "Authorization: Bearer $INSITU_KEY" {base}/v1/organization\n'
+        f"  open {base}/docs for every endpoint\n",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.rule()
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+) -> None:
+    """Run a Celery worker (INSITU_JOB_BACKEND=celery) for imports at scale."""
+    if settings().job_backend != "celery":
+        raise InvalidConfiguration(
+            "the job backend is 'inline': jobs run inside 'insitu serve', no worker is needed",
+            fix="set INSITU_JOB_BACKEND=celery (and INSITU_CELERY_BROKER_URL) to use workers",
+        )
+    from insitu.jobs.celery_backend import app
+
+    app.worker_main(["worker", f"--concurrency={concurrency}", "--loglevel=INFO"])

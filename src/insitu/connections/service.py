@@ -1,0 +1,142 @@
+"""Connections: an org's validated, encrypted access settings for one provider."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from insitu.config import Settings
+from insitu.connections import stores
+from insitu.connections.models import Connection
+from insitu.connections.schemas import ConnectionCreate, ConnectionRead
+from insitu.db import utcnow
+from insitu.errors import InvalidConfiguration, InvalidLocation, NotFound
+from insitu.organizations import service as organizations
+from insitu.organizations.models import Organization
+from insitu.security import SecretBox
+from insitu.storage.base import Check, Location, ObjectStore, ProviderConfig, ProviderContext
+from insitu.storage.registry import get_provider, parse_location
+
+
+def create(
+    session: Session, *, org: Organization, data: ConnectionCreate, settings: Settings
+) -> Connection:
+    """Validate the settings with the provider's own model, then store them encrypted."""
+    provider = get_provider(data.provider)
+    config = _validated_config(data.provider, data.settings)
+    connection = Connection(org_id=org.id, name=data.name or data.provider, provider=data.provider)
+    provider.validate_config(config, _context(org, connection, settings))
+    connection.settings_encrypted = SecretBox(settings.secret_key).encrypt_json(
+        config.model_dump(mode="json")
+    )
+    session.add(connection)
+    session.flush()
+    return connection
+
+
+def get(session: Session, *, org: Organization, connection_id: str) -> Connection:
+    """The org's connection; another org's or a deleted one is simply not found."""
+    connection = session.get(Connection, connection_id)
+    if connection is None or connection.org_id != org.id or connection.deleted_at is not None:
+        raise NotFound(
+            f"connection {connection_id} does not exist",
+            fix="list your connections with GET /v1/connections",
+        )
+    return connection
+
+
+def list_for_org(session: Session, *, org: Organization) -> Sequence[Connection]:
+    query = select(Connection).where(Connection.org_id == org.id, Connection.deleted_at.is_(None))
+    return session.scalars(query.order_by(Connection.created_at)).all()
+
+
+def delete(session: Session, *, connection: Connection) -> None:
+    """Retire a connection; its assets stay on record but can no longer be signed."""
+    connection.deleted_at = utcnow()
+    stores.forget(connection.id)
+    session.flush()
+
+
+def config(connection: Connection, *, settings: Settings) -> ProviderConfig:
+    raw = SecretBox(settings.secret_key).decrypt_json(connection.settings_encrypted)
+    return _validated_config(connection.provider, raw)
+
+
+def read(connection: Connection, *, settings: Settings) -> ConnectionRead:
+    return ConnectionRead(
+        id=connection.id,
+        name=connection.name,
+        provider=connection.provider,
+        settings=config(connection, settings=settings).public(),
+        created_at=connection.created_at,
+    )
+
+
+def location_for(connection: Connection, uri: str) -> Location:
+    """Parse ``uri`` and make sure it belongs to this connection's provider."""
+    location = parse_location(uri)
+    if location.provider != connection.provider:
+        raise InvalidLocation(
+            f"{uri!r} is a {location.provider} location but connection {connection.id} is "
+            f"for {connection.provider}",
+            fix=f"use a {connection.provider} connection, e.g. "
+            f"{get_provider(connection.provider).example_uri}",
+        )
+    return location
+
+
+def open_store(
+    connection: Connection, *, org: Organization, location: Location, settings: Settings
+) -> ObjectStore:
+    """A (cached) store for the connection's bucket holding ``location``."""
+    return stores.get_or_open(
+        connection.id,
+        location,
+        lambda: get_provider(connection.provider).open(
+            config(connection, settings=settings),
+            location=location,
+            context=_context(org, connection, settings),
+        ),
+    )
+
+
+def verify(
+    connection: Connection, *, org: Organization, source: str, settings: Settings
+) -> list[Check]:
+    location = location_for(connection, source)
+    provider = get_provider(connection.provider)
+    return list(
+        provider.verify(
+            config(connection, settings=settings),
+            location=location,
+            context=_context(org, connection, settings),
+        )
+    )
+
+
+def _context(org: Organization, connection: Connection, settings: Settings) -> ProviderContext:
+    return ProviderContext(
+        settings=settings,
+        org_id=org.id,
+        connection_id=connection.id or "",
+        external_id=organizations.external_id(org, settings=settings),
+    )
+
+
+def _validated_config(provider_name: str, raw: dict[str, object]) -> ProviderConfig:
+    model = get_provider(provider_name).config_model
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise InvalidConfiguration(
+            f"invalid {provider_name} connection settings: {problems}",
+            fix=f"send settings matching the {provider_name} schema "
+            f"(fields: {', '.join(model.model_fields)})",
+        ) from exc

@@ -1,0 +1,308 @@
+"""Running one import: stream the source a page at a time, probe, write, checkpoint.
+
+Memory stays flat whatever the bucket holds: one page of objects is in flight while the
+next is being listed. Each page's assets, failures, counters and the listing cursor are
+committed in one transaction, so a run killed at any point resumes after the last page it
+committed and never writes an asset twice (a location is unique per project).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from insitu.assets.models import Asset
+from insitu.config import Settings
+from insitu.connections import service as connections
+from insitu.connections.models import Connection
+from insitu.db import insert_ignoring_duplicates, new_id, session_scope, utcnow
+from insitu.errors import InsituError, ObjectNotFound, StorageError
+from insitu.imports.models import (
+    CANCELED,
+    FAILED,
+    FINISHED_STATUSES,
+    RUNNING,
+    SUCCEEDED,
+    ImportFailure,
+    ImportJob,
+)
+from insitu.media import ProbeOptions, ProbeResult, probe_object
+from insitu.organizations.models import Organization
+from insitu.projects.models import Project
+from insitu.storage.base import ListPage, Location, ObjectInfo, ObjectStore
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[ImportJob], None]
+
+
+@dataclass
+class _Outcome:
+    """What happened to one file of a page."""
+
+    info: ObjectInfo
+    location: str
+    result: ProbeResult | None = None
+    failure: tuple[str, str, str | None] | None = None  # code, message, fix
+
+
+@dataclass
+class _PageTally:
+    assets: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    already_present: int = 0
+    bytes_read: int = 0
+    requests: int = 0
+
+
+def run_import(
+    job_id: str, *, settings: Settings, progress: ProgressCallback | None = None
+) -> None:
+    """Run (or resume) import ``job_id`` to the end, recording every file's outcome."""
+    with session_scope() as session:
+        job = session.get_one(ImportJob, job_id)
+        if job.status in FINISHED_STATUSES:
+            return
+        job.status, job.heartbeat_at = RUNNING, utcnow()
+        job.started_at = job.started_at or job.heartbeat_at
+        org = session.get_one(Organization, job.org_id)
+        project = session.get_one(Project, job.project_id)
+        connection = session.get_one(Connection, job.connection_id)
+    try:
+        location = connections.location_for(connection, job.source)
+        store = connections.open_store(connection, org=org, location=location, settings=settings)
+        options = ProbeOptions(
+            byte_budget=settings.probe_byte_budget,
+            text_max_bytes=settings.text_max_bytes,
+            allowed_kinds=frozenset(project.allowed_kinds) if project.allowed_kinds else None,
+        )
+        _Runner(job_id, store, location, options, settings, progress).run()
+    except InsituError as exc:
+        _finish(job_id, FAILED, error=exc.as_dict())
+        log.warning("import %s failed: %s", job_id, exc.detail)
+    except Exception as exc:
+        _finish(job_id, FAILED, error={"error": "internal_error", "detail": repr(exc), "fix": None})
+        raise
+
+
+class _Runner:
+    def __init__(
+        self,
+        job_id: str,
+        store: ObjectStore,
+        location: Location,
+        options: ProbeOptions,
+        settings: Settings,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.job_id = job_id
+        self.store = store
+        self.location = location
+        self.options = options
+        self.settings = settings
+        self.progress = progress
+
+    def run(self) -> None:
+        with session_scope() as session:
+            job = session.get_one(ImportJob, self.job_id)
+            project_id, org_id, connection_id = job.project_id, job.org_id, job.connection_id
+            pages = self._named_files(job) if job.source_files is not None else self._listing(job)
+        self.ids = (project_id, org_id, connection_id)
+        with ThreadPoolExecutor(self.settings.import_concurrency) as pool:
+            for objects, checkpoint in pages:
+                outcomes = self._probe_page(pool, objects)
+                if not self._commit_page(outcomes, checkpoint):
+                    return  # canceled while this page was in flight
+        _finish(self.job_id, SUCCEEDED)
+
+    # -- sources ---------------------------------------------------------------
+
+    def _listing(self, job: ImportJob) -> Iterator[tuple[list[ObjectInfo | str], dict[str, Any]]]:
+        prefix = self.location.key
+        pages = self.store.list_pages(
+            prefix, cursor=job.cursor, page_size=self.settings.import_batch_size
+        )
+        for page in _prefetched(pages):
+            objects: list[ObjectInfo | str] = [
+                info for info in page.objects if info.key != prefix and not info.key.endswith("/")
+            ]
+            yield objects, {"cursor": page.cursor, "listed": len(objects)}
+        yield [], {"listing_done": True}
+
+    def _named_files(
+        self, job: ImportJob
+    ) -> Iterator[tuple[list[ObjectInfo | str], dict[str, Any]]]:
+        files = job.source_files or []
+        step = self.settings.import_batch_size
+        for start in range(job.files_done, len(files), step):
+            batch: list[ObjectInfo | str] = list(files[start : start + step])
+            yield batch, {"files_done": start + len(batch), "listed": len(batch)}
+        yield [], {"listing_done": True}
+
+    # -- one page --------------------------------------------------------------
+
+    def _probe_page(
+        self, pool: ThreadPoolExecutor, objects: list[ObjectInfo | str]
+    ) -> list[_Outcome]:
+        if not objects:
+            return []
+        keys = [item if isinstance(item, str) else item.key for item in objects]
+        locations = [self.location.with_key(key).uri for key in keys]
+        present = self._already_present(locations)
+        todo = [
+            (item, uri) for item, uri in zip(objects, locations, strict=True) if uri not in present
+        ]
+        outcomes = list(pool.map(lambda pair: self._probe_one(*pair), todo))
+        skipped = [_Outcome(ObjectInfo(key="", size=0), uri) for uri in present]
+        return outcomes + skipped
+
+    def _already_present(self, locations: list[str]) -> set[str]:
+        project_id = self.ids[0]
+        with session_scope() as session:
+            query = select(Asset.location).where(
+                Asset.project_id == project_id, Asset.location.in_(locations)
+            )
+            return set(session.scalars(query))
+
+    def _probe_one(self, item: ObjectInfo | str, uri: str) -> _Outcome:
+        named = isinstance(item, str)
+        key = item if isinstance(item, str) else item.key
+        try:
+            info = self.store.head(key) if isinstance(item, str) else item
+            return _Outcome(info, uri, result=probe_object(self.store, info, self.options))
+        except ObjectNotFound as exc:
+            message = (
+                f"{uri} does not exist"
+                if named
+                else f"{uri} was listed but is gone: it was moved or deleted during the import"
+            )
+            fix = "check the file name, or upload the file, then import again"
+            return _failed(key, uri, "object_not_found", message, exc.fix or fix)
+        except StorageError as exc:
+            return _failed(key, uri, exc.code, exc.detail, exc.fix)
+        except Exception as exc:  # one bad file must not stop millions of others
+            log.exception("probing %s failed", uri)
+            return _failed(key, uri, "internal_error", f"probing failed: {exc!r}", None)
+
+    def _commit_page(self, outcomes: list[_Outcome], checkpoint: dict[str, Any]) -> bool:
+        project_id, org_id, connection_id = self.ids
+        tally = _PageTally()
+        for outcome in outcomes:
+            if outcome.result is None and outcome.failure is None:
+                tally.already_present += 1
+                continue
+            if outcome.result is not None:
+                tally.bytes_read += outcome.result.bytes_read
+                tally.requests += outcome.result.requests
+                failure = outcome.result.failure
+                if failure is not None:
+                    outcome.failure = (failure.code, failure.reason, failure.fix)
+            if outcome.failure is not None:
+                code, message, fix = outcome.failure
+                tally.failures.append(
+                    {
+                        "id": new_id(),
+                        "created_at": utcnow(),
+                        "job_id": self.job_id,
+                        "location": outcome.location,
+                        "code": code,
+                        "message": message,
+                        "fix": fix,
+                    }
+                )
+                continue
+            tally.assets.append(
+                _asset_row(outcome, self.location, self.job_id, project_id, org_id, connection_id)
+            )
+        with session_scope() as session:
+            job = session.get_one(ImportJob, self.job_id, with_for_update=True)
+            if job.status == CANCELED:
+                return False
+            inserted = insert_ignoring_duplicates(
+                session, Asset, tally.assets, ["project_id", "location"]
+            )
+            failed = insert_ignoring_duplicates(
+                session, ImportFailure, tally.failures, ["job_id", "location"]
+            )
+            job.imported += inserted
+            job.already_present += tally.already_present + len(tally.assets) - inserted
+            job.failed += failed
+            job.bytes_read += tally.bytes_read
+            job.requests += tally.requests
+            job.listed += checkpoint.get("listed", 0)
+            if "cursor" in checkpoint:
+                job.cursor = checkpoint["cursor"]
+            if "files_done" in checkpoint:
+                job.files_done = checkpoint["files_done"]
+            if checkpoint.get("listing_done"):
+                job.listing_done = True
+            job.heartbeat_at = utcnow()
+            if self.progress is not None:
+                self.progress(job)
+        return True
+
+
+def _failed(key: str, uri: str, code: str, message: str, fix: str | None) -> _Outcome:
+    return _Outcome(ObjectInfo(key=key, size=0), uri, failure=(code, message, fix))
+
+
+def _asset_row(
+    outcome: _Outcome,
+    location: Location,
+    job_id: str,
+    project_id: str,
+    org_id: str,
+    connection_id: str,
+) -> dict[str, Any]:
+    assert outcome.result is not None and outcome.result.facts is not None
+    facts, info, now = outcome.result.facts, outcome.info, utcnow()
+    return {
+        "id": new_id(),
+        "created_at": now,
+        "updated_at": now,
+        "status": "active",
+        "org_id": org_id,
+        "project_id": project_id,
+        "connection_id": connection_id,
+        "import_job_id": job_id,
+        "location": outcome.location,
+        "provider": location.provider,
+        "bucket": location.bucket,
+        "key": info.key,
+        "size": info.size,
+        "etag": info.etag,
+        "version": info.version,
+        "media_kind": facts.kind,
+        "extension": facts.extension,
+        "mime_type": facts.mime_type,
+        "width": facts.width,
+        "height": facts.height,
+        "duration": facts.duration,
+        "video_codec": facts.video_codec,
+        "audio_codec": facts.audio_codec,
+        "frame_rate": facts.frame_rate,
+        "frame_count": facts.frame_count,
+        "media_details": facts.details or None,
+    }
+
+
+def _finish(job_id: str, status: str, *, error: dict[str, Any] | None = None) -> None:
+    with session_scope() as session:
+        job = session.get_one(ImportJob, job_id)
+        if job.status == CANCELED:
+            return
+        job.status, job.error, job.finished_at = status, error, utcnow()
+
+
+def _prefetched(pages: Iterator[ListPage]) -> Iterator[ListPage]:
+    """Fetch the next listing page while the caller works on the current one."""
+    with ThreadPoolExecutor(1) as lister:
+        upcoming = lister.submit(next, pages, None)
+        while (page := upcoming.result()) is not None:
+            upcoming = lister.submit(next, pages, None)
+            yield page

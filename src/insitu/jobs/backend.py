@@ -1,0 +1,63 @@
+"""The job backend seam: domain code enqueues, a backend delivers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+
+class JobBackend(Protocol):
+    def send(self, name: str, args: dict[str, Any]) -> None:
+        """Deliver one task to a worker; returns once it is safely queued."""
+        ...
+
+    def shutdown(self) -> None: ...
+
+
+_backend: JobBackend | None = None
+
+
+def get_backend() -> JobBackend:
+    global _backend
+    if _backend is None:
+        from insitu.config import get_settings
+
+        _backend = _make_backend(get_settings().job_backend)
+    return _backend
+
+
+def set_backend(backend: JobBackend | None) -> JobBackend | None:
+    """Swap the backend (tests, the CLI's foreground mode); returns the previous one."""
+    global _backend
+    previous, _backend = _backend, backend
+    return previous
+
+
+def _make_backend(kind: str) -> JobBackend:
+    if kind == "celery":
+        from insitu.jobs.celery_backend import CeleryBackend
+
+        return CeleryBackend()
+    from insitu.jobs.inline import InlineBackend
+
+    return InlineBackend()
+
+
+def enqueue(session: Session | None, name: str, **args: Any) -> None:
+    """Queue task ``name`` with JSON ``args`` once ``session`` commits (at once if None).
+
+    Waiting for the commit means a worker never looks for rows that are not there yet, and a
+    rolled-back request queues nothing.
+    """
+    json.dumps(args)  # refuse non-JSON arguments here, not in a worker later
+    if session is None:
+        get_backend().send(name, args)
+        return
+
+    def _send(_session: Session) -> None:
+        get_backend().send(name, args)
+
+    event.listen(session, "after_commit", _send, once=True)

@@ -1,0 +1,62 @@
+"""The embedded backend: a few worker threads in the API process, no broker needed."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any
+
+from insitu.jobs.registry import run_task
+
+log = logging.getLogger(__name__)
+
+_STOP = ("", {})
+
+
+class InlineBackend:
+    def __init__(self, threads: int | None = None) -> None:
+        if threads is None:
+            from insitu.config import get_settings
+
+            threads = get_settings().worker_threads
+        self._threads_wanted = threads
+        self._queue: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def send(self, name: str, args: dict[str, Any]) -> None:
+        self._ensure_started()
+        self._queue.put((name, args))
+
+    def join(self) -> None:
+        """Wait until every queued task has run (tests, the CLI)."""
+        self._queue.join()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            for _ in self._threads:
+                self._queue.put(_STOP)
+            for thread in self._threads:
+                thread.join(timeout=30)
+            self._threads.clear()
+
+    def _ensure_started(self) -> None:
+        with self._lock:
+            while len(self._threads) < self._threads_wanted:
+                thread = threading.Thread(target=self._work, name="insitu-worker", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def _work(self) -> None:
+        while True:
+            name, args = self._queue.get()
+            try:
+                if name == "":
+                    return
+                run_task(name, args)
+            except Exception:
+                # A task records its own failure; this only keeps the worker alive.
+                log.exception("task %s(%s) failed", name, args)
+            finally:
+                self._queue.task_done()

@@ -1,0 +1,22 @@
+"""Bring a database to the newest schema with Alembic, whatever its dialect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url)
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Apply every migration up to ``revision``; safe to run again."""
+    command.upgrade(alembic_config(database_url), revision)

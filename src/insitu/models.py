@@ -1,0 +1,20 @@
+"""Every ORM model, imported in one place so metadata and Alembic see them all."""
+
+from insitu.assets.models import Asset, SignedUrlIssue
+from insitu.connections.models import Connection
+from insitu.db import Base
+from insitu.imports.models import ImportFailure, ImportJob
+from insitu.organizations.models import ApiKey, Organization
+from insitu.projects.models import Project
+
+__all__ = [
+    "ApiKey",
+    "Asset",
+    "Base",
+    "Connection",
+    "ImportFailure",
+    "ImportJob",
+    "Organization",
+    "Project",
+    "SignedUrlIssue",
+]

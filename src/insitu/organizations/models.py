@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from insitu.db import Base, IdMixin
+
+
+class Organization(IdMixin, Base):
+    __tablename__ = "organizations"
+
+    name: Mapped[str] = mapped_column(String(200))
+    self_host_default: Mapped[bool] = mapped_column(default=False)
+    # Unguessable per-org ID that customer roles require; encrypted like every secret.
+    external_id_encrypted: Mapped[str] = mapped_column(Text)
+
+
+class ApiKey(IdMixin, Base):
+    __tablename__ = "api_keys"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="default")
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)

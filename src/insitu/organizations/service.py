@@ -1,0 +1,74 @@
+"""Organizations and their API keys."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from insitu.config import Settings
+from insitu.db import utcnow
+from insitu.errors import NotFound, Unauthenticated
+from insitu.organizations.models import ApiKey, Organization
+from insitu.organizations.schemas import OrganizationUpdate
+from insitu.security import SecretBox, hash_api_key, new_api_key, new_external_id
+
+
+def create(
+    session: Session, *, name: str, settings: Settings, self_host_default: bool = False
+) -> tuple[Organization, str]:
+    """A new organization and its first API key (returned in plain text, once)."""
+    box = SecretBox(settings.secret_key)
+    org = Organization(
+        name=name,
+        self_host_default=self_host_default,
+        external_id_encrypted=box.encrypt(new_external_id()),
+    )
+    session.add(org)
+    session.flush()
+    return org, create_api_key(session, org=org, name="default")
+
+
+def create_api_key(session: Session, *, org: Organization, name: str) -> str:
+    key = new_api_key()
+    session.add(ApiKey(org_id=org.id, name=name, prefix=key[:12], key_hash=hash_api_key(key)))
+    session.flush()
+    return key
+
+
+def get(session: Session, *, org_id: str) -> Organization:
+    org = session.get(Organization, org_id)
+    if org is None:
+        raise NotFound(f"organization {org_id} does not exist", fix="check the organization ID")
+    return org
+
+
+def list_all(session: Session) -> list[Organization]:
+    return list(session.scalars(select(Organization).order_by(Organization.created_at)))
+
+
+def update(session: Session, *, org: Organization, changes: OrganizationUpdate) -> Organization:
+    for field, value in changes.model_dump(exclude_unset=True).items():
+        if value is not None:
+            setattr(org, field, value)
+    session.flush()
+    return org
+
+
+def external_id(org: Organization, *, settings: Settings) -> str:
+    return SecretBox(settings.secret_key).decrypt(org.external_id_encrypted)
+
+
+def authenticate(session: Session, *, key: str) -> tuple[Organization, ApiKey]:
+    """The organization an API key belongs to; Unauthenticated for any unknown key."""
+    api_key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(key)))
+    if api_key is None or api_key.revoked_at is not None:
+        raise Unauthenticated(
+            "the API key is unknown or revoked",
+            fix="send 'Authorization: Bearer <key>' with a key from 'insitu org create'",
+        )
+    return session.get_one(Organization, api_key.org_id), api_key
+
+
+def revoke_api_key(session: Session, *, api_key: ApiKey) -> None:
+    api_key.revoked_at = utcnow()
+    session.flush()

@@ -1,0 +1,239 @@
+"""On-prem mounts: a directory the operator allowed, served by insitu through signed URLs.
+
+A ``local`` connection names a directory under one of ``INSITU_LOCAL_ROOTS``; its URIs are
+``file:///abs/path``. No path ever leaves that directory, symlinks included: every key is
+resolved with ``realpath`` and checked to lie inside it. Browsers fetch files from insitu
+itself (``/v1/local/...``) with an HMAC signature that binds connection, key and expiry.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import quote, urlencode
+
+from pydantic import field_validator
+
+from insitu.config import Settings
+from insitu.errors import AccessDenied, InvalidConfiguration, InvalidLocation, ObjectNotFound
+from insitu.security import Signer
+from insitu.storage.base import (
+    Check,
+    CorsAdvice,
+    ListPage,
+    Location,
+    ObjectInfo,
+    ProviderConfig,
+    ProviderContext,
+    SignedURL,
+)
+
+URL_PATH = "/v1/local"
+
+
+class LocalConfig(ProviderConfig):
+    root: str
+
+    @field_validator("root")
+    @classmethod
+    def _absolute(cls, root: str) -> str:
+        if "\x00" in root or not os.path.isabs(root):
+            raise ValueError("root must be an absolute directory path, e.g. /srv/data/images")
+        return os.path.normpath(root)
+
+
+def url_signer(settings: Settings) -> Signer:
+    return Signer(settings.secret_key, "local-files")
+
+
+def allowed_root(root: str, settings: Settings) -> Path:
+    """``root`` resolved, if it is a readable directory under one of INSITU_LOCAL_ROOTS."""
+    allowed = [Path(os.path.realpath(path)) for path in settings.local_roots]
+    if not allowed:
+        raise InvalidConfiguration(
+            "local connections are disabled on this server",
+            fix="the operator sets INSITU_LOCAL_ROOTS to the directories insitu may read",
+        )
+    real = Path(os.path.realpath(root))
+    if not any(real == base or base in real.parents for base in allowed):
+        raise InvalidConfiguration(
+            f"{root} is not under a directory this server allows",
+            fix=f"use a directory under {', '.join(str(path) for path in allowed)}, "
+            "or ask the operator to add it to INSITU_LOCAL_ROOTS",
+        )
+    if not real.is_dir():
+        raise InvalidConfiguration(
+            f"{root} is not a directory", fix="create it or give an existing directory"
+        )
+    return real
+
+
+class LocalStore:
+    def __init__(self, root: Path, signer: Signer, base_url: str, connection_id: str) -> None:
+        self.root = root
+        self._signer = signer
+        self._base_url = base_url.rstrip("/")
+        self._connection_id = connection_id
+
+    # -- resolving keys safely -------------------------------------------------
+
+    def resolve(self, key: str) -> Path:
+        """The real path of ``key``; AccessDenied if it (or a symlink in it) leaves the root."""
+        if "\x00" in key:
+            raise AccessDenied(f"{key!r} is not a valid path", fix="remove the NUL byte")
+        real = Path(os.path.realpath("/" + key))
+        if real != self.root and self.root not in real.parents:
+            raise AccessDenied(
+                f"/{key} is outside the connection's directory {self.root}",
+                fix=f"import only files under {self.root}",
+            )
+        return real
+
+    # -- ObjectStore -----------------------------------------------------------
+
+    def list_pages(
+        self, prefix: str, *, cursor: str | None = None, page_size: int = 1000
+    ) -> Iterator[ListPage]:
+        directory, _, name_start = prefix.rpartition("/")
+        base = self.resolve(directory) if directory else None
+        if base is None or not base.is_dir():
+            raise ObjectNotFound(
+                f"/{directory} is not a directory", fix="check the path of the source"
+            )
+        page: list[ObjectInfo] = []
+        for info in self._walk(f"{directory}/", base, name_start, cursor):
+            page.append(info)
+            if len(page) == page_size:
+                yield ListPage(page, page[-1].key)
+                page = []
+        if page:
+            yield ListPage(page, page[-1].key)
+
+    def _walk(
+        self, key_prefix: str, directory: Path, name_start: str, cursor: str | None
+    ) -> Iterator[ObjectInfo]:
+        # Sorting "name/" for directories yields full keys in plain lexicographic order,
+        # which is what makes a cursor (the last key done) a stable place to resume.
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            return
+        named = []
+        for entry in entries:
+            if not entry.name.startswith(name_start):
+                continue
+            is_dir = entry.is_dir(follow_symlinks=False)
+            named.append((entry.name + ("/" if is_dir else ""), entry, is_dir))
+        for name, entry, is_dir in sorted(named, key=lambda item: item[0]):
+            key = key_prefix + name
+            if cursor is not None and key <= cursor and not cursor.startswith(key):
+                continue
+            if is_dir:
+                yield from self._walk(key, Path(entry.path), "", cursor)
+                continue
+            if cursor is not None and key <= cursor:
+                continue
+            try:
+                yield self._info(key, self.resolve(key))
+            except (AccessDenied, ObjectNotFound):
+                continue  # a symlink out of the root, or a file gone meanwhile
+
+    def head(self, key: str) -> ObjectInfo:
+        return self._info(key, self.resolve(key))
+
+    def _info(self, key: str, path: Path) -> ObjectInfo:
+        try:
+            status = path.stat()
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"file:///{key} does not exist", fix="check the path") from exc
+        if not stat.S_ISREG(status.st_mode):
+            raise ObjectNotFound(f"file:///{key} is not a regular file", fix="check the path")
+        return ObjectInfo(
+            key=key,
+            size=status.st_size,
+            etag=f"{status.st_mtime_ns:x}-{status.st_size:x}",
+            last_modified=datetime.fromtimestamp(status.st_mtime, UTC),
+        )
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        path = self.resolve(key)
+        try:
+            with open(path, "rb") as file:
+                file.seek(start)
+                return file.read(max(0, end - start))
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"file:///{key} does not exist", fix="check the path") from exc
+
+    def sign(self, key: str, *, ttl: timedelta) -> SignedURL:
+        expires_at = datetime.now(UTC).replace(microsecond=0) + ttl
+        expires = str(int(expires_at.timestamp()))
+        signature = self._signer.signature(self._connection_id, key, expires)
+        query = urlencode({"expires": expires, "signature": signature})
+        url = f"{self._base_url}{URL_PATH}/{self._connection_id}/{quote(key, safe='/')}?{query}"
+        return SignedURL(url=url, expires_at=expires_at)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalProvider:
+    name: ClassVar[str] = "local"
+    schemes: ClassVar[tuple[str, ...]] = ("file",)
+    config_model: ClassVar[type[ProviderConfig]] = LocalConfig
+    example_uri: ClassVar[str] = "file:///srv/data/images/"
+
+    def parse(self, uri: str) -> Location:
+        if not uri.startswith("file:///"):
+            raise InvalidLocation(
+                f"{uri!r} is not an absolute file URI",
+                fix=f"write file:// followed by an absolute path, e.g. {self.example_uri}",
+            )
+        path = uri.removeprefix("file:///")
+        if "\x00" in path or any(part == ".." for part in path.split("/")):
+            raise InvalidLocation(
+                f"{uri!r} contains '..' or a NUL byte", fix="give the plain absolute path"
+            )
+        return Location(provider=self.name, scheme="file", bucket="", key=path)
+
+    def validate_config(self, config: ProviderConfig, context: ProviderContext) -> None:
+        assert isinstance(config, LocalConfig)
+        allowed_root(config.root, context.settings)
+
+    def open(
+        self, config: ProviderConfig, *, location: Location, context: ProviderContext
+    ) -> LocalStore:
+        assert isinstance(config, LocalConfig)
+        root = allowed_root(config.root, context.settings)
+        return LocalStore(
+            root, url_signer(context.settings), context.settings.public_url, context.connection_id
+        )
+
+    def verify(
+        self, config: ProviderConfig, *, location: Location, context: ProviderContext
+    ) -> Sequence[Check]:
+        from insitu.storage.verify import run_checks
+
+        def opened() -> LocalStore:
+            return self.open(config, location=location, context=context)
+
+        return run_checks(
+            opened,
+            location,
+            origins=context.settings.portal_origins,
+            cors_rules=lambda store: None,
+            fetch_signed_url=False,
+        )
+
+    def cors_advice(self, origins: Sequence[str]) -> CorsAdvice:
+        return CorsAdvice(
+            provider=self.name,
+            rules={"served_by": "insitu", "allowed_origins": list(origins)},
+            command="export INSITU_PORTAL_ORIGINS=" + ",".join(origins),
+        )
+
+
+PROVIDER = LocalProvider()
