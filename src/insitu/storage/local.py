@@ -14,12 +14,18 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from pydantic import field_validator
 
 from insitu.config import Settings
-from insitu.errors import AccessDenied, InvalidConfiguration, InvalidLocation, ObjectNotFound
+from insitu.errors import (
+    AccessDenied,
+    InsituError,
+    InvalidConfiguration,
+    InvalidLocation,
+    ObjectNotFound,
+)
 from insitu.security import Signer
 from insitu.storage.base import (
     Check,
@@ -31,8 +37,21 @@ from insitu.storage.base import (
     ProviderContext,
     SignedURL,
 )
+from insitu.storage.verify import (
+    CORS,
+    HEAD,
+    LIST,
+    RANGE,
+    SIGNED_URL,
+    Steps,
+    failed,
+    head_sample,
+    list_sample,
+    read_first_byte,
+)
 
 URL_PATH = "/v1/local"
+DIRECTORY = "directory"
 
 
 class LocalConfig(ProviderConfig):
@@ -176,6 +195,9 @@ class LocalStore:
         url = f"{self._base_url}{URL_PATH}/{self._connection_id}/{quote(key, safe='/')}?{query}"
         return SignedURL(url=url, expires_at=expires_at)
 
+    def signature_valid(self, key: str, expires: str, signature: str) -> bool:
+        return self._signer.verify(signature, self._connection_id, key, expires)
+
     def close(self) -> None:
         pass
 
@@ -195,7 +217,8 @@ class LocalProvider:
         path = uri.removeprefix("file:///")
         if "\x00" in path or any(part == ".." for part in path.split("/")):
             raise InvalidLocation(
-                f"{uri!r} contains '..' or a NUL byte", fix="give the plain absolute path"
+                f"{uri!r} contains '..' or a NUL byte",
+                fix=f"give the plain absolute path, e.g. {self.example_uri}",
             )
         return Location(provider=self.name, scheme="file", bucket="", key=path)
 
@@ -215,18 +238,24 @@ class LocalProvider:
     def verify(
         self, config: ProviderConfig, *, location: Location, context: ProviderContext
     ) -> Sequence[Check]:
-        from insitu.storage.verify import run_checks
-
-        def opened() -> LocalStore:
-            return self.open(config, location=location, context=context)
-
-        return run_checks(
-            opened,
-            location,
-            origins=context.settings.portal_origins,
-            cors_rules=lambda store: None,
-            fetch_signed_url=False,
-        )
+        steps = Steps()
+        try:
+            store = self.open(config, location=location, context=context)
+        except InsituError as exc:
+            steps.add(failed(DIRECTORY, "opening the connection's directory", exc))
+            store = None
+        else:
+            steps.add(Check(DIRECTORY, True, f"{store.root} is allowed and is a directory"))
+        if store is None:
+            return steps.checks
+        sample = steps.run(LIST, lambda: list_sample(store, location.key))
+        key = sample.key if sample else ""
+        steps.run(HEAD, lambda: head_sample(store, key))
+        steps.run(RANGE, lambda: read_first_byte(store, key))
+        steps.run(SIGNED_URL, lambda: _signed_url_round_trip(store, key))
+        origins = ", ".join(context.settings.portal_origins) or "no origins"
+        steps.add(Check(CORS, True, f"insitu serves these files itself, with CORS for {origins}"))
+        return steps.checks
 
     def cors_advice(self, origins: Sequence[str]) -> CorsAdvice:
         return CorsAdvice(
@@ -234,6 +263,18 @@ class LocalProvider:
             rules={"served_by": "insitu", "allowed_origins": list(origins)},
             command="export INSITU_PORTAL_ORIGINS=" + ",".join(origins),
         )
+
+
+def _signed_url_round_trip(store: LocalStore, key: str) -> tuple[Check, str | None]:
+    """Sign a URL and check insitu would serve it (the server checks the same signature)."""
+    signed = store.sign(key, ttl=timedelta(minutes=5))
+    query = parse_qs(urlsplit(signed.url).query)
+    valid = store.signature_valid(key, query["expires"][0], query["signature"][0])
+    if not valid:
+        return Check(SIGNED_URL, False, "a freshly signed URL does not verify", None), None
+    return Check(
+        SIGNED_URL, True, f"signed URL for {key!r} verifies until {signed.expires_at}"
+    ), signed.url
 
 
 PROVIDER = LocalProvider()

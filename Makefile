@@ -1,0 +1,50 @@
+# insitu: `make run` to try it, `make test` to test it. Both are safe to run again.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.test-installed
+
+.PHONY: install install-test run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[celery,azure,gcs]'
+	touch $@
+
+## install: the virtualenv with insitu and every provider's SDK
+install: $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[celery,azure,gcs,test]'
+	for script in scripts/test-tools/*.sh; do bash "$$script" || exit 1; done
+	touch $@
+
+## install-test: install plus the test tools (emulators, ffmpeg, chromium)
+install-test: $(TEST_STAMP)
+
+## run: set up, migrate ./var/insitu.db and serve on http://127.0.0.1:8000
+run: install
+	mkdir -p var
+	$(BIN)/insitu db upgrade
+	$(BIN)/insitu serve --host 127.0.0.1 --port 8000
+
+## test: set up everything the tests need, then run the whole suite
+test: install-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/pytest -n 2 --dist loadfile -q
+
+lint: install-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+bench: install-test
+	$(BIN)/python bench/import_throughput.py
+	$(BIN)/python bench/signed_urls.py
+	$(BIN)/python bench/probe_bytes.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,143 @@
+"""A local directory, end to end through the API: connect, verify, import, sign, serve."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+
+from insitu.imports.models import SUCCEEDED
+from insitu.jobs.inline import InlineBackend
+from tests.images import png
+
+
+@pytest.fixture
+def images(data_root: Path) -> Path:
+    folder = data_root / "cats"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.png").write_bytes(png(4, 3))
+    (folder / "sub" / "b c+d.png").write_bytes(png(7, 5))
+    return folder
+
+
+def connect(api: TestClient, root: Path) -> dict:  # type: ignore[type-arg]
+    response = api.post(
+        "/v1/connections", json={"provider": "local", "settings": {"root": str(root)}}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def run_import(api: TestClient, worker: InlineBackend, body: dict) -> dict:  # type: ignore[type-arg]
+    project = api.post("/v1/projects", json={"name": "p"}).json()
+    response = api.post(f"/v1/projects/{project['id']}/imports", json=body)
+    assert response.status_code == 202, response.text
+    worker.join()
+    return api.get(f"/v1/imports/{response.json()['id']}").json() | {"project_id": project["id"]}
+
+
+def test_local_connection_outside_the_allowed_roots_is_refused(
+    api: TestClient, tmp_path: Path
+) -> None:
+    response = api.post(
+        "/v1/connections", json={"provider": "local", "settings": {"root": str(tmp_path)}}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_configuration"
+    assert "INSITU_LOCAL_ROOTS" in response.json()["fix"]
+
+
+def test_verify_passes_every_check_for_a_readable_directory(api: TestClient, images: Path) -> None:
+    connection = connect(api, images)
+    result = api.post(
+        f"/v1/connections/{connection['id']}/verify", json={"source": f"file://{images}/"}
+    ).json()
+    assert result["ok"] is True, result
+    assert [check["name"] for check in result["checks"]] == [
+        "directory",
+        "list prefix",
+        "head object",
+        "ranged read",
+        "signed URL",
+        "bucket CORS",
+    ]
+
+
+def test_verify_refuses_a_source_outside_the_connection(
+    api: TestClient, images: Path, data_root: Path
+) -> None:
+    (data_root / "secret").mkdir()
+    (data_root / "secret" / "x.png").write_bytes(png())
+    connection = connect(api, images)
+    result = api.post(
+        f"/v1/connections/{connection['id']}/verify", json={"source": f"file://{data_root}/secret/"}
+    ).json()
+    assert result["ok"] is False
+    listing = next(check for check in result["checks"] if check["name"] == "list prefix")
+    assert "outside the connection's directory" in listing["detail"]
+
+
+def test_prefix_import_records_dimensions_and_serves_signed_urls(
+    api: TestClient, worker: InlineBackend, images: Path
+) -> None:
+    connection = connect(api, images)
+    job = run_import(
+        api, worker, {"source": f"file://{images}/", "connection_id": connection["id"]}
+    )
+    assert job["status"] == SUCCEEDED
+    assert job["counts"] == {"listed": 2, "imported": 2, "already_present": 0, "failed": 0}
+    assets = api.get(f"/v1/projects/{job['project_id']}/assets").json()["items"]
+    by_key = {Path(asset["key"]).name: asset for asset in assets}
+    assert (by_key["a.png"]["width"], by_key["a.png"]["height"]) == (4, 3)
+    assert (by_key["b c+d.png"]["width"], by_key["b c+d.png"]["height"]) == (7, 5)
+    assert by_key["b c+d.png"]["location"] == f"file://{images}/sub/b c+d.png"
+
+    signed = api.get(f"/v1/assets/{by_key['b c+d.png']['id']}/url").json()
+    served = api.get(signed["url"], headers={"Authorization": ""})
+    assert served.status_code == 200
+    assert served.content == (images / "sub" / "b c+d.png").read_bytes()
+
+
+def test_local_file_urls_refuse_tampering_and_expiry(
+    api: TestClient, worker: InlineBackend, images: Path
+) -> None:
+    connection = connect(api, images)
+    job = run_import(
+        api, worker, {"source": f"file://{images}/", "connection_id": connection["id"]}
+    )
+    asset = api.get(f"/v1/projects/{job['project_id']}/assets").json()["items"][0]
+    url = urlsplit(api.get(f"/v1/assets/{asset['id']}/url").json()["url"])
+    query = {key: values[0] for key, values in parse_qs(url.query).items()}
+
+    other_file = url.path.rsplit("/", 1)[0] + "/other.png"
+    assert api.get(f"{other_file}?{url.query}").status_code == 403
+    later = {**query, "expires": str(int(query["expires"]) + 3600)}
+    assert api.get(f"{url.path}?{urlencode(later)}").status_code == 403
+    expired = {**query, "expires": "1000000000"}
+    assert api.get(f"{url.path}?{urlencode(expired)}").status_code == 403
+    assert api.get(f"{url.path}?{url.query}").status_code == 200
+
+
+def test_symlinks_out_of_the_connection_are_not_imported(
+    api: TestClient, worker: InlineBackend, images: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(png())
+    os.symlink(outside, images / "escape.png")
+    connection = connect(api, images)
+    job = run_import(
+        api,
+        worker,
+        {
+            "source": f"file://{images}/",
+            "connection_id": connection["id"],
+            "source_files": ["escape.png"],
+        },
+    )
+    assert job["counts"]["imported"] == 0 and job["counts"]["failed"] == 1
+    failure = api.get(f"/v1/imports/{job['id']}/failures").json()["items"][0]
+    assert failure["code"] == "access_denied"
+    assert "outside the connection's directory" in failure["message"]
