@@ -1,0 +1,182 @@
+"""How imports treat re-runs, named files, vanished files and cancellation, on both databases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from insitu.connections import stores
+from insitu.jobs.inline import InlineBackend
+from insitu.storage.base import Location, ObjectStore
+from tests.images import png
+
+both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def folder(data_root: Path) -> Path:
+    for index in range(25):
+        (data_root / f"img-{index:03d}.png").write_bytes(png(index + 1, 2))
+    return data_root
+
+
+@pytest.fixture
+def setup(api: TestClient, folder: Path) -> dict[str, str]:
+    connection = api.post(
+        "/v1/connections", json={"provider": "local", "settings": {"root": str(folder)}}
+    ).json()
+    project = api.post("/v1/projects", json={"name": "p"}).json()
+    return {"connection": connection["id"], "project": project["id"], "source": f"file://{folder}/"}
+
+
+def start(api: TestClient, worker: InlineBackend, setup: dict[str, str], **extra: object) -> dict:  # type: ignore[type-arg]
+    body = {"source": setup["source"], "connection_id": setup["connection"], **extra}
+    job = api.post(f"/v1/projects/{setup['project']}/imports", json=body)
+    assert job.status_code == 202, job.text
+    worker.join()
+    return api.get(f"/v1/imports/{job.json()['id']}").json()
+
+
+@both_databases
+def test_a_rerun_adds_nothing_and_counts_already_present(
+    api: TestClient, worker: InlineBackend, setup: dict[str, str]
+) -> None:
+    first = start(api, worker, setup)
+    assert first["counts"] == {"listed": 25, "imported": 25, "already_present": 0, "failed": 0}
+    assert first["progress"] == {"done": 25, "total": 25, "fraction": 1.0}
+    second = start(api, worker, setup)
+    assert second["counts"] == {"listed": 25, "imported": 0, "already_present": 25, "failed": 0}
+    assets = api.get(f"/v1/projects/{setup['project']}/assets", params={"limit": 1000}).json()
+    assert len(assets["items"]) == 25
+
+
+@both_databases
+def test_source_files_import_only_those_and_record_a_missing_one(
+    api: TestClient, worker: InlineBackend, setup: dict[str, str]
+) -> None:
+    job = start(
+        api,
+        worker,
+        setup,
+        source_files=["img-003.png", setup["source"] + "img-004.png", "not-there.png"],
+    )
+    assert job["status"] == "succeeded"
+    assert job["counts"] == {"listed": 3, "imported": 2, "already_present": 0, "failed": 1}
+    failures = api.get(f"/v1/imports/{job['id']}/failures").json()
+    assert failures["next"] is None
+    [failure] = failures["items"]
+    assert failure["location"] == setup["source"] + "not-there.png"
+    assert failure["code"] == "object_not_found"
+    assert "does not exist" in failure["message"] and failure["fix"]
+
+
+def test_source_files_outside_the_source_are_refused(
+    api: TestClient, setup: dict[str, str]
+) -> None:
+    body = {
+        "source": setup["source"],
+        "connection_id": setup["connection"],
+        "source_files": ["file:///etc/passwd"],
+    }
+    response = api.post(f"/v1/projects/{setup['project']}/imports", json=body)
+    assert response.status_code == 422
+    assert "not under the import source" in response.json()["detail"]
+
+
+class VanishingStore:
+    """The real local store, except that a file is deleted right after it is listed."""
+
+    def __init__(self, inner: ObjectStore, victim: Path) -> None:
+        self.inner, self.victim = inner, victim
+
+    def list_pages(self, prefix: str, **kwargs):  # type: ignore[no-untyped-def]
+        for page in self.inner.list_pages(prefix, **kwargs):
+            self.victim.unlink(missing_ok=True)
+            yield page
+
+    def head(self, key: str):  # type: ignore[no-untyped-def]
+        return self.inner.head(key)
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        return self.inner.get_range(key, start, end)
+
+    def sign(self, key: str, *, ttl: timedelta):  # type: ignore[no-untyped-def]
+        return self.inner.sign(key, ttl=ttl)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_file_deleted_between_listing_and_probing_is_a_recorded_failure(
+    api: TestClient, worker: InlineBackend, setup: dict[str, str], folder: Path
+) -> None:
+    from insitu.connections import service as connections
+    from insitu.connections.models import Connection
+    from insitu.db import session_scope
+    from insitu.organizations.models import Organization
+
+    with session_scope() as session:
+        connection = session.get_one(Connection, setup["connection"])
+        org = session.get_one(Organization, connection.org_id)
+        location = connections.location_for(connection, setup["source"])
+        real = connections.open_store(
+            connection,
+            org=org,
+            location=location,
+            settings=api.app.state.settings,  # type: ignore[attr-defined]
+        )
+    stores.clear()
+    stores.get_or_open(
+        setup["connection"],
+        Location("local", "file", "", ""),
+        lambda: VanishingStore(real, folder / "img-007.png"),  # type: ignore[arg-type, return-value]
+    )
+    job = start(api, worker, setup)
+    assert job["status"] == "succeeded"
+    assert job["counts"]["imported"] == 24 and job["counts"]["failed"] == 1
+    [failure] = api.get(f"/v1/imports/{job['id']}/failures").json()["items"]
+    assert failure["location"].endswith("img-007.png")
+    assert "moved or deleted during the import" in failure["message"]
+
+
+def test_assets_page_with_a_cursor_and_filter_by_status(
+    api: TestClient, worker: InlineBackend, setup: dict[str, str]
+) -> None:
+    start(api, worker, setup)
+    seen: list[str] = []
+    after = None
+    while True:
+        params = {"limit": 10, **({"after": after} if after else {})}
+        page = api.get(f"/v1/projects/{setup['project']}/assets", params=params).json()
+        seen += [asset["id"] for asset in page["items"]]
+        after = page["next"]
+        if after is None:
+            break
+    assert len(seen) == len(set(seen)) == 25
+    removed = api.get(f"/v1/projects/{setup['project']}/assets", params={"status": "removed"})
+    assert removed.json()["items"] == []
+    bad = api.get(f"/v1/projects/{setup['project']}/assets", params={"status": "gone"})
+    assert bad.status_code == 422
+
+
+def test_a_removed_asset_gets_no_url(
+    api: TestClient, worker: InlineBackend, setup: dict[str, str]
+) -> None:
+    from insitu.assets.models import REMOVED, Asset
+    from insitu.db import session_scope, utcnow
+
+    start(api, worker, setup)
+    asset = api.get(f"/v1/projects/{setup['project']}/assets").json()["items"][0]
+    with session_scope() as session:
+        row = session.get_one(Asset, asset["id"])
+        row.status, row.removal_reason, row.removed_at = (
+            REMOVED,
+            "deleted from the bucket",
+            utcnow(),
+        )
+    response = api.get(f"/v1/assets/{asset['id']}/url")
+    assert response.status_code == 409
+    assert "deleted from the bucket" in response.json()["detail"]
