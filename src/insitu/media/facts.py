@@ -1,0 +1,69 @@
+"""The shapes the probe speaks in: its options, the facts it learns, and how it fails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MEDIA_KINDS = ("image", "video", "audio", "text", "dicom", "pdf")
+
+# Pillow refuses images above this many pixels (twice its MAX_IMAGE_PIXELS warning level):
+# a header this large is a decompression bomb whatever the file's byte size.
+DEFAULT_MAX_IMAGE_PIXELS = 178_956_970
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """How much a probe may read, and what the project accepts."""
+
+    byte_budget: int = 4 * 1024 * 1024  # hard cap of bytes read per file
+    text_max_bytes: int = 1024 * 1024
+    allowed_kinds: frozenset[str] | None = None  # a project's restriction; None = all
+    # The first request reads this much (every image and DICOM header measured fits);
+    # a miss after a seek starts again at this size, sequential misses double it.
+    read_ahead: int = 16 * 1024
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+
+
+@dataclass(frozen=True)
+class MediaFacts:
+    """What insitu stores about one file: never its content."""
+
+    kind: str
+    extension: str | None
+    mime_type: str
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    frame_rate: float | None = None
+    frame_count: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProbeFailure:
+    """Why a file was refused: a stable code, a plain reason, and what to do about it."""
+
+    code: str
+    reason: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Facts or a failure (exactly one is set), and what learning them cost."""
+
+    facts: MediaFacts | None
+    failure: ProbeFailure | None
+    bytes_read: int
+    requests: int
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+class CorruptHeader(ValueError):
+    """A parser found bytes that are not the header the file's type promises."""
