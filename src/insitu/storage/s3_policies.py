@@ -1,0 +1,150 @@
+"""The AWS policy and CORS documents insitu asks customers to apply: pure functions, no SDK.
+
+Used by the S3 provider's verify fixes and by ``GET /v1/organization/aws`` / ``GET /v1/cors``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Sequence
+from typing import Any
+
+from insitu.errors import InvalidConfiguration
+
+POLICY_VERSION = "2012-10-17"
+CORS_EXPOSE_HEADERS = ["ETag", "Content-Length", "Content-Range", "Accept-Ranges", "Content-Type"]
+CORS_MAX_AGE_SECONDS = 3600
+ROLE_ARN_PATTERN = re.compile(
+    r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::\d{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
+)
+
+
+def dumps(document: Any) -> str:
+    """A policy document as the indented JSON customers paste."""
+    return json.dumps(document, indent=2)
+
+
+def platform_role_arn(template: str, org_id: str) -> str:
+    """The org's platform role ARN from a template such as ``...:role/insitu-org-{org_id}``."""
+    try:
+        arn = template.format(org_id=org_id)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise InvalidConfiguration(
+            f"INSITU_AWS_PLATFORM_ROLE_TEMPLATE {template!r} cannot be formatted: {exc!r}",
+            fix="use only the {org_id} placeholder, e.g. "
+            "arn:aws:iam::123456789012:role/insitu-org-{org_id}",
+        ) from exc
+    if not ROLE_ARN_PATTERN.match(arn):
+        raise InvalidConfiguration(
+            f"INSITU_AWS_PLATFORM_ROLE_TEMPLATE gives {arn!r}, which is not an IAM role ARN",
+            fix="set it like arn:aws:iam::123456789012:role/insitu-org-{org_id}",
+        )
+    return arn
+
+
+def bucket_policy(role_arn: str, bucket: str) -> dict[str, Any]:
+    """A bucket policy granting ``role_arn`` read-only access to ``bucket``."""
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "InsituReadObjects",
+                "Effect": "Allow",
+                "Principal": {"AWS": role_arn},
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            },
+            {
+                "Sid": "InsituListBucket",
+                "Effect": "Allow",
+                "Principal": {"AWS": role_arn},
+                "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetBucketCors"],
+                "Resource": f"arn:aws:s3:::{bucket}",
+            },
+        ],
+    }
+
+
+def trust_policy(platform_role_arn: str, external_id: str) -> dict[str, Any]:
+    """The customer role's trust policy: only insitu's role may assume it, with the external ID."""
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "InsituAssumeRole",
+                "Effect": "Allow",
+                "Principal": {"AWS": platform_role_arn},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": external_id}},
+            }
+        ],
+    }
+
+
+def kms_statement(role_arn: str, key_arn: str) -> dict[str, Any]:
+    """The key-policy statement letting ``role_arn`` decrypt objects encrypted with ``key_arn``.
+
+    In a key policy ``Resource`` is ``"*"``, meaning the key the policy is attached to
+    (``key_arn``); the role's own identity policy, if it has one, must also allow the key.
+    """
+    return {
+        "Sid": "InsituDecrypt",
+        "Effect": "Allow",
+        "Principal": {"AWS": role_arn},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+    }
+
+
+def kms_fix(role_arn: str, key_arn: str) -> str:
+    """How to grant ``kms:Decrypt`` on ``key_arn``: a grant command, or the key-policy statement."""
+    grant = shlex.join(
+        [
+            "aws", "kms", "create-grant", "--key-id", key_arn,
+            "--grantee-principal", role_arn, "--operations", "Decrypt",
+        ]
+    )  # fmt: skip
+    return (
+        f"Allow {role_arn} to use kms:Decrypt on the key {key_arn}. Either run:\n{grant}\n"
+        f"or add this statement to the key policy of {key_arn}:\n"
+        f"{dumps(kms_statement(role_arn, key_arn))}"
+    )
+
+
+def cors_rule(origins: Sequence[str]) -> dict[str, Any]:
+    """One S3 CORS rule allowing GET and HEAD from ``origins``."""
+    return {
+        "AllowedHeaders": ["*"],
+        "AllowedMethods": ["GET", "HEAD"],
+        "AllowedOrigins": [origin.rstrip("/") for origin in origins],
+        "ExposeHeaders": list(CORS_EXPOSE_HEADERS),
+        "MaxAgeSeconds": CORS_MAX_AGE_SECONDS,
+    }
+
+
+def cors_configuration(
+    origins: Sequence[str], existing: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
+    """The file ``put-bucket-cors --cors-configuration file://cors.json`` takes.
+
+    ``existing`` rules are kept first, because put-bucket-cors replaces the whole configuration.
+    """
+    return {"CORSRules": [*existing, cors_rule(origins)]}
+
+
+def put_cors_command(bucket: str = "BUCKET", endpoint_url: str | None = None) -> str:
+    """The AWS CLI command applying ``cors.json`` to ``bucket``."""
+    args = ["aws", "s3api", "put-bucket-cors", "--bucket", bucket]
+    if endpoint_url:
+        args += ["--endpoint-url", endpoint_url]
+    return shlex.join(args) + " --cors-configuration file://cors.json"
+
+
+def put_bucket_policy_command(bucket: str, endpoint_url: str | None = None) -> str:
+    """The AWS CLI command applying ``policy.json`` as ``bucket``'s policy."""
+    args = ["aws", "s3api", "put-bucket-policy", "--bucket", bucket]
+    if endpoint_url:
+        args += ["--endpoint-url", endpoint_url]
+    return shlex.join(args) + " --policy file://policy.json"

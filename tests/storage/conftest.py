@@ -1,0 +1,34 @@
+"""Storage test fixtures: a provider context (moto fixtures come from tests.fixtures.moto)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from insitu.config import Settings
+from insitu.storage.base import ProviderContext
+
+PORTAL = "http://portal.test:8080"
+
+
+@pytest.fixture
+def provider_settings() -> Settings:
+    """Settings as a provider sees them: one portal origin, no platform role template."""
+    return Settings(portal_origins=[PORTAL], aws_platform_role_template=None)
+
+
+@pytest.fixture
+def context(provider_settings: Settings) -> ProviderContext:
+    return ProviderContext(
+        settings=provider_settings, org_id="org1", connection_id="conn1", external_id="ext-org1"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_s3_provider() -> Iterator[None]:
+    """Each test starts without cached S3 identities (moto state is reset between tests)."""
+    yield
+    from insitu.storage.s3 import PROVIDER
+
+    PROVIDER.clear_cache()

@@ -1,0 +1,158 @@
+"""The contract every storage provider passes (s3 now; local, azure, gcs run it too).
+
+A provider's test module subclasses ``ObjectStoreContract`` and defines these fixtures:
+
+- ``store``: an ObjectStore over a bucket/container seeded with ``CONTRACT_OBJECTS``;
+- ``fetch(url) -> httpx.Response``: GET a signed URL as a browser would (no credentials);
+- ``verify_url(url) -> str``: check the URL's signature and expiry as the real service would
+  (emulators that do not, e.g. moto, need a verifier) and return the key it grants; raise
+  AssertionError when the real service would refuse it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from insitu.errors import ObjectNotFound
+from insitu.storage.base import ObjectStore
+
+PAGE_PREFIX = "contract/page/"
+PAGE_KEYS = [f"{PAGE_PREFIX}{i:03d}.bin" for i in range(12)]
+DATA_KEY = "contract/data.bin"
+DATA = bytes(i % 251 for i in range(1000))
+ODD_PREFIX = "contract/odd/"
+ODD_KEYS = [
+    f"{ODD_PREFIX}with space.txt",
+    f"{ODD_PREFIX}ünïcødé ✓ 日本.txt",
+    f"{ODD_PREFIX}a+b.txt",
+    f"{ODD_PREFIX}100%.txt",
+    f"{ODD_PREFIX}%20literal.txt",
+    f"{ODD_PREFIX}what?x=1&y=2.txt",
+    f"{ODD_PREFIX}hash#frag.txt",
+]
+CONTRACT_OBJECTS: dict[str, bytes] = {
+    **{key: key.encode() * 3 for key in PAGE_KEYS},
+    "contract/pagex.bin": b"not under contract/page/",
+    "contract/other/x.bin": b"another prefix",
+    DATA_KEY: DATA,
+    **{key: f"content of {key}".encode() for key in ODD_KEYS},
+}
+TTL = timedelta(minutes=5)
+
+Fetch = Callable[[str], httpx.Response]
+VerifyURL = Callable[[str], str]
+
+
+def _keys(store: ObjectStore, prefix: str, **kwargs: object) -> list[str]:
+    return [obj.key for page in store.list_pages(prefix, **kwargs) for obj in page.objects]  # type: ignore[arg-type]
+
+
+def _accepted(url: str, fetch: Fetch, verify_url: VerifyURL) -> bool:
+    """Whether the real service would serve ``url``."""
+    try:
+        verify_url(url)
+    except AssertionError:
+        return False
+    return fetch(url).status_code in (200, 206)
+
+
+class ObjectStoreContract:
+    """Behaviour insitu relies on from every ObjectStore."""
+
+    def test_lists_pages_in_key_order_with_a_small_page_size(self, store: ObjectStore) -> None:
+        pages = list(store.list_pages(PAGE_PREFIX, page_size=5))
+        assert [len(page.objects) for page in pages] == [5, 5, 2]
+        assert [obj.key for page in pages for obj in page.objects] == PAGE_KEYS
+        assert all(page.cursor for page in pages[:-1])
+        assert pages[-1].cursor is None
+
+    def test_resumes_listing_from_a_page_cursor(self, store: ObjectStore) -> None:
+        first = next(iter(store.list_pages(PAGE_PREFIX, page_size=5)))
+        assert first.cursor is not None
+        assert _keys(store, PAGE_PREFIX, cursor=first.cursor, page_size=5) == PAGE_KEYS[5:]
+
+    def test_prefix_listing_excludes_other_prefixes(self, store: ObjectStore) -> None:
+        assert _keys(store, PAGE_PREFIX) == PAGE_KEYS
+        assert "contract/pagex.bin" in _keys(store, "contract/")
+
+    def test_listing_reports_sizes(self, store: ObjectStore) -> None:
+        sizes = {
+            obj.key: obj.size for page in store.list_pages("contract/") for obj in page.objects
+        }
+        assert sizes == {key: len(data) for key, data in CONTRACT_OBJECTS.items()}
+
+    def test_head_reports_size_and_unquoted_etag(self, store: ObjectStore) -> None:
+        info = store.head(DATA_KEY)
+        listed = next(o for p in store.list_pages("contract/d") for o in p.objects)
+        assert (info.key, info.size) == (DATA_KEY, len(DATA))
+        assert info.etag and '"' not in info.etag
+        assert info.etag == listed.etag
+
+    def test_head_of_a_missing_key_raises_object_not_found(self, store: ObjectStore) -> None:
+        with pytest.raises(ObjectNotFound) as caught:
+            store.head("contract/missing.bin")
+        assert isinstance(caught.value, FileNotFoundError)
+        assert "contract/missing.bin" in caught.value.detail
+        assert caught.value.fix
+
+    @pytest.mark.parametrize(
+        ("start", "end", "expected"),
+        [(0, 10, DATA[:10]), (500, 510, DATA[500:510]), (995, 1010, DATA[995:]), (1000, 1010, b"")],
+        ids=["start", "middle", "across-end", "past-end"],
+    )
+    def test_reads_byte_ranges(
+        self, store: ObjectStore, start: int, end: int, expected: bytes
+    ) -> None:
+        assert store.get_range(DATA_KEY, start, end) == expected
+
+    def test_ranged_read_of_a_missing_key_raises_object_not_found(self, store: ObjectStore) -> None:
+        with pytest.raises(ObjectNotFound):
+            store.get_range("contract/missing.bin", 0, 10)
+
+    def test_reads_concurrently_from_threads(self, store: ObjectStore) -> None:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda key: store.get_range(key, 0, 4), PAGE_KEYS * 2))
+        assert results == [CONTRACT_OBJECTS[key][:4] for key in PAGE_KEYS * 2]
+
+    def test_signed_url_fetches_exactly_the_object(
+        self, store: ObjectStore, fetch: Fetch, verify_url: VerifyURL
+    ) -> None:
+        before = datetime.now(UTC)
+        signed = store.sign(DATA_KEY, ttl=TTL)
+        assert verify_url(signed.url) == DATA_KEY
+        response = fetch(signed.url)
+        assert response.status_code == 200
+        assert response.content == DATA
+        assert signed.expires_at.tzinfo is not None
+        assert (
+            before + TTL - timedelta(seconds=5)
+            <= signed.expires_at
+            <= before + TTL + timedelta(seconds=5)
+        )
+
+    def test_signed_url_grants_no_other_object(
+        self, store: ObjectStore, fetch: Fetch, verify_url: VerifyURL
+    ) -> None:
+        url = store.sign(PAGE_KEYS[0], ttl=TTL).url
+        forged = url.replace("000.bin", "001.bin", 1)
+        assert forged != url
+        assert _accepted(url, fetch, verify_url)
+        assert not _accepted(forged, fetch, verify_url)
+
+    @pytest.mark.parametrize("key", ODD_KEYS)
+    def test_odd_keys_round_trip_from_listing_to_signed_url(
+        self, store: ObjectStore, fetch: Fetch, verify_url: VerifyURL, key: str
+    ) -> None:
+        data = CONTRACT_OBJECTS[key]
+        assert key in _keys(store, ODD_PREFIX, page_size=3)
+        assert store.head(key).size == len(data)
+        assert store.get_range(key, 0, 1000) == data
+        signed = store.sign(key, ttl=TTL)
+        assert verify_url(signed.url) == key
+        response = fetch(signed.url)
+        assert (response.status_code, response.content) == (200, data)
