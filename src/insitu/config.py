@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ImportString, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEVELOPMENT_SECRET_KEY = "insitu-development-secret-key-change-me"
@@ -27,6 +28,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./var/insitu.db"
     job_backend: Literal["inline", "celery"] = "inline"
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
+    celery_queue: str = "insitu"
     worker_threads: int = Field(default=2, ge=1, le=64)
 
     public_url: str = "http://127.0.0.1:8000"
@@ -37,7 +39,24 @@ class Settings(BaseSettings):
     secret_key: str = DEVELOPMENT_SECRET_KEY
 
     aws_platform_role_template: str | None = None
+    # GCS: the service account customers grant (one, or one per org from a template with
+    # {org_id} / {org_id_short}); its key file signs URLs locally, else IAM signBlob does.
+    gcs_service_account_email: str | None = None
+    gcs_service_account_template: str | None = None
+    gcs_credentials_file: Path | None = None
+    gcs_endpoint: str | None = None
+    gcs_iam_endpoint: str = "https://iamcredentials.googleapis.com"
     local_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+
+    # Azure: insitu's multi-tenant application; customers consent to it once per tenant.
+    azure_client_id: str | None = None
+    azure_client_secret: SecretStr | None = None
+    azure_app_name: str = "insitu"
+    azure_redirect_url: str | None = None  # default: {public_url}/v1/azure/callback
+    azure_authority_host: str = "https://login.microsoftonline.com"
+    # "module:function" returning a TokenCredential for (tenant_id, settings): another identity
+    # (e.g. workload identity) in production, an emulator's token in tests.
+    azure_credential_factory: ImportString[Callable[..., Any]] | None = None
 
     import_concurrency: int = Field(default=32, ge=1, le=512)
     import_batch_size: int = Field(default=500, ge=1, le=10_000)

@@ -60,4 +60,7 @@ def worker(
         )
     from insitu.jobs.celery_backend import app
 
-    app.worker_main(["worker", f"--concurrency={concurrency}", "--loglevel=INFO"])
+    queue = settings().celery_queue
+    app.worker_main(
+        ["worker", f"--concurrency={concurrency}", f"--queues={queue}", "--loglevel=INFO"]
+    )

@@ -14,6 +14,7 @@ from insitu.jobs.registry import run_task
 
 app = Celery("insitu", broker=get_settings().celery_broker_url)
 app.conf.update(
+    task_default_queue=get_settings().celery_queue,
     task_acks_late=True,  # a worker that dies mid-task leaves it for another worker
     worker_prefetch_multiplier=1,
     task_serializer="json",

@@ -1,0 +1,67 @@
+"""Imports through the distributed backend: a real Redis broker and a real worker process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from insitu import jobs
+from insitu.config import Settings
+from tests.conftest import Org
+from tests.images import png
+
+INSITU = str(Path(sys.executable).with_name("insitu"))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_an_import_queued_by_the_api_runs_on_a_celery_worker(
+    settings: Settings, org: Org, data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from insitu.api.app import create_app
+    from insitu.jobs.celery_backend import CeleryBackend, app as celery_app
+
+    for index in range(30):
+        (data_root / f"{index}.png").write_bytes(png(index + 1, 1))
+    queue = f"insitu-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("INSITU_JOB_BACKEND", "celery")
+    monkeypatch.setenv("INSITU_CELERY_QUEUE", queue)
+    celery_app.conf.task_default_queue = queue
+    previous = jobs.set_backend(CeleryBackend())
+    worker = subprocess.Popen(
+        [INSITU, "worker", "--concurrency", "1"],
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        with TestClient(create_app(settings)) as client:
+            client.headers.update(org.headers)
+            connection = client.post(
+                "/v1/connections", json={"provider": "local", "settings": {"root": str(data_root)}}
+            ).json()
+            project = client.post("/v1/projects", json={"name": "p"}).json()
+            job = client.post(
+                f"/v1/projects/{project['id']}/imports",
+                json={"source": f"file://{data_root}/", "connection_id": connection["id"]},
+            ).json()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                state = client.get(f"/v1/imports/{job['id']}").json()
+                if state["status"] in ("succeeded", "failed"):
+                    break
+                time.sleep(0.2)
+        assert state["status"] == "succeeded", state
+        assert state["counts"]["imported"] == 30
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        jobs.set_backend(previous)
