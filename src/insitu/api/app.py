@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from insitu import __version__
 from insitu.api.errors import install_error_handlers
 from insitu.api.routes import assets, connections, imports, local_files, organization, projects
+from insitu.api.routes import gcs as gcs_routes
 from insitu.config import Settings, get_settings
 from insitu.db import get_engine
 
@@ -49,6 +50,7 @@ def create_app(
     install_error_handlers(app)
     for module in (organization, connections, projects, imports, assets, local_files):
         app.include_router(module.router)
+    app.include_router(gcs_routes.router)
 
     from insitu.portal.routes import router as portal_router
 

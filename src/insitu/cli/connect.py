@@ -61,3 +61,15 @@ def connect_local(
 ) -> None:
     """Connect a directory of an on-prem mount that this server may read."""
     create_connection("local", org, name, {"root": root})
+
+
+@app.command("gcs")
+def connect_gcs(
+    user_project: Annotated[
+        str | None, typer.Option(help="Project billed for reads of requester-pays buckets.")
+    ] = None,
+    org: OrgOption = None,
+    name: NameOption = None,
+) -> None:
+    """Connect Google Cloud Storage (grant the account from GET /v1/organization/gcs first)."""
+    create_connection("gcs", org, name, {"user_project": user_project})

@@ -34,3 +34,22 @@ class AwsSettingsRead(BaseModel):
     bucket_policy: dict[str, Any] | None
     trust_policy: dict[str, Any] | None
     instructions: list[str]
+
+
+class GcsGrant(BaseModel):
+    role: str
+    bucket: str
+    member: str
+    command: str
+
+
+class GcsSettingsRead(BaseModel):
+    service_account_email: str | None = Field(
+        description="The service account the customer grants read access; null if unknown."
+    )
+    per_organization: bool = Field(description="Whether this account is this org's own.")
+    role: str
+    bucket: str | None
+    grant: GcsGrant | None = Field(description="The exact grant for ?bucket=, when given.")
+    optional_grants: list[GcsGrant]
+    instructions: list[str]

@@ -54,8 +54,9 @@ def parse_location(uri: str) -> Location:
     """Parse any supported storage URI into a Location, or say which forms are accepted."""
     if not isinstance(uri, str) or "://" not in uri:
         raise InvalidLocation(
-            f"{uri!r} is not a storage URI",
-            fix="write it with its scheme, e.g. " + ", ".join(_examples()),
+            f"{uri!r} is not a storage URI: an absolute path starts with its scheme and "
+            "bucket, such as gs://my-bucket/ or s3://my-bucket/",
+            fix="write the full path with its scheme and bucket, e.g. " + ", ".join(_examples()),
         )
     scheme = uri.split("://", 1)[0].lower()
     candidates = [name for name, entry in _PROVIDERS.items() if scheme in entry.schemes]
