@@ -19,7 +19,7 @@ from insitu.jobs.inline import InlineBackend
 from insitu.migrate import upgrade
 from insitu.organizations import service as organizations
 
-pytest_plugins = ["tests.fixtures.moto"]
+pytest_plugins = ["tests.fixtures.moto", "tests.fixtures.azurite"]
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PORTAL_ORIGIN = "http://portal.insitu.test:8080"
