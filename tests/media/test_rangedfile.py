@@ -105,3 +105,46 @@ def test_rangedfile_stops_at_an_object_shorter_than_listed(tmp_path: Path) -> No
     rf = RangedFile(DirectoryStore(tmp_path), "blob", 1000, budget=10_000)
     assert rf.read() == b"short"
     assert rf.size == 5
+
+
+def test_probe_reports_over_budget_when_ffmpeg_hits_the_budget(
+    local_store: DirectoryStore,
+) -> None:
+    from insitu.media import ProbeOptions, probe_object
+
+    info = local_store.head("tone.wav")  # FFmpeg reads one 48 KB packet after the header
+    result = probe_object(local_store, info, ProbeOptions(byte_budget=20_000))
+    assert result.failure is not None and result.failure.code == "over_budget"
+    assert result.bytes_read <= 20_000
+
+
+class _DeniedAfterFirstRead(DirectoryStore):
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        if self.requests:
+            from insitu.errors import AccessDenied
+
+            raise AccessDenied(f"GET {key} denied")
+        return super().get_range(key, start, end)
+
+
+@pytest.mark.parametrize("name", ["h264_aac_end.mp4", "tone.wav", "ct.dcm", "big_exif.jpg"])
+def test_probe_lets_a_storage_error_inside_a_parser_propagate(
+    local_store: DirectoryStore, name: str
+) -> None:
+    from insitu.errors import AccessDenied
+    from insitu.media import ProbeOptions, probe_object
+
+    store = _DeniedAfterFirstRead(local_store.root)
+    info = store.head(name)
+    with pytest.raises(AccessDenied):
+        probe_object(store, info, ProbeOptions(read_ahead=4096))
+
+
+def test_probe_options_follow_the_settings() -> None:
+    from insitu.config import Settings
+    from insitu.media import ProbeOptions
+
+    settings = Settings(_env_file=None, probe_byte_budget=2048, text_max_bytes=10)  # type: ignore[call-arg]
+    options = ProbeOptions.from_settings(settings, allowed_kinds=frozenset({"image"}))
+    assert (options.byte_budget, options.text_max_bytes) == (2048, 10)
+    assert options.allowed_kinds == {"image"}

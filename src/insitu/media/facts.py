@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from insitu.config import Settings
 
 MEDIA_KINDS = ("image", "video", "audio", "text", "dicom", "pdf")
 
@@ -23,6 +26,17 @@ class ProbeOptions:
     # a miss after a seek starts again at this size, sequential misses double it.
     read_ahead: int = 16 * 1024
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, allowed_kinds: frozenset[str] | None = None
+    ) -> ProbeOptions:
+        """The options insitu's settings (INSITU_PROBE_BYTE_BUDGET, ...) and a project ask for."""
+        return cls(
+            byte_budget=settings.probe_byte_budget,
+            text_max_bytes=settings.text_max_bytes,
+            allowed_kinds=allowed_kinds,
+        )
 
 
 @dataclass(frozen=True)
