@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from insitu.jobs.inline import InlineBackend
 from insitu.migrate import upgrade
 from insitu.organizations import service as organizations
 
-pytest_plugins = ["tests.fixtures.moto", "tests.fixtures.azurite"]
+pytest_plugins = ["tests.fixtures.moto", "tests.fixtures.azurite", "tests.fixtures.gcs"]
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PORTAL_ORIGIN = "http://portal.insitu.test:8080"
@@ -68,6 +69,9 @@ def settings(
 
 def _reset_caches() -> None:
     stores.clear()
+    s3 = sys.modules.get("insitu.storage.s3")
+    if s3 is not None:
+        s3.PROVIDER.clear_cache()  # cached AWS identities outlive a moto reset otherwise
     get_settings.cache_clear()
     engine_cache = get_engine.cache_info().currsize
     if engine_cache:

@@ -76,11 +76,8 @@ def run_import(
     try:
         location = connections.location_for(connection, job.source)
         store = connections.open_store(connection, org=org, location=location, settings=settings)
-        options = ProbeOptions(
-            byte_budget=settings.probe_byte_budget,
-            text_max_bytes=settings.text_max_bytes,
-            allowed_kinds=frozenset(project.allowed_kinds) if project.allowed_kinds else None,
-        )
+        kinds = frozenset(project.allowed_kinds) if project.allowed_kinds else None
+        options = ProbeOptions.from_settings(settings, allowed_kinds=kinds)
         _Runner(job_id, store, location, options, settings, progress).run()
     except InsituError as exc:
         _finish(job_id, FAILED, error=exc.as_dict())
