@@ -1,6 +1,7 @@
 """Every ORM model, imported in one place so metadata and Alembic see them all."""
 
 from insitu.assets.models import Asset, SignedUrlIssue
+from insitu.azure.models import AzureConsentState, AzureTenant
 from insitu.connections.models import Connection
 from insitu.db import Base
 from insitu.imports.models import ImportFailure, ImportJob
@@ -10,6 +11,8 @@ from insitu.projects.models import Project
 __all__ = [
     "ApiKey",
     "Asset",
+    "AzureConsentState",
+    "AzureTenant",
     "Base",
     "Connection",
     "ImportFailure",

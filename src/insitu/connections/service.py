@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from insitu.azure import service as azure_tenants
 from insitu.config import Settings
 from insitu.connections import stores
 from insitu.connections.models import Connection
@@ -123,6 +124,7 @@ def _context(org: Organization, connection: Connection, settings: Settings) -> P
         org_id=org.id,
         connection_id=connection.id or "",
         external_id=organizations.external_id(org, settings=settings),
+        extra={azure_tenants.TENANTS_EXTRA: azure_tenants.tenant_lookup(org)},
     )
 
 

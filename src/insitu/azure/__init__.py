@@ -1,0 +1,1 @@
+"""Connect to Azure: the tenants an organization consented insitu's application in."""
