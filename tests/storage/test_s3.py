@@ -462,7 +462,9 @@ def test_verify_reports_a_customer_role_without_external_id_as_refused(
 def test_verify_reports_sse_kms_denial_with_the_key_and_statement_to_grant(
     s3_client: Any, s3_bucket: str, context: ProviderContext, aws_env: str
 ) -> None:
-    kms = boto3.client("kms", endpoint_url=aws_env, config=Config(signature_version="s3v4"))
+    kms = boto3.Session().client(
+        "kms", endpoint_url=aws_env, config=Config(signature_version="s3v4")
+    )
     key_arn = kms.create_key()["KeyMetadata"]["Arn"]
     s3_client.put_object(
         Bucket=s3_bucket, Key="images/secret.png", Body=b"x",

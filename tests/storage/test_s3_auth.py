@@ -121,7 +121,9 @@ def test_wrong_external_id_is_denied_and_the_fix_is_the_trust_policy(
 def test_insitu_refuses_a_missing_external_id_that_moto_would_accept(
     auth_env: dict[str, str], context: ProviderContext, auth_server: Any
 ) -> None:
-    sts = boto3.client("sts", endpoint_url=auth_server[0].endpoint, region_name="us-east-1")
+    sts = boto3.Session().client(
+        "sts", endpoint_url=auth_server[0].endpoint, region_name="us-east-1"
+    )
     assert sts.assume_role(RoleArn=ROLE, RoleSessionName="direct")["Credentials"]  # moto's gap
     check = _assume_check(_context(context, ""))
     assert not check.ok and "refuses" in check.detail

@@ -306,8 +306,10 @@ class _Identity:
                     bucket,
                     region=self.config.region,
                     credential_provider=self._obstore_credentials,  # type: ignore[arg-type]
-                    client_options={
-                        "allow_http": "true",
+                    client_options={  # type: ignore[arg-type]
+                        "allow_http": "true"
+                        if (self.endpoint or "").startswith("http:")
+                        else "false",
                         "connect_timeout": "5s",
                         "timeout": "30s",
                         "pool_max_idle_per_host": "64",
