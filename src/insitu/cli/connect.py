@@ -53,6 +53,19 @@ def connect_s3(
     create_connection("s3", org, name, values)
 
 
+@app.command("azure")
+def connect_azure(
+    account_url: Annotated[
+        str, typer.Option(help="Blob endpoint: https://ACCOUNT.blob.core.windows.net")
+    ],
+    tenant: Annotated[str, typer.Option(help="The tenant ID (connect it first: insitu azure).")],
+    org: OrgOption = None,
+    name: NameOption = None,
+) -> None:
+    """Connect an Azure storage account in a tenant the organization connected."""
+    create_connection("azure", org, name, {"account_url": account_url, "tenant_id": tenant})
+
+
 @app.command("local")
 def connect_local(
     root: Annotated[str, typer.Option(help="A directory under one of INSITU_LOCAL_ROOTS.")],
