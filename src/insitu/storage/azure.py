@@ -25,7 +25,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -136,7 +136,12 @@ class AzureConfig(ProviderConfig):
         host = (parts.hostname or "").lower()
         example = "e.g. https://mystorage.blob.core.windows.net"
         problem = None
-        if parts.scheme not in ("https", "http") or not host:
+        if parts.scheme == "http":
+            problem = (
+                "insitu authenticates with Entra ID tokens, which are only sent over HTTPS "
+                "(run an emulator with --oauth basic --cert --key)"
+            )
+        elif parts.scheme != "https" or not host:
             problem = "it must be https://ACCOUNT.blob.core.windows.net"
         elif parts.username or parts.password or parts.query or parts.fragment:
             problem = "it must not carry credentials, a query (a SAS) or a fragment"
@@ -148,8 +153,6 @@ class AzureConfig(ProviderConfig):
                 problem = "an emulator endpoint ends with the account, e.g. /devstoreaccount1"
         else:
             problem = "the host must be ACCOUNT.blob.<cloud suffix> (or an emulator's IP)"
-        if problem is None and parts.scheme == "http" and not _is_loopback_or_ip(host):
-            problem = "insitu sends Azure AD tokens over HTTPS only"
         if problem:
             raise ValueError(f"account_url {value!r} is invalid: {problem}, {example}")
         path = parts.path.rstrip("/")
@@ -179,7 +182,7 @@ def parse_uri(uri: str) -> Location:
     if scheme == "az":
         account, _, rest = uri[5:].partition("/")
         container, _, key = rest.partition("/")
-    elif scheme in ("https", "http"):
+    elif scheme == "https":
         parts = urlsplit(uri)
         if parts.query or parts.fragment:
             raise InvalidLocation(
@@ -240,6 +243,14 @@ def make_credential(tenant_id: str, settings: Settings) -> TokenCredential:
     )
 
 
+def _run_hooks(hooks: Sequence[RequestHook]) -> RequestHook:
+    def run(request: Any) -> None:
+        for hook in hooks:
+            hook(request)
+
+    return run
+
+
 class _Identity:
     """insitu in one tenant, on one account: token credential, client, delegation key."""
 
@@ -247,7 +258,7 @@ class _Identity:
         self,
         config: AzureConfig,
         settings: Settings,
-        policies: Sequence[Any],
+        hooks: Sequence[RequestHook],
         key_lifetime: timedelta,
     ) -> None:
         self.config, self.settings = config, settings
@@ -257,7 +268,7 @@ class _Identity:
         self.service = BlobServiceClient(
             config.account_url,
             credential=self.credential,
-            per_call_policies=list(policies),
+            raw_request_hook=_run_hooks(hooks) if hooks else None,
             retry_total=2,
             connection_timeout=10,
             read_timeout=30,
@@ -330,6 +341,7 @@ _TOKEN_ERRORS = {
     "AADSTS7000222": "secret",  # expired client secret
     "AADSTS700024": "secret",
 }
+RequestHook = Callable[[Any], None]
 _UNREACHABLE = (ServiceRequestError, ServiceResponseError, httpx.TransportError)
 
 
@@ -385,12 +397,6 @@ def _error(exc: Exception, what: str, where: _Where, *, operation: str = "read")
     settings, account = identity.settings, identity.account
     endpoint = identity.config.account_url
     message = " ".join(str(getattr(exc, "message", None) or exc).split())
-    if "non-TLS" in message:
-        return InvalidConfiguration(
-            f"{what} failed: {endpoint} is plain HTTP and Azure AD tokens are only sent over TLS",
-            fix="use the account's https:// endpoint (run an emulator with --oauth basic "
-            "--cert --key)",
-        )
     if isinstance(exc, _UNREACHABLE):
         return StorageUnreachable(
             f"{what} failed: cannot reach {endpoint} ({message[:200]})",
@@ -573,7 +579,7 @@ class AzureStore:
                 user_delegation_key=delegation_key,
                 permission=BlobSasPermissions(read=True),
                 expiry=expires_at,
-                protocol="https" if account_url.startswith("https:") else None,
+                protocol="https",
             )
         except Exception as exc:
             raise _error(exc, f"signing {self._where(key).uri}", self._where(key)) from exc
@@ -588,7 +594,7 @@ class AzureStore:
 
 
 class AzureProvider:
-    """The ``azure`` provider. ``policies`` are azure-core per-call policies put on clients."""
+    """The ``azure`` provider. ``request_hooks`` see every request the SDK sends (tests)."""
 
     name: ClassVar[str] = "azure"
     schemes: ClassVar[tuple[str, ...]] = ("az", "https")
@@ -597,12 +603,12 @@ class AzureProvider:
 
     def __init__(
         self,
-        policies: Sequence[Any] = (),
+        request_hooks: Sequence[RequestHook] = (),
         *,
         key_lifetime: timedelta = _KEY_LIFETIME,
         cache_size: int = 256,
     ) -> None:
-        self.policies = tuple(policies)
+        self.request_hooks = tuple(request_hooks)
         self.key_lifetime = key_lifetime
         self._cache_size = cache_size
         self._identities: OrderedDict[tuple[Any, ...], _Identity] = OrderedDict()
@@ -645,7 +651,7 @@ class AzureProvider:
         with self._lock:
             identity = self._identities.get(cache_key)
             if identity is None:
-                identity = _Identity(config, settings, self.policies, self.key_lifetime)
+                identity = _Identity(config, settings, self.request_hooks, self.key_lifetime)
                 self._identities[cache_key] = identity
                 if len(self._identities) > self._cache_size:
                     self._identities.popitem(last=False)
@@ -668,7 +674,7 @@ class AzureProvider:
         try:
             self.validate_config(config, context)
             _same_account(config, location)
-            identity = _Identity(config, context.settings, self.policies, self.key_lifetime)
+            identity = _Identity(config, context.settings, self.request_hooks, self.key_lifetime)
         except InsituError as exc:
             steps.add(Check(TOKEN, False, exc.detail, exc.fix))
             for name in [*later, steps_.CORS]:
