@@ -32,6 +32,7 @@ from google.api_core import exceptions as api_errors
 from google.auth import impersonated_credentials
 from google.auth.transport.requests import AuthorizedSession
 from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 from pydantic import field_validator
 from requests.adapters import HTTPAdapter
@@ -80,6 +81,9 @@ CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 PUBLIC_ENDPOINT = "https://storage.googleapis.com"
 PERMISSIONS_CHECK = "IAM permissions"
 _TIMEOUT = (5, 30)  # connect, read
+# The SDK retries transient errors for up to 120 s by default; a verify or an import should
+# report an unreachable store well before that.
+_RETRY = DEFAULT_RETRY.with_timeout(20.0)
 _LIST_FIELDS = "items(name,size,etag,generation,updated),nextPageToken"
 _PROJECT = re.compile(r"^(?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REQUEST_PREFIX = re.compile(r"^(?:GET|HEAD|POST|PUT|PATCH|DELETE) \S+: ")
@@ -322,6 +326,8 @@ def _error(
     """Map an SDK or auth error to insitu's error tree, with the exact fix."""
     if isinstance(exc, InsituError):
         return exc
+    if isinstance(exc, api_errors.RetryError) and isinstance(exc.cause, Exception):
+        exc = exc.cause  # retried until the deadline: the last failure says why
     email, uri = identity.grantee, f"gs://{bucket}/{key or ''}"
     if isinstance(exc, _UNREACHABLE):
         return StorageUnreachable(
@@ -411,6 +417,7 @@ class GcsObjectStore:
                 start_offset=cursor or None,
                 fields=_LIST_FIELDS,
                 timeout=_TIMEOUT,
+                retry=_RETRY,
             )
             pages = iterator.pages
         except Exception as exc:
@@ -438,7 +445,7 @@ class GcsObjectStore:
     def head(self, key: str) -> ObjectInfo:
         """Object metadata: size, ETag, generation (as version), CMEK key."""
         try:
-            blob = self.bucket.get_blob(key, timeout=_TIMEOUT)
+            blob = self.bucket.get_blob(key, timeout=_TIMEOUT, retry=_RETRY)
         except Exception as exc:
             raise self._error(exc, f"getting gs://{self.bucket_name}/{key}", key) from exc
         if blob is None:
@@ -455,7 +462,12 @@ class GcsObjectStore:
         try:
             # end is inclusive in this API; raw: stored bytes, so a Range is always honoured.
             data: bytes = self.bucket.blob(key).download_as_bytes(
-                start=start, end=end - 1, raw_download=True, checksum=None, timeout=_TIMEOUT
+                start=start,
+                end=end - 1,
+                raw_download=True,
+                checksum=None,
+                timeout=_TIMEOUT,
+                retry=_RETRY,
             )
         except api_errors.RequestRangeNotSatisfiable:
             return b""
@@ -488,7 +500,7 @@ class GcsObjectStore:
     def test_permissions(self, permissions: Sequence[str]) -> list[str]:
         try:
             granted: list[str] = self.bucket.test_iam_permissions(
-                list(permissions), timeout=_TIMEOUT
+                list(permissions), timeout=_TIMEOUT, retry=_RETRY
             )
         except Exception as exc:
             what = f"testIamPermissions on gs://{self.bucket_name}"
@@ -497,7 +509,7 @@ class GcsObjectStore:
 
     def cors(self) -> list[dict[str, Any]]:
         try:
-            self.bucket.reload(timeout=_TIMEOUT)
+            self.bucket.reload(timeout=_TIMEOUT, retry=_RETRY)
         except Exception as exc:
             what = f"reading the CORS configuration of gs://{self.bucket_name}"
             raise _error(exc, what, self.identity, self.bucket_name, on="bucket") from exc
