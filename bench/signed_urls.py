@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--assets", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=2, help="insitu server processes")
     args = parser.parse_args()
 
     moto = start_moto_server()
@@ -69,7 +70,7 @@ def main() -> None:
 
             port = free_port()
             server = subprocess.Popen(
-                [INSITU, "serve", "--port", str(port)],
+                [INSITU, "serve", "--port", str(port), "--workers", str(args.workers)],
                 env=os.environ.copy(),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,

@@ -72,6 +72,12 @@ def _resume_interrupted_imports(app: FastAPI) -> None:
 
     with session_scope(app.state.engine) as session:
         for job in imports.interrupted(session):
-            imports.resume(session, job=job, force=True)
+            imports.resume(session, job=job)
             jobs.enqueue(session, imports.RUN_TASK, job_id=job.id)
             log.info("resuming import %s", job.id)
+
+
+def serve_app() -> FastAPI:
+    """The app ``insitu serve`` runs in each server process."""
+    settings = get_settings()
+    return create_app(settings, resume_jobs=settings.job_backend == "inline")

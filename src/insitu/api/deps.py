@@ -19,7 +19,7 @@ from insitu.organizations.models import ApiKey, Organization
 _bearer = HTTPBearer(auto_error=False, description="An API key from `insitu org create`.")
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -8,7 +8,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from insitu.assets.models import ACTIVE, REMOVED, Asset, SignedUrlIssue
+from insitu.assets.audit import writer_for
+from insitu.assets.models import ACTIVE, REMOVED, Asset
 from insitu.config import Settings
 from insitu.connections import service as connections
 from insitu.connections.models import Connection
@@ -71,12 +72,10 @@ def sign_url(
     location = parse_location(asset.location)
     store = connections.open_store(connection, org=org, location=location, settings=settings)
     signed = store.sign(asset.key, ttl=timedelta(seconds=settings.url_ttl_seconds))
-    session.add(
-        SignedUrlIssue(
-            org_id=org.id,
-            asset_id=asset.id,
-            api_key_id=api_key.id if api_key else None,
-            expires_at=signed.expires_at,
-        )
+    writer_for(session.get_bind().engine).record(  # type: ignore[union-attr]
+        org_id=org.id,
+        asset_id=asset.id,
+        api_key_id=api_key.id if api_key else None,
+        expires_at=signed.expires_at,
     )
     return signed

@@ -13,17 +13,21 @@ from insitu.organizations import service as organizations
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes (use the cores you have).")] = 1,
 ) -> None:
-    """Run the API, the portal and (on the inline backend) the worker in one process."""
+    """Run the API, the portal and (on the inline backend) the worker."""
     import uvicorn
 
-    from insitu.api.app import create_app
-
-    config = settings()
-    migrate.upgrade(config.database_url)
+    migrate.upgrade(settings().database_url)
     _bootstrap(port)
-    app = create_app(config, resume_jobs=config.job_backend == "inline")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(
+        "insitu.api.app:serve_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 def _bootstrap(port: int) -> None:

@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from insitu.assets.models import Asset
 from insitu.config import Settings
@@ -25,12 +26,13 @@ from insitu.errors import InsituError, ObjectNotFound, StorageError
 from insitu.imports.models import (
     CANCELED,
     FAILED,
-    FINISHED_STATUSES,
+    QUEUED,
     RUNNING,
     SUCCEEDED,
     ImportFailure,
     ImportJob,
 )
+from insitu.imports.service import STALE_AFTER
 from insitu.media import ProbeOptions, ProbeResult, probe_object
 from insitu.organizations.models import Organization
 from insitu.projects.models import Project
@@ -65,11 +67,10 @@ def run_import(
 ) -> None:
     """Run (or resume) import ``job_id`` to the end, recording every file's outcome."""
     with session_scope() as session:
-        job = session.get_one(ImportJob, job_id)
-        if job.status in FINISHED_STATUSES:
+        if not _claim(session, job_id):
+            log.info("import %s is finished or running elsewhere; not starting it", job_id)
             return
-        job.status, job.heartbeat_at = RUNNING, utcnow()
-        job.started_at = job.started_at or job.heartbeat_at
+        job = session.get_one(ImportJob, job_id)
         org = session.get_one(Organization, job.org_id)
         project = session.get_one(Project, job.project_id)
         connection = session.get_one(Connection, job.connection_id)
@@ -286,6 +287,29 @@ def _asset_row(
         "frame_count": facts.frame_count,
         "media_details": facts.details or None,
     }
+
+
+def _claim(session: Session, job_id: str) -> bool:
+    """Mark the job running if it is queued or abandoned; one claimant wins any race."""
+    now = utcnow()
+    stale_before = now - STALE_AFTER
+    claim = (
+        update(ImportJob)
+        .where(
+            ImportJob.id == job_id,
+            or_(
+                ImportJob.status == QUEUED,
+                and_(ImportJob.status == RUNNING, ImportJob.heartbeat_at < stale_before),
+            ),
+        )
+        .values(
+            status=RUNNING,
+            heartbeat_at=now,
+            started_at=func.coalesce(ImportJob.started_at, now),
+        )
+    )
+    claimed: bool = session.execute(claim).rowcount == 1  # type: ignore[attr-defined]
+    return claimed
 
 
 def _finish(job_id: str, status: str, *, error: dict[str, Any] | None = None) -> None:
