@@ -233,13 +233,19 @@ def make_credential(tenant_id: str, settings: Settings) -> TokenCredential:
             fix="the operator sets INSITU_AZURE_CLIENT_ID and INSITU_AZURE_CLIENT_SECRET to "
             "insitu's multi-tenant Entra ID application",
         )
-    from azure.identity import ClientSecretCredential
+    from azure.identity import AzureAuthorityHosts, ClientSecretCredential
 
+    authority = settings.azure_authority_host.rstrip("/")
+    known = {
+        f"https://{host}" for name, host in vars(AzureAuthorityHosts).items() if name.isupper()
+    }
     return ClientSecretCredential(
         tenant_id,
         settings.azure_client_id,
         settings.azure_client_secret.get_secret_value(),
-        authority=settings.azure_authority_host,
+        authority=authority,
+        # Microsoft's clouds are discovered; any other authority (a proxy, a test) is trusted.
+        disable_instance_discovery=authority not in known,
     )
 
 
@@ -342,6 +348,7 @@ _TOKEN_ERRORS = {
     "AADSTS700024": "secret",
 }
 RequestHook = Callable[[Any], None]
+_NETWORK_HINTS = ("Failed to resolve", "Max retries exceeded", "Connection refused", "timed out")
 _UNREACHABLE = (ServiceRequestError, ServiceResponseError, httpx.TransportError)
 
 
@@ -459,6 +466,13 @@ def _token_error(
     exc: Exception, what: str, identity: _Identity, kind: str | None, message: str
 ) -> InsituError:
     tenant, settings = identity.config.tenant_id, identity.settings
+    if kind is None and any(hint in message for hint in _NETWORK_HINTS):
+        authority = settings.azure_authority_host
+        return StorageUnreachable(
+            f"{what} failed: cannot reach the sign-in service {authority} ({message[:300]})",
+            fix=f"check that {authority} is reachable from the insitu servers "
+            "(network, proxy, INSITU_AZURE_AUTHORITY_HOST)",
+        )
     detail = f"{what} failed: no token for tenant {tenant} ({message[:300]})"
     if kind == "tenant_id":
         fix = f"tenant {tenant} does not exist; set the connection's tenant_id to the tenant " + (
@@ -813,9 +827,18 @@ def _check_cors(
         found = identity.service.get_service_properties().get("cors") or []
     except Exception as exc:
         error = _error(exc, f"reading the blob service CORS rules of {account}", _Where(identity))
-        if not isinstance(error, AccessDenied) or signed_url is None:
+        if not isinstance(error, AccessDenied):
             return Check(steps_.CORS, False, error.detail, error.fix), None
-        return _check_cors_by_preflight(signed_url, origins, account, fix)
+        if signed_url is not None:
+            return _check_cors_by_preflight(signed_url, origins, account, fix)
+        detail = (
+            f"{error.detail}; insitu's roles may not read the Blob service properties, and "
+            "without a working signed URL it cannot test CORS as a browser would"
+        )
+        check_it = (
+            f"\ncheck the rules with: az storage cors list --services b --account-name {account}"
+        )
+        return Check(steps_.CORS, False, detail, fix + check_it), None
     rules = [
         steps_.CorsRule.of(_split(rule.allowed_origins), _split(rule.allowed_methods))
         for rule in found
