@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
 from insitu.azure.models import AzureConsentState, AzureTenant
@@ -29,7 +30,7 @@ from insitu.azure.schemas import (
 )
 from insitu.azure.tenant_ids import normalize_tenant_id
 from insitu.config import Settings
-from insitu.db import insert_ignoring_duplicates, utcnow
+from insitu.db import utcnow
 from insitu.errors import InvalidConfiguration, InvalidInput, NotFound, Unauthenticated
 from insitu.organizations.models import Organization
 from insitu.security import Signer
@@ -131,24 +132,20 @@ def complete_consent(
         raise NotFound("the organization of this consent no longer exists")
     now = utcnow()
     session.execute(delete(AzureConsentState).where(AzureConsentState.expires_at < now))
-    redeemed = insert_ignoring_duplicates(
-        session,
-        AzureConsentState,
-        [
-            {
-                "nonce": claims["nonce"],
-                "org_id": org.id,
-                "expires_at": datetime.fromtimestamp(claims["exp"], UTC),
-                "used_at": now,
-            }
-        ],
-        ["nonce"],
+    redeemed = AzureConsentState(
+        nonce=claims["nonce"],
+        org_id=org.id,
+        expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        used_at=now,
     )
-    if not redeemed:
+    try:
+        with session.begin_nested():  # a savepoint: the unique nonce decides, even in a race
+            session.add(redeemed)
+    except IntegrityError as exc:
         raise Unauthenticated(
             "this consent state was already used",
             fix="start again from GET /v1/azure/connect; each link connects a tenant once",
-        )
+        ) from exc
     return add_tenant(session, org=org, tenant_id=tenant_id, how="consent")
 
 
