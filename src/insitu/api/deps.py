@@ -46,10 +46,11 @@ class Caller:
     api_key: ApiKey
 
 
-def get_caller(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Caller:
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def authenticate(session: Session, credentials: HTTPAuthorizationCredentials | None) -> Caller:
+    """The caller behind a bearer key, or Unauthenticated saying how to send one."""
     if credentials is None:
         raise Unauthenticated(
             "no API key was sent",
@@ -57,6 +58,10 @@ def get_caller(
         )
     org, api_key = organizations.authenticate(session, key=credentials.credentials)
     return Caller(org=org, api_key=api_key)
+
+
+def get_caller(session: SessionDep, credentials: BearerDep) -> Caller:
+    return authenticate(session, credentials)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

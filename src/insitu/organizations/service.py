@@ -60,13 +60,19 @@ def external_id(org: Organization, *, settings: Settings) -> str:
 
 def authenticate(session: Session, *, key: str) -> tuple[Organization, ApiKey]:
     """The organization an API key belongs to; Unauthenticated for any unknown key."""
-    api_key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(key)))
-    if api_key is None or api_key.revoked_at is not None:
+    query = (
+        select(ApiKey, Organization)
+        .join(Organization, Organization.id == ApiKey.org_id)
+        .where(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None))
+    )
+    row = session.execute(query).first()
+    if row is None:
         raise Unauthenticated(
             "the API key is unknown or revoked",
             fix="send 'Authorization: Bearer <key>' with a key from 'insitu org create'",
         )
-    return session.get_one(Organization, api_key.org_id), api_key
+    api_key, org = row
+    return org, api_key
 
 
 def revoke_api_key(session: Session, *, api_key: ApiKey) -> None:

@@ -2,13 +2,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials
+from sqlalchemy import Engine
 
-from insitu.api.deps import CallerDep, SessionDep, SettingsDep
+from insitu.api.deps import BearerDep, CallerDep, SessionDep, SettingsDep, authenticate
 from insitu.assets import service as assets
 from insitu.assets.schemas import AssetRead, SignedUrlRead
+from insitu.config import Settings
+from insitu.db import session_scope
 from insitu.projects import service as projects
 from insitu.schemas import Page
+from insitu.storage.base import SignedURL
 
 router = APIRouter(tags=["assets"])
 
@@ -35,12 +41,27 @@ def get_asset(asset_id: str, caller: CallerDep, session: SessionDep) -> AssetRea
 
 
 @router.get("/v1/assets/{asset_id}/url")
-def get_asset_url(
-    asset_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep
+async def get_asset_url(
+    asset_id: str, request: Request, settings: SettingsDep, credentials: BearerDep
 ) -> SignedUrlRead:
     """A read-only URL for this one file, straight from the customer's bucket, short-lived."""
-    asset = assets.get(session, org=caller.org, asset_id=asset_id)
-    signed = assets.sign_url(
-        session, org=caller.org, asset=asset, settings=settings, api_key=caller.api_key
+    # The hottest route (every asset a labeler opens): all its blocking work runs in one
+    # worker-thread hop instead of one per dependency, which roughly doubles its throughput.
+    signed = await run_in_threadpool(
+        _sign, request.app.state.engine, credentials, asset_id, settings
     )
     return SignedUrlRead(url=signed.url, expires_at=signed.expires_at)
+
+
+def _sign(
+    engine: Engine,
+    credentials: HTTPAuthorizationCredentials | None,
+    asset_id: str,
+    settings: Settings,
+) -> SignedURL:
+    with session_scope(engine) as session:
+        caller = authenticate(session, credentials)
+        asset = assets.get(session, org=caller.org, asset_id=asset_id)
+        return assets.sign_url(
+            session, org=caller.org, asset=asset, settings=settings, api_key=caller.api_key
+        )
