@@ -354,8 +354,9 @@ _UNREACHABLE = (ServiceRequestError, ServiceResponseError, httpx.TransportError)
 
 def _code_of(exc: Exception) -> str:
     code = getattr(exc, "error_code", None)
-    if code is None and isinstance(exc, HttpResponseError) and exc.response is not None:
-        code = exc.response.headers.get("x-ms-error-code")
+    if code is None and isinstance(exc, HttpResponseError):
+        headers = getattr(exc.response, "headers", None) or {}
+        code = headers.get("x-ms-error-code")
     return str(getattr(code, "value", code) or "")
 
 
@@ -539,7 +540,7 @@ class AzureStore:
                 for blob in blobs
                 if not (blob.name.endswith("/") and blob.size == 0)
             ]
-            token = pages.continuation_token or None
+            token = getattr(pages, "continuation_token", None) or None
             yield ListPage(objects, token)
             if token is None:
                 return
