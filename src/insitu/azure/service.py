@@ -34,13 +34,11 @@ from insitu.db import utcnow
 from insitu.errors import InvalidConfiguration, InvalidInput, NotFound, Unauthenticated
 from insitu.organizations.models import Organization
 from insitu.security import Signer
+from insitu.storage.azure_advice import ROLES, TENANTS, role_command
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 STATE_TTL = timedelta(minutes=30)
 CALLBACK_PATH = "/v1/azure/callback"
-ROLES = ("Storage Blob Data Reader", "Storage Blob Delegator")
-# The ProviderContext.extra key the azure provider reads (insitu.storage.azure.TENANTS).
-TENANTS_EXTRA = "azure_tenants"
 
 
 def _signer(settings: Settings) -> Signer:
@@ -193,8 +191,13 @@ def list_tenants(session: Session, *, org_id: str) -> Sequence[AzureTenant]:
     return session.scalars(query.order_by(AzureTenant.consented_at)).all()
 
 
+def provider_extra(org: Organization) -> dict[str, Any]:
+    """What the azure provider needs in ProviderContext.extra: a lookup of the org's tenants."""
+    return {TENANTS: tenant_lookup(org)}
+
+
 def tenant_lookup(org: Organization) -> Callable[[], list[str]]:
-    """For ProviderContext.extra: the org's tenant IDs, queried only when a provider asks."""
+    """The org's tenant IDs, queried only when a provider asks."""
 
     def tenants() -> list[str]:
         session = object_session(org)
@@ -212,13 +215,7 @@ def settings_for(session: Session, *, org: Organization, settings: Settings) -> 
     """The org's tenants, and what a customer admin does in Azure to let insitu read data."""
     name, client_id = settings.azure_app_name, settings.azure_client_id
     assignee = client_id or "APP_CLIENT_ID"
-    scope = (
-        "/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Storage/storageAccounts/ACCOUNT"
-    )
-    commands = [
-        f'az role assignment create --assignee {assignee} --role "{role}" --scope {scope}'
-        for role in ROLES
-    ]
+    commands = [role_command(settings, role) for role in ROLES]
     return AzureSettingsRead(
         application=AzureApplicationRead(name=name, client_id=client_id),
         tenants=[

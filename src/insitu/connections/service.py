@@ -124,7 +124,7 @@ def _context(org: Organization, connection: Connection, settings: Settings) -> P
         org_id=org.id,
         connection_id=connection.id or "",
         external_id=organizations.external_id(org, settings=settings),
-        extra={azure_tenants.TENANTS_EXTRA: azure_tenants.tenant_lookup(org)},
+        extra=azure_tenants.provider_extra(org),
     )
 
 

@@ -58,6 +58,15 @@ from insitu.errors import (
     StorageUnreachable,
 )
 from insitu.storage import verify as steps_
+from insitu.storage.azure_advice import (
+    DATA_READER,
+    DELEGATOR,
+    TENANTS,
+    consent_fix,
+    cors_command,
+    cors_rules,
+    role_fix,
+)
 from insitu.storage.base import (
     Check,
     CorsAdvice,
@@ -77,12 +86,8 @@ if TYPE_CHECKING:
 __all__ = ["PROVIDER", "STORAGE_SCOPE", "TENANTS", "AzureConfig", "AzureProvider", "AzureStore"]
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
-# ProviderContext.extra key: a callable returning the tenant IDs the org has connected.
-TENANTS = "azure_tenants"
 TOKEN = "Azure token"
 DELEGATION_KEY = "user delegation key"
-DATA_READER = "Storage Blob Data Reader"
-DELEGATOR = "Storage Blob Delegator"
 
 _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 _CONTAINER = re.compile(r"^(?:\$root|\$web|\$logs|[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62})$")
@@ -358,43 +363,6 @@ def _code_of(exc: Exception) -> str:
         headers = getattr(exc.response, "headers", None) or {}
         code = headers.get("x-ms-error-code")
     return str(getattr(code, "value", code) or "")
-
-
-def app_label(settings: Settings) -> str:
-    client_id = settings.azure_client_id or "APP_CLIENT_ID"
-    return f"insitu's application {settings.azure_app_name!r} (client ID {client_id})"
-
-
-def role_command(settings: Settings, role: str, account: str) -> str:
-    """The ``az role assignment create`` granting insitu's app ``role`` on ``account``."""
-    return (
-        f"az role assignment create --assignee {settings.azure_client_id or 'APP_CLIENT_ID'} "
-        f'--role "{role}" --scope /subscriptions/SUB/resourceGroups/RG/providers/'
-        f"Microsoft.Storage/storageAccounts/{account}"
-    )
-
-
-def role_fix(settings: Settings, role: str, account: str) -> str:
-    scope_note = (
-        "at the storage account level, not the container level (a user-delegation key is an "
-        "account-level operation)"
-        if role == DELEGATOR
-        else "on the storage account (or the container)"
-    )
-    return (
-        f"assign {app_label(settings)} the {role} role {scope_note}:\n"
-        f"{role_command(settings, role, account)}\n"
-        f"(the scope is printed by: az storage account show --name {account} --query id -o tsv;"
-        " new role assignments take a few minutes to apply)"
-    )
-
-
-def consent_fix(settings: Settings, tenant_id: str) -> str:
-    return (
-        f"connect tenant {tenant_id} to insitu first: an admin of that tenant opens the URL "
-        "from GET /v1/azure/connect and grants consent (or checks it under Enterprise "
-        f"applications for {settings.azure_app_name!r})"
-    )
 
 
 def _error(exc: Exception, what: str, where: _Where, *, operation: str = "read") -> InsituError:
@@ -785,27 +753,6 @@ def _check_delegation_key(identity: _Identity) -> tuple[Check, bool | None]:
         return Check(DELEGATION_KEY, False, exc.detail, exc.fix), None
     detail = f"got a user-delegation key for storage account {identity.account} (until {expiry})"
     return Check(DELEGATION_KEY, True, detail), True
-
-
-def cors_rules(origins: Sequence[str]) -> list[dict[str, Any]]:
-    """The blob-service CORS rule (as the portal's 'Resource sharing (CORS)' page shows it)."""
-    return [
-        {
-            "AllowedOrigins": list(origins),
-            "AllowedMethods": ["GET", "HEAD"],
-            "AllowedHeaders": ["*"],
-            "ExposedHeaders": ["*"],
-            "MaxAgeInSeconds": 3600,
-        }
-    ]
-
-
-def cors_command(origins: Sequence[str], account: str) -> str:
-    return (
-        "az storage cors add --services b --methods GET HEAD "
-        f"--origins {' '.join(origins)} --allowed-headers '*' --exposed-headers '*' "
-        f"--max-age 3600 --account-name {account}"
-    )
 
 
 def _split(value: Any) -> list[str]:
