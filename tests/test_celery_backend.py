@@ -26,7 +26,8 @@ def test_an_import_queued_by_the_api_runs_on_a_celery_worker(
     settings: Settings, org: Org, data_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from insitu.api.app import create_app
-    from insitu.jobs.celery_backend import CeleryBackend, app as celery_app
+    from insitu.jobs.celery_backend import CeleryBackend
+    from insitu.jobs.celery_backend import app as celery_app
 
     for index in range(30):
         (data_root / f"{index}.png").write_bytes(png(index + 1, 1))
