@@ -6,7 +6,7 @@ from insitu.config import Settings
 from insitu.organizations.models import Organization
 from insitu.organizations.schemas import AwsSettingsRead
 from insitu.organizations.service import external_id
-from insitu.storage.s3_policies import bucket_policy, platform_role_arn, trust_policy
+from insitu.storage.s3.policies import bucket_policy, platform_role_arn, trust_policy
 
 
 def settings_for(org: Organization, *, settings: Settings, bucket: str | None) -> AwsSettingsRead:

@@ -1,0 +1,85 @@
+"""``S3Config``: an S3 connection's settings (mode, role, region, endpoint), validated."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import field_validator, model_validator
+
+from insitu.errors import InvalidConfiguration
+from insitu.storage.base import ProviderConfig
+from insitu.storage.s3.policies import ROLE_ARN_PATTERN
+
+_REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+
+
+class S3Config(ProviderConfig):
+    """An S3 connection: how insitu gets access, and where the store is."""
+
+    mode: Literal["platform_role", "customer_role"] = "platform_role"
+    role_arn: str | None = None
+    external_id: str | None = None
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role_arn_is_a_role(cls, value: str | None) -> str | None:
+        if value is not None and not ROLE_ARN_PATTERN.match(value):
+            raise ValueError(
+                f"{value!r} is not an IAM role ARN; write it like "
+                "arn:aws:iam::123456789012:role/insitu-reader"
+            )
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region_is_a_region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError(f"{value!r} is not a region name; write it like eu-west-1")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_is_a_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        problem = None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problem = "it must be http(s)://host[:port]"
+        elif parts.username or parts.password:
+            problem = "it must not contain credentials"
+        elif parts.query or parts.fragment:
+            problem = "it must not have a query or fragment"
+        if problem:
+            raise ValueError(
+                f"endpoint_url {value!r} is invalid: {problem}, e.g. https://minio.example.com:9000"
+            )
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _role_matches_mode(self) -> S3Config:
+        if self.mode == "customer_role" and not self.role_arn:
+            raise ValueError(
+                "customer_role mode needs role_arn, the ARN of the role insitu assumes, "
+                "e.g. arn:aws:iam::123456789012:role/insitu-reader"
+            )
+        if self.mode == "platform_role" and (self.role_arn or self.external_id):
+            raise ValueError(
+                "role_arn and external_id are only used in customer_role mode; "
+                "remove them or set mode to customer_role"
+            )
+        return self
+
+
+def s3_config(config: ProviderConfig) -> S3Config:
+    """``config`` as an ``S3Config``, or InvalidConfiguration for another provider's settings."""
+    if isinstance(config, S3Config):
+        return config
+    raise InvalidConfiguration(
+        f"an s3 connection needs S3Config settings, not {type(config).__name__}",
+        fix="create the connection with provider 's3'",
+    )

@@ -1,0 +1,175 @@
+"""S3, STS and KMS errors mapped to insitu's errors, each with what failed and the exact fix.
+
+One table maps error codes (or bare HTTP statuses, for HEAD) to the error classes; the fixes name
+the bucket policy, trust policy or KMS grant to apply, for the principal that needs it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import botocore.exceptions
+
+from insitu.errors import (
+    AccessDenied,
+    ContainerNotFound,
+    InsituError,
+    KeyAccessDenied,
+    ObjectNotFound,
+    StorageError,
+    StorageUnreachable,
+)
+from insitu.storage.s3.identity import AssumeRoleFailed, Identity, identity_arn_of
+from insitu.storage.s3.policies import (
+    bucket_policy,
+    dumps,
+    kms_fix,
+    put_bucket_policy_command,
+    trust_policy,
+)
+
+# One table from S3/STS/KMS error codes (or bare HTTP statuses, for HEAD) to insitu's errors.
+_ERRORS: dict[str, type[StorageError]] = {
+    "NoSuchKey": ObjectNotFound,
+    "NoSuchVersion": ObjectNotFound,
+    "NotFound": ObjectNotFound,
+    "404": ObjectNotFound,
+    "NoSuchBucket": ContainerNotFound,
+    "AccessDenied": AccessDenied,
+    "Forbidden": AccessDenied,
+    "403": AccessDenied,
+    "AllAccessDisabled": AccessDenied,
+    "AccountProblem": AccessDenied,
+    "InvalidAccessKeyId": AccessDenied,
+    "InvalidClientTokenId": AccessDenied,
+    "SignatureDoesNotMatch": AccessDenied,
+    "ExpiredToken": AccessDenied,
+    "InvalidToken": AccessDenied,
+    "UnrecognizedClientException": AccessDenied,
+    "KMS.AccessDeniedException": KeyAccessDenied,
+    "KMS.DisabledException": KeyAccessDenied,
+    "KMS.NotFoundException": KeyAccessDenied,
+    "KMS.KMSInvalidStateException": KeyAccessDenied,
+}
+_KMS_HINTS = ("kms", "customer master key")
+_KMS_ARN = re.compile(r"arn:aws[\w-]*:kms:[\w-]+:\d{12}:key/[\w-]+")
+_UNREACHABLE = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectionClosedError,
+)
+
+
+@dataclass(frozen=True)
+class Where:
+    """What was being done where, to word the error and its fix."""
+
+    identity: Identity
+    bucket: str
+    key: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key or ''}"
+
+
+def code_of(exc: Exception) -> tuple[str, str, str]:
+    """(code, message, operation) of a boto3 or obstore error."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        return str(error.get("Code", "")), str(error.get("Message", "")), exc.operation_name
+    text = str(exc)
+    code = re.search(r"<Code>([\w.]+)</Code>", text)
+    status = re.search(r"status code: (\d{3})", text)
+    found = code[1] if code else status[1] if status else ""
+    if not found and isinstance(exc, FileNotFoundError):
+        found = "404"
+    elif not found and isinstance(exc, PermissionError):
+        found = "403"
+    return found, text, ""
+
+
+def map_error(exc: Exception, what: str, where: Where) -> InsituError:
+    """Map an SDK error to insitu's error tree, with what failed and the exact fix."""
+    if isinstance(exc, InsituError):
+        return exc
+    identity, bucket = where.identity, where.bucket
+    endpoint = identity.endpoint or f"S3 in {identity.config.region}"
+    unreachable = isinstance(exc, _UNREACHABLE) or "error sending request" in str(exc)
+    if unreachable:
+        return StorageUnreachable(
+            f"{what} failed: cannot reach {endpoint}",
+            fix=f"check that {endpoint} is reachable from the insitu servers "
+            "(network, proxy, the connection's endpoint_url and region)",
+        )
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return AccessDenied(
+            f"{what} failed: insitu has no AWS credentials",
+            fix="give the insitu servers an AWS identity (instance/task role, or "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+        )
+    if isinstance(exc, AssumeRoleFailed):
+        return _assume_error(exc, identity)
+    code, message, _ = code_of(exc)
+    kind = _ERRORS.get(code, StorageError)
+    if kind is AccessDenied and any(hint in message.lower() for hint in _KMS_HINTS):
+        kind = KeyAccessDenied
+    detail = f"{what} failed: {code or type(exc).__name__}"
+    if message and kind is not ObjectNotFound:
+        detail += f" ({' '.join(message.split())[:300]})"
+    if kind is ObjectNotFound:
+        key = where.key or ""
+        fix = (
+            f"check that {where.uri} exists (it may have been moved or deleted): "
+            f"aws s3api head-object --bucket {bucket} --key '{key}'"
+        )
+    elif kind is ContainerNotFound:
+        fix = (
+            f"check the bucket name {bucket!r}, and the connection's region "
+            f"({identity.config.region}) and endpoint: aws s3api head-bucket --bucket {bucket}"
+        )
+    elif kind is KeyAccessDenied:
+        key_arn = _KMS_ARN.search(message)
+        fix = kms_fix(identity.principal_or_caller(), key_arn[0] if key_arn else "KEY_ARN")
+    elif kind is AccessDenied:
+        fix = _bucket_policy_fix(identity, bucket)
+    else:
+        fix = f"retry; if it persists, check {endpoint} and the bucket {bucket!r}"
+    return kind(detail, fix=fix, bucket=bucket, key=where.key)
+
+
+def _bucket_policy_fix(identity: Identity, bucket: str) -> str:
+    policy = dumps(bucket_policy(identity.principal_or_caller(), bucket))
+    command = put_bucket_policy_command(bucket, identity.config.endpoint_url)
+    return (
+        f"grant read access: save this as policy.json\n{policy}\nthen run:\n{command}\n"
+        "(merge it into the bucket's existing policy if it has one)"
+    )
+
+
+def _assume_error(exc: AssumeRoleFailed, identity: Identity) -> InsituError:
+    failing = exc.role
+    if isinstance(exc.cause, _UNREACHABLE):
+        return StorageUnreachable(
+            f"assuming {failing.role_arn} failed: cannot reach AWS STS ({exc.cause})",
+            fix="check that STS is reachable from the insitu servers (AWS_ENDPOINT_URL_STS)",
+        )
+    code, message, _ = code_of(exc.cause)
+    detail = f"assuming {failing.role_arn} failed: {code} ({' '.join(message.split())[:300]})"
+    if failing.external_id is not None:
+        assumer = identity.platform_role or identity_arn_of(identity)
+        name = failing.role_arn.rsplit("/", 1)[-1]
+        fix = (
+            f"let insitu assume the role with the org's external ID: save this as trust.json\n"
+            f"{dumps(trust_policy(assumer, failing.external_id))}\nthen run:\n"
+            f"aws iam update-assume-role-policy --role-name {name} "
+            "--policy-document file://trust.json"
+        )
+    else:
+        fix = (
+            f"the platform role {failing.role_arn} must exist and trust insitu's servers; "
+            "ask the insitu operator (INSITU_AWS_PLATFORM_ROLE_TEMPLATE)"
+        )
+    return AccessDenied(detail, fix=fix, role_arn=failing.role_arn)

@@ -1,0 +1,247 @@
+"""Who insitu is on AWS for one connection: credentials, the STS role chain, cached clients.
+
+The platform's identity comes from boto3's standard chain; the org's platform role and then the
+customer's role (with the org's external ID) are assumed from it as configured. One ``Identity``
+holds the boto3 clients and obstore stores made with those credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import botocore.credentials
+import botocore.exceptions
+import botocore.session
+from botocore.config import Config
+from obstore.store import S3Store
+
+from insitu.storage.base import ProviderContext
+from insitu.storage.s3.config import S3Config
+from insitu.storage.s3.policies import platform_role_arn
+
+EventHook = tuple[str, Callable[..., Any]]
+_PLACEHOLDER_PRINCIPAL = "arn:aws:iam::ACCOUNT_ID:role/ROLE_NAME"
+# obstore re-asks for credentials at least this often, so botocore's refresh reaches it.
+_CREDENTIAL_CACHE = timedelta(minutes=5)
+
+
+class _FixedCredentials(botocore.credentials.CredentialProvider):
+    METHOD = "insitu-assumed-role"
+
+    def __init__(self, credentials: botocore.credentials.Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> botocore.credentials.Credentials:
+        return self._credentials
+
+
+def _session(
+    region: str, credentials: botocore.credentials.Credentials | None = None
+) -> boto3.Session:
+    """A boto3 session on the standard chain, or on ``credentials`` when given."""
+    core = botocore.session.get_session()
+    if credentials is not None:
+        resolver = botocore.credentials.CredentialResolver([_FixedCredentials(credentials)])
+        core.register_component("credential_provider", resolver)
+    return boto3.Session(botocore_session=core, region_name=region)
+
+
+def _config(**extra: Any) -> Config:
+    return Config(
+        signature_version="s3v4",
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=30,
+        **extra,
+    )
+
+
+class _AssumedRole:
+    """Credentials of a role assumed from ``parent``; botocore refreshes them before expiry."""
+
+    def __init__(
+        self,
+        parent: boto3.Session,
+        role_arn: str,
+        session_name: str,
+        external_id: str | None,
+        hooks: Sequence[EventHook],
+    ) -> None:
+        self.parent, self.role_arn, self.session_name = parent, role_arn, session_name
+        self.external_id, self.hooks = external_id, hooks
+        self.expiry: datetime | None = None
+        self.credentials = botocore.credentials.DeferredRefreshableCredentials(
+            refresh_using=self._assume, method="assume-role"
+        )
+
+    def _assume(self) -> dict[str, str]:
+        sts = self.parent.client("sts", config=_config())
+        for event, handler in self.hooks:
+            sts.meta.events.register(event, handler)
+        args = {"RoleArn": self.role_arn, "RoleSessionName": self.session_name}
+        if self.external_id is not None:
+            args["ExternalId"] = self.external_id
+        try:
+            creds = sts.assume_role(**args)["Credentials"]
+        except Exception as exc:
+            raise AssumeRoleFailed(self, exc) from exc
+        self.expiry = creds["Expiration"]
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+
+class AssumeRoleFailed(Exception):
+    """AssumeRole of ``role`` failed; carries which role, for the error's fix."""
+
+    def __init__(self, role: _AssumedRole, cause: Exception) -> None:
+        super().__init__(f"assuming {role.role_arn} failed: {cause}")
+        self.role, self.cause = role, cause
+
+
+class Identity:
+    """One way of reaching S3 (who, which region and endpoint), with its cached clients."""
+
+    def __init__(
+        self, config: S3Config, context: ProviderContext, hooks: Sequence[EventHook]
+    ) -> None:
+        self.config, self.hooks = config, hooks
+        self.endpoint = config.endpoint_url or env_endpoint()
+        template = context.settings.aws_platform_role_template
+        self.platform_role = platform_role_arn(template, context.org_id) if template else None
+        self.roles: list[_AssumedRole] = []
+        session = _session(config.region)
+        name = f"insitu-{context.org_id}"[:64]
+        if self.platform_role:
+            self.roles.append(_AssumedRole(session, self.platform_role, name, None, hooks))
+            session = _session(config.region, self.roles[-1].credentials)
+        if config.mode == "customer_role":
+            assert config.role_arn is not None
+            role = _AssumedRole(session, config.role_arn, name, context.external_id, hooks)
+            self.roles.append(role)
+            session = _session(config.region, role.credentials)
+        self.session = session
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._stores: OrderedDict[str, S3Store] = OrderedDict()
+        self._caller: str | None = None
+        self.obstore_expiry: datetime | None = None
+
+    @property
+    def principal(self) -> str | None:
+        """The role ARN that must be granted bucket access (None: not known without a call)."""
+        if self.config.mode == "customer_role":
+            return self.config.role_arn
+        return self.platform_role
+
+    def principal_or_caller(self) -> str:
+        """The principal to name in policies, asking STS who we are if need be."""
+        if self.principal:
+            return self.principal
+        if self._caller is None:
+            try:
+                self._caller = _role_of(self.client("sts").get_caller_identity()["Arn"])
+            except Exception:
+                return _PLACEHOLDER_PRINCIPAL
+        return self._caller
+
+    def client(self, service: str) -> Any:
+        """A cached boto3 client (thread-safe once created) with the hooks registered."""
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                if service == "s3":
+                    style = "path" if self.endpoint else "auto"
+                    client = self.session.client(
+                        "s3",
+                        endpoint_url=self.endpoint,
+                        config=_config(max_pool_connections=64, s3={"addressing_style": style}),
+                    )
+                else:
+                    client = self.session.client(service, config=_config())
+                for event, handler in self.hooks:
+                    client.meta.events.register(event, handler)
+                self._clients[service] = client
+            return client
+
+    def store(self, bucket: str) -> S3Store:
+        """A cached obstore S3Store for ``bucket``."""
+        with self._lock:
+            store = self._stores.get(bucket)
+            if store is None:
+                options: dict[str, Any] = {}
+                if self.endpoint:
+                    options["endpoint"] = self.endpoint
+                store = S3Store(
+                    bucket,
+                    region=self.config.region,
+                    credential_provider=self._obstore_credentials,  # type: ignore[arg-type]
+                    client_options={  # type: ignore[arg-type]
+                        "allow_http": "true"
+                        if (self.endpoint or "").startswith("http:")
+                        else "false",
+                        "connect_timeout": "5s",
+                        "timeout": "30s",
+                        "pool_max_idle_per_host": "64",
+                    },
+                    retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=30)},
+                    virtual_hosted_style_request=False,
+                    **options,
+                )
+                self._stores[bucket] = store
+                if len(self._stores) > 64:
+                    self._stores.popitem(last=False)
+            else:
+                self._stores.move_to_end(bucket)
+            return store
+
+    def frozen_credentials(self) -> botocore.credentials.ReadOnlyCredentials:
+        """The current credentials, assuming or refreshing roles first if need be."""
+        credentials = self.session.get_credentials()
+        if credentials is None:
+            raise botocore.exceptions.NoCredentialsError()
+        return credentials.get_frozen_credentials()
+
+    def _obstore_credentials(self) -> dict[str, Any]:
+        frozen = self.frozen_credentials()
+        expiry = self.roles[-1].expiry if self.roles else None
+        self.obstore_expiry = expiry
+        expires_at = datetime.now(UTC) + _CREDENTIAL_CACHE
+        if expiry is not None:
+            expires_at = min(expires_at, expiry - timedelta(minutes=1))
+        return {
+            "access_key_id": frozen.access_key,
+            "secret_access_key": frozen.secret_key,
+            "token": frozen.token,
+            "expires_at": expires_at,
+        }
+
+
+def env_endpoint() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def _role_of(arn: str) -> str:
+    """The role ARN behind an assumed-role session ARN (other ARNs unchanged)."""
+    match = re.match(r"^arn:([\w-]+):sts::(\d{12}):assumed-role/([^/]+)/", arn)
+    return f"arn:{match[1]}:iam::{match[2]}:role/{match[3]}" if match else arn
+
+
+def identity_arn_of(identity: Identity) -> str:
+    """The ARN insitu's servers run as before assuming customer roles."""
+    try:
+        arn = _session(identity.config.region).client("sts", config=_config())
+        return _role_of(arn.get_caller_identity()["Arn"])
+    except Exception:
+        return _PLACEHOLDER_PRINCIPAL

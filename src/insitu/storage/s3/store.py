@@ -1,0 +1,133 @@
+"""``S3ObjectStore``: read-only list, HEAD, ranged GET and presigned URLs on one bucket."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import obstore
+
+from insitu.storage.base import ListPage, ObjectInfo, SignedURL
+from insitu.storage.s3.errors import Where, code_of, map_error
+from insitu.storage.s3.identity import Identity
+
+
+def _obstore_can_address(key: str) -> bool:
+    """Whether obstore's path rules keep ``key`` exactly (else boto3 serves it)."""
+    if not key or key[0] == "/" or key[-1] == "/" or not key.isprintable():
+        return False
+    return all(part not in ("", ".", "..") for part in key.split("/"))
+
+
+class S3ObjectStore:
+    """Read-only access to one bucket; thread-safe; clients are shared per identity."""
+
+    def __init__(self, identity: Identity, bucket: str) -> None:
+        self.identity = identity
+        self.bucket = bucket
+
+    def _where(self, key: str | None = None) -> Where:
+        return Where(self.identity, self.bucket, key)
+
+    def list_pages(
+        self, prefix: str, *, cursor: str | None = None, page_size: int = 1000
+    ) -> Iterator[ListPage]:
+        """ListObjectsV2 pages in key order; the cursor is the page's last key (StartAfter).
+
+        Folder placeholders (empty objects whose key ends in ``/``) are not files: left out.
+        """
+        client = self.identity.client("s3")
+        after = cursor
+        while True:
+            args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": page_size}
+            if after:
+                args["StartAfter"] = after
+            try:
+                response = client.list_objects_v2(**args)
+            except Exception as exc:
+                raise map_error(exc, f"listing {self._where(prefix).uri}", self._where()) from exc
+            contents = response.get("Contents", [])
+            objects = [
+                ObjectInfo(
+                    key=item["Key"],
+                    size=item["Size"],
+                    etag=item.get("ETag", "").strip('"') or None,
+                    last_modified=item.get("LastModified"),
+                )
+                for item in contents
+                if not (item["Key"].endswith("/") and item["Size"] == 0)
+            ]
+            more = bool(response.get("IsTruncated")) and bool(contents)
+            if contents:
+                after = contents[-1]["Key"]
+            yield ListPage(objects, after if more else None)
+            if not more:
+                return
+
+    def head(self, key: str) -> ObjectInfo:
+        """HEAD one object: size, ETag (unquoted), version, SSE algorithm and KMS key."""
+        try:
+            response = self.identity.client("s3").head_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            raise map_error(exc, f"HEAD {self._where(key).uri}", self._where(key)) from exc
+        return ObjectInfo(
+            key=key,
+            size=response["ContentLength"],
+            etag=response.get("ETag", "").strip('"') or None,
+            version=response.get("VersionId"),
+            last_modified=response.get("LastModified"),
+            encryption=response.get("ServerSideEncryption"),
+            encryption_key=response.get("SSEKMSKeyId"),
+        )
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)``: fewer at the object's end, none past it."""
+        if start < 0 or end < start:
+            raise ValueError(f"invalid range [{start}, {end})")
+        if end == start:
+            return b""
+        try:
+            if _obstore_can_address(key):
+                self.identity.frozen_credentials()  # STS errors surface here, not inside obstore
+                return bytes(
+                    obstore.get_range(self.identity.store(self.bucket), key, start=start, end=end)
+                )
+            response = self.identity.client("s3").get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}"
+            )
+            data: bytes = response["Body"].read()
+            return data
+        except Exception as exc:
+            if code_of(exc)[0] in ("InvalidRange", "416"):
+                return b""
+            what = f"ranged GET bytes={start}-{end - 1} of {self._where(key).uri}"
+            raise map_error(exc, what, self._where(key)) from exc
+
+    def sign(self, key: str, *, ttl: timedelta) -> SignedURL:
+        """A presigned GET for exactly ``key``; expires after ``ttl`` or with the role session."""
+        seconds = max(1, int(ttl.total_seconds()))
+        now = datetime.now(UTC)
+        try:
+            if _obstore_can_address(key):
+                self.identity.frozen_credentials()
+                url = obstore.sign(
+                    self.identity.store(self.bucket), "GET", key, timedelta(seconds=seconds)
+                )
+                credentials_expire = self.identity.obstore_expiry
+            else:
+                url = self.identity.client("s3").generate_presigned_url(
+                    "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds
+                )
+                credentials_expire = self.identity.roles[-1].expiry if self.identity.roles else None
+        except Exception as exc:
+            raise map_error(
+                exc, f"signing a URL for {self._where(key).uri}", self._where(key)
+            ) from exc
+        expires_at = now + timedelta(seconds=seconds)
+        if credentials_expire is not None:
+            expires_at = min(expires_at, credentials_expire)
+        return SignedURL(url, expires_at)
+
+    def close(self) -> None:
+        """Nothing to release: connections are pooled per identity for the process."""
