@@ -26,7 +26,7 @@ from insitu.errors import (
 )
 from insitu.storage.base import Check, ProviderContext
 from insitu.storage.gcs import PROVIDER, GcsConfig, missing_permission
-from insitu.storage.gcs_policies import service_account_email
+from insitu.storage.gcs.policies import service_account_email
 from insitu.storage.registry import get_provider, parse_location
 from tests.fake_google import LEGACY_BUCKET_READER, OBJECT_VIEWER, FakeGoogleApis
 from tests.fixtures.gcs import FakeGcsServer, ServiceAccount, make_service_account, seed_gcs
@@ -316,9 +316,9 @@ def test_a_missing_bucket_and_an_unreachable_endpoint_are_told_apart(
     platform: ServiceAccount,
     bucket: str,
 ) -> None:
-    from insitu.storage import gcs
+    from insitu.storage.gcs import store
 
-    monkeypatch.setattr(gcs, "_RETRY", gcs._RETRY.with_timeout(0.5))  # not 20 s of retries
+    monkeypatch.setattr(store, "_RETRY", store._RETRY.with_timeout(0.5))  # not 20 s of retries
     context = _context(google_apis, platform)
     missing = PROVIDER.open(
         GcsConfig(), location=PROVIDER.parse("gs://no-such-bucket-x/"), context=context

@@ -8,7 +8,7 @@ from insitu.config import Settings
 from insitu.errors import InvalidConfiguration, InvalidLocation
 from insitu.organizations.models import Organization
 from insitu.organizations.schemas import GcsGrant, GcsSettingsRead
-from insitu.storage.gcs_policies import (
+from insitu.storage.gcs.policies import (
     CORS_READER_ROLE,
     PLACEHOLDER_EMAIL,
     READER_ROLE,

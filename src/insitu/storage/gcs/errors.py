@@ -1,0 +1,118 @@
+"""GCS JSON API and Google auth errors mapped to insitu's errors, each with the exact fix.
+
+One table maps HTTP statuses to the error classes; a 403's fix names the missing permission and
+the ``gcloud`` grant, a credentials failure the impersonation binding the operator must add.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import google.auth.exceptions
+import requests
+from google.api_core import exceptions as api_errors
+
+from insitu.errors import (
+    AccessDenied,
+    ContainerNotFound,
+    InsituError,
+    InvalidConfiguration,
+    ObjectNotFound,
+    StorageError,
+    StorageUnreachable,
+)
+from insitu.storage.gcs.identity import Identity, SignBlobFailed
+from insitu.storage.gcs.policies import REQUIRED_PERMISSIONS, grant_fix
+
+_REQUEST_PREFIX = re.compile(r"^(?:GET|HEAD|POST|PUT|PATCH|DELETE) \S+: ")
+_PERMISSION_IN_MESSAGE = re.compile(
+    r"Permission '([\w.]+)' denied|does not have ([\w.]+) access|missing ([\w.]+) permission"
+)
+
+# One table from HTTP statuses of the JSON API to insitu's errors; 404 depends on what was asked.
+_ERRORS: dict[int, type[StorageError]] = {
+    401: AccessDenied,
+    403: AccessDenied,
+    404: ObjectNotFound,
+    412: ObjectNotFound,
+    429: StorageUnreachable,
+    500: StorageUnreachable,
+    502: StorageUnreachable,
+    503: StorageUnreachable,
+    504: StorageUnreachable,
+}
+_UNREACHABLE = (requests.ConnectionError, requests.Timeout, google.auth.exceptions.TransportError)
+
+
+def missing_permission(message: str) -> str | None:
+    """The IAM permission a GCS 403 message names, if any."""
+    match = _PERMISSION_IN_MESSAGE.search(message)
+    return next((group for group in match.groups() if group), None) if match else None
+
+
+def map_error(
+    exc: Exception,
+    what: str,
+    identity: Identity,
+    bucket: str,
+    key: str | None = None,
+    *,
+    on: Literal["bucket", "object"] = "object",
+) -> InsituError:
+    """Map an SDK or auth error to insitu's error tree, with the exact fix."""
+    if isinstance(exc, InsituError):
+        return exc
+    if isinstance(exc, api_errors.RetryError) and isinstance(exc.cause, Exception):
+        exc = exc.cause  # retried until the deadline: the last failure says why
+    email, uri = identity.grantee, f"gs://{bucket}/{key or ''}"
+    if isinstance(exc, _UNREACHABLE):
+        return StorageUnreachable(
+            f"{what} failed: cannot reach {identity.endpoint} ({type(exc).__name__})",
+            fix=f"check that {identity.endpoint} is reachable from the insitu servers",
+        )
+    if isinstance(exc, google.auth.exceptions.DefaultCredentialsError):
+        return AccessDenied(
+            f"{what} failed: insitu has no Google credentials",
+            fix="set INSITU_GCS_CREDENTIALS_FILE to the platform service account's key file, "
+            "or run insitu with Application Default Credentials (a GCE/GKE service account, "
+            "or GOOGLE_APPLICATION_CREDENTIALS)",
+        )
+    if isinstance(exc, google.auth.exceptions.RefreshError | SignBlobFailed):
+        message = " ".join(str(exc).split())[:300]
+        if identity.impersonates:
+            fix = (
+                f"the insitu operator must let the platform identity act as {email}: "
+                f"gcloud iam service-accounts add-iam-policy-binding {email} "
+                f"--member=serviceAccount:{identity.platform_email} "
+                "--role=roles/iam.serviceAccountTokenCreator"
+            )
+        else:
+            fix = "the platform's key may be disabled or deleted; the insitu operator must check it"
+        return AccessDenied(f"{what} failed: getting credentials for {email}: {message}", fix=fix)
+    status = getattr(exc, "code", None)
+    message = " ".join(getattr(exc, "message", str(exc)).split())
+    message = _REQUEST_PREFIX.sub("", message)[:300]
+    kind = _ERRORS.get(status, StorageError) if isinstance(status, int) else StorageError
+    if status == 404 and (on == "bucket" or "bucket does not exist" in message.lower()):
+        kind = ContainerNotFound
+    detail = f"{what} failed: HTTP {status or type(exc).__name__} ({message})"
+    if kind is ObjectNotFound:
+        fix = (
+            f"check that {uri} exists (it may have been moved or deleted): "
+            f"gcloud storage objects describe '{uri}'"
+        )
+    elif kind is ContainerNotFound:
+        fix = f"check the bucket name {bucket!r}: gcloud storage buckets describe gs://{bucket}"
+    elif kind is AccessDenied:
+        permission = missing_permission(message)
+        detail = f"{what} failed: {email} is missing {permission or 'a permission'} ({message})"
+        fix = grant_fix(bucket, email, [permission] if permission else REQUIRED_PERMISSIONS)
+    elif isinstance(exc, api_errors.BadRequest) and "user project" in message.lower():
+        return InvalidConfiguration(
+            f"{what} failed: gs://{bucket} is a requester-pays bucket ({message})",
+            fix="set the connection's user_project to the project to bill for reads",
+        )
+    else:
+        fix = f"retry; if it persists, check {identity.endpoint} and the bucket {bucket!r}"
+    return kind(detail, fix=fix, bucket=bucket, key=key)

@@ -1,0 +1,151 @@
+"""``GcsProvider``: parses ``gs://`` locations, opens stores on cached identities, verifies access.
+
+``PROVIDER`` is the instance the registry hands out.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from insitu.errors import InsituError, InvalidLocation
+from insitu.storage import verify as steps_
+from insitu.storage.base import Check, CorsAdvice, Location, ProviderConfig, ProviderContext
+from insitu.storage.gcs.checks import PERMISSIONS_CHECK, check_cors, check_permissions
+from insitu.storage.gcs.config import GcsConfig, gcs_config
+from insitu.storage.gcs.identity import Identity, emulator_host
+from insitu.storage.gcs.policies import (
+    READER_ROLE,
+    bucket_problem,
+    cors_command,
+    cors_configuration,
+    grant_command,
+    grant_fix,
+)
+from insitu.storage.gcs.store import GcsObjectStore
+
+
+class GcsProvider:
+    """The ``gcs`` provider: ``gs://bucket/prefix/`` locations."""
+
+    name: ClassVar[str] = "gcs"
+    schemes: ClassVar[tuple[str, ...]] = ("gs",)
+    config_model: ClassVar[type[ProviderConfig]] = GcsConfig
+    example_uri: ClassVar[str] = "gs://my-bucket/test-images/"
+
+    def __init__(self, cache_size: int = 1024) -> None:
+        self._cache_size = cache_size
+        self._identities: OrderedDict[tuple[Any, ...], Identity] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def parse(self, uri: str) -> Location:
+        """An absolute ``gs://bucket/prefix/`` or ``gs://bucket/key``; keys are kept raw."""
+        example = (
+            "write the absolute path with gs:// and the bucket, e.g. gs://my-bucket/test-images/ "
+            "(a prefix) or gs://my-bucket/test-images/a.png (one file)"
+        )
+        if not isinstance(uri, str) or uri[:5].lower() != "gs://":
+            raise InvalidLocation(f"{uri!r} is not an absolute gs:// path", fix=example)
+        bucket, _, key = uri[5:].partition("/")
+        if not bucket:
+            raise InvalidLocation(f"{uri!r} names no bucket", fix=example)
+        problem = bucket_problem(bucket)
+        if problem:
+            raise InvalidLocation(
+                f"{bucket!r} in {uri!r} is not a valid GCS bucket name: {problem}", fix=example
+            )
+        if "\r" in key or "\n" in key or len(key.encode()) > 1024:
+            raise InvalidLocation(
+                f"{uri!r} is not a valid object name (no CR/LF, at most 1024 bytes)", fix=example
+            )
+        return Location(self.name, "gs", bucket, key)
+
+    def validate_config(self, config: ProviderConfig, context: ProviderContext) -> None:
+        """Refuse a connection this server cannot serve: bad account settings or key file."""
+        gcs_config(config)
+        self._identity(context)
+
+    def _identity(self, context: ProviderContext) -> Identity:
+        settings = context.settings
+        key = (
+            context.org_id,
+            settings.gcs_service_account_email,
+            settings.gcs_service_account_template,
+            str(settings.gcs_credentials_file),
+            settings.gcs_endpoint,
+            settings.gcs_iam_endpoint,
+            emulator_host(),
+            os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"),
+        )
+        with self._lock:
+            identity = self._identities.get(key)
+            if identity is not None:
+                self._identities.move_to_end(key)
+                return identity
+        identity = Identity(settings, context.org_id)
+        with self._lock:
+            self._identities[key] = identity
+            if len(self._identities) > self._cache_size:
+                self._identities.popitem(last=False)
+        return identity
+
+    def open(
+        self, config: ProviderConfig, *, location: Location, context: ProviderContext
+    ) -> GcsObjectStore:
+        """A store on ``location``'s bucket; no network call until it is used."""
+        config = gcs_config(config)
+        return GcsObjectStore(self._identity(context), location.bucket, config.user_project)
+
+    def clear_cache(self) -> None:
+        """Forget cached identities and clients (tests; rotated platform keys)."""
+        with self._lock:
+            self._identities.clear()
+
+    def verify(
+        self, config: ProviderConfig, *, location: Location, context: ProviderContext
+    ) -> list[Check]:
+        """testIamPermissions, list, HEAD, ranged GET, signed URL, CORS: each with a fix."""
+        config = gcs_config(config)
+        steps = steps_.Steps()
+        try:
+            identity = Identity(context.settings, context.org_id)  # fresh: no cached tokens
+            store = GcsObjectStore(identity, location.bucket, config.user_project)
+        except InsituError as exc:
+            steps.add(Check(PERMISSIONS_CHECK, False, exc.detail, exc.fix))
+            for name in (steps_.LIST, steps_.HEAD, steps_.RANGE, steps_.SIGNED_URL, steps_.CORS):
+                steps.skip(name)
+            return steps.checks
+        bucket, email = location.bucket, identity.grantee
+        granted = steps.add(*check_permissions(store, email))
+        fix = grant_fix(bucket, email)
+        sample = steps.run(steps_.LIST, lambda: steps_.list_sample(store, location.key, fix=fix))
+        info = steps.run(
+            steps_.HEAD, lambda: steps_.head_sample(store, sample.key if sample else "", fix=fix)
+        )
+        key = info.key if info else ""
+        first = steps.run(steps_.RANGE, lambda: steps_.read_first_byte(store, key, fix=fix))
+        steps.run(
+            steps_.SIGNED_URL,
+            lambda: steps_.fetch_signed_url(
+                store, key, expected=first, ttl=timedelta(minutes=1),
+                fix=f"signed URLs read as {email}: it needs {READER_ROLE} on the bucket "
+                f"({grant_command(bucket, email)}) and a key that is not disabled or deleted",
+            ),
+        )  # fmt: skip
+        origins = context.settings.portal_origins
+        if granted is not None:
+            steps.run_anyway(lambda: check_cors(store, email, granted, origins))
+        else:
+            steps.skip(steps_.CORS)
+        return steps.checks
+
+    def cors_advice(self, origins: Sequence[str]) -> CorsAdvice:
+        """The ``cors.json`` for ``gcloud storage buckets update`` allowing GET and HEAD."""
+        return CorsAdvice(self.name, cors_configuration(origins), cors_command())
+
+
+PROVIDER = GcsProvider()

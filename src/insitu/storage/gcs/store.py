@@ -1,0 +1,171 @@
+"""``GcsObjectStore``: read-only list, metadata, ranged GET and V4 signed URLs on one bucket.
+
+It also reads the bucket's IAM permissions and CORS entries, for verify.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.api_core import exceptions as api_errors
+from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from insitu.errors import InsituError
+from insitu.storage.base import ListPage, ObjectInfo, SignedURL
+from insitu.storage.gcs.errors import map_error
+from insitu.storage.gcs.identity import TIMEOUT, Identity
+
+# The SDK retries transient errors for up to 120 s by default; a verify or an import should
+# report an unreachable store well before that.
+_RETRY = DEFAULT_RETRY.with_timeout(20.0)
+_LIST_FIELDS = "items(name,size,etag,generation,updated),nextPageToken"
+
+
+class GcsObjectStore:
+    """Read-only access to one bucket; thread-safe; the SDK client is shared per identity."""
+
+    def __init__(self, identity: Identity, bucket: str, user_project: str | None = None) -> None:
+        self.identity = identity
+        self.bucket_name = bucket
+        self.user_project = user_project
+        self._bucket: storage.Bucket | None = None
+
+    @property
+    def bucket(self) -> storage.Bucket:
+        """The SDK's bucket handle, made on first use (credentials load lazily too)."""
+        if self._bucket is None:
+            client = self.identity.client()
+            self._bucket = client.bucket(self.bucket_name, user_project=self.user_project)
+        return self._bucket
+
+    def list_pages(
+        self, prefix: str, *, cursor: str | None = None, page_size: int = 1000
+    ) -> Iterator[ListPage]:
+        """Object pages in name order; the cursor is the page's last name (``startOffset``).
+
+        Folder placeholders (empty objects whose name ends in ``/``) are not files: left out.
+        """
+        what = f"listing gs://{self.bucket_name}/{prefix}"
+        try:
+            iterator = self.identity.client().list_blobs(
+                self.bucket,
+                prefix=prefix or None,
+                page_size=page_size,
+                start_offset=cursor or None,
+                fields=_LIST_FIELDS,
+                timeout=TIMEOUT,
+                retry=_RETRY,
+            )
+            pages = iterator.pages
+        except Exception as exc:
+            raise map_error(exc, what, self.identity, self.bucket_name, on="bucket") from exc
+        while True:
+            try:
+                page = next(pages, None)
+                blobs = list(page) if page is not None else []
+            except Exception as exc:
+                raise map_error(exc, what, self.identity, self.bucket_name, on="bucket") from exc
+            if page is None:
+                return
+            # startOffset is inclusive: the cursor's own object was on the page before.
+            if cursor is not None:
+                blobs = [blob for blob in blobs if blob.name > cursor]
+            objects = [
+                _info(blob) for blob in blobs if not (blob.name.endswith("/") and not blob.size)
+            ]
+            more = iterator.next_page_token is not None
+            last = blobs[-1].name if blobs else cursor
+            yield ListPage(objects, last if more else None)
+            if not more:
+                return
+
+    def head(self, key: str) -> ObjectInfo:
+        """Object metadata: size, ETag, generation (as version), CMEK key."""
+        try:
+            blob = self.bucket.get_blob(key, timeout=TIMEOUT, retry=_RETRY)
+        except Exception as exc:
+            raise self._error(exc, f"getting gs://{self.bucket_name}/{key}", key) from exc
+        if blob is None:
+            what = f"getting gs://{self.bucket_name}/{key}"
+            raise self._error(api_errors.NotFound("No such object"), what, key)
+        return _info(blob)
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)``: fewer at the object's end, none past it."""
+        if start < 0 or end < start:
+            raise ValueError(f"invalid range [{start}, {end})")
+        if end == start:
+            return b""
+        try:
+            # end is inclusive in this API; raw: stored bytes, so a Range is always honoured.
+            data: bytes = self.bucket.blob(key).download_as_bytes(
+                start=start,
+                end=end - 1,
+                raw_download=True,
+                checksum=None,
+                timeout=TIMEOUT,
+                retry=_RETRY,
+            )
+        except api_errors.RequestRangeNotSatisfiable:
+            return b""
+        except Exception as exc:
+            what = f"ranged GET bytes={start}-{end - 1} of gs://{self.bucket_name}/{key}"
+            raise self._error(exc, what, key) from exc
+        return data
+
+    def sign(self, key: str, *, ttl: timedelta) -> SignedURL:
+        """A V4 signed GET for exactly ``key``, as the service account, for ``ttl``."""
+        seconds = max(1, int(ttl.total_seconds()))
+        now = datetime.now(UTC).replace(microsecond=0)
+        try:
+            url = self.bucket.blob(key).generate_signed_url(
+                version="v4",
+                expiration=timedelta(seconds=seconds),
+                method="GET",
+                credentials=self.identity.signer(),
+                api_access_endpoint=self.identity.endpoint,
+            )
+        except Exception as exc:
+            raise self._error(exc, f"signing a URL for gs://{self.bucket_name}/{key}", key) from exc
+        return SignedURL(url, now + timedelta(seconds=seconds))
+
+    def close(self) -> None:
+        """Nothing to release: the client is pooled per identity for the process."""
+
+    # control plane, for verify
+
+    def test_permissions(self, permissions: Sequence[str]) -> list[str]:
+        try:
+            granted: list[str] = self.bucket.test_iam_permissions(
+                list(permissions), timeout=TIMEOUT, retry=_RETRY
+            )
+        except Exception as exc:
+            what = f"testIamPermissions on gs://{self.bucket_name}"
+            raise map_error(exc, what, self.identity, self.bucket_name, on="bucket") from exc
+        return granted
+
+    def cors(self) -> list[dict[str, Any]]:
+        try:
+            self.bucket.reload(timeout=TIMEOUT, retry=_RETRY)
+        except Exception as exc:
+            what = f"reading the CORS configuration of gs://{self.bucket_name}"
+            raise map_error(exc, what, self.identity, self.bucket_name, on="bucket") from exc
+        return list(self.bucket.cors or [])
+
+    def _error(self, exc: Exception, what: str, key: str | None) -> InsituError:
+        return map_error(exc, what, self.identity, self.bucket_name, key)
+
+
+def _info(blob: storage.Blob) -> ObjectInfo:
+    return ObjectInfo(
+        key=blob.name,
+        size=int(blob.size or 0),
+        etag=blob.etag,
+        version=str(blob.generation) if blob.generation is not None else None,
+        last_modified=blob.updated,
+        encryption="cloud-kms" if blob.kms_key_name else None,
+        encryption_key=blob.kms_key_name,
+    )
