@@ -34,7 +34,7 @@ from insitu.db import utcnow
 from insitu.errors import InvalidConfiguration, InvalidInput, NotFound, Unauthenticated
 from insitu.organizations.models import Organization
 from insitu.security import Signer
-from insitu.storage.azure_advice import ROLES, TENANTS, role_command
+from insitu.storage.azure.advice import ROLES, TENANTS, role_command
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 STATE_TTL = timedelta(minutes=30)

@@ -40,13 +40,13 @@ def get_provider(name: str) -> Provider:
             fix=f"use one of: {', '.join(_PROVIDERS)}",
         )
     try:
-        module = importlib.import_module(entry.module)
+        # Provider packages export PROVIDER lazily: the SDK is imported on this access.
+        provider: Provider = importlib.import_module(entry.module).PROVIDER
     except ImportError as exc:
         raise ProviderUnavailable(
             f"the {name} provider needs a package that is not installed ({exc.name})",
             fix=entry.install_hint or "reinstall insitu",
         ) from exc
-    provider: Provider = module.PROVIDER
     return provider
 
 

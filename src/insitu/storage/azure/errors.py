@@ -1,0 +1,175 @@
+"""The Azure SDK's and Entra ID's errors mapped once to insitu's, with their fixes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from insitu.errors import (
+    AccessDenied,
+    ContainerNotFound,
+    InsituError,
+    KeyAccessDenied,
+    ObjectNotFound,
+    StorageError,
+    StorageUnreachable,
+)
+from insitu.storage.azure.advice import (
+    DATA_READER,
+    DELEGATOR,
+    consent_fix,
+    role_fix,
+)
+
+if TYPE_CHECKING:
+    from insitu.storage.azure.identity import Identity
+
+
+@dataclass(frozen=True)
+class Where:
+    identity: Identity
+    container: str | None = None
+    key: str | None = None
+
+    @property
+    def uri(self) -> str:
+        container = f"/{self.container}" if self.container else ""
+        key = f"/{self.key}" if self.key is not None and self.container else ""
+        return f"az://{self.identity.account}{container}{key}"
+
+
+# Azure error code -> (insitu error, which fix). Codes as Azure sends them in x-ms-error-code.
+_ERRORS: dict[str, tuple[type[InsituError], str]] = {
+    "BlobNotFound": (ObjectNotFound, "blob"),
+    "ContainerNotFound": (ContainerNotFound, "container"),
+    "ResourceNotFound": (ContainerNotFound, "container"),
+    "AuthorizationPermissionMismatch": (AccessDenied, "role"),
+    "AuthorizationFailure": (AccessDenied, "role"),
+    "InsufficientAccountPermissions": (AccessDenied, "role"),
+    "AuthorizationSourceIPMismatch": (AccessDenied, "network"),
+    "AuthorizationProtocolMismatch": (AccessDenied, "network"),
+    "InvalidAuthenticationInfo": (AccessDenied, "tenant"),
+    "AuthenticationFailed": (AccessDenied, "tenant"),
+    "AccountIsDisabled": (AccessDenied, "disabled"),
+    "BlobUsesCustomerSpecifiedEncryption": (KeyAccessDenied, "cpk"),
+}
+# Entra ID sign-in errors (AADSTS codes in the token error) -> which fix.
+_TOKEN_ERRORS = {
+    "AADSTS700016": "consent",  # the application is not in the tenant: no admin consent yet
+    "AADSTS650051": "consent",
+    "AADSTS65001": "consent",
+    "AADSTS90002": "tenant_id",  # tenant not found
+    "AADSTS900023": "tenant_id",
+    "AADSTS90072": "tenant_id",
+    "AADSTS7000215": "secret",  # invalid client secret
+    "AADSTS7000222": "secret",  # expired client secret
+    "AADSTS700024": "secret",
+}
+_NETWORK_HINTS = ("Failed to resolve", "Max retries exceeded", "Connection refused", "timed out")
+_UNREACHABLE = (ServiceRequestError, ServiceResponseError, httpx.TransportError)
+
+
+def code_of(exc: Exception) -> str:
+    code = getattr(exc, "error_code", None)
+    if code is None and isinstance(exc, HttpResponseError):
+        headers = getattr(exc.response, "headers", None) or {}
+        code = headers.get("x-ms-error-code")
+    return str(getattr(code, "value", code) or "")
+
+
+def map_error(exc: Exception, what: str, where: Where, *, operation: str = "read") -> InsituError:
+    """Map an SDK or sign-in error to insitu's error tree, with what failed and the fix."""
+    if isinstance(exc, InsituError):
+        return exc
+    identity = where.identity
+    settings, account = identity.settings, identity.account
+    endpoint = identity.config.account_url
+    message = " ".join(str(getattr(exc, "message", None) or exc).split())
+    if isinstance(exc, _UNREACHABLE):
+        return StorageUnreachable(
+            f"{what} failed: cannot reach {endpoint} ({message[:200]})",
+            fix=f"check that {endpoint} is reachable from the insitu servers (network, DNS, "
+            "the account's firewall and private endpoints)",
+        )
+    token_error = next((fix for code, fix in _TOKEN_ERRORS.items() if code in message), None)
+    if token_error is not None or (isinstance(exc, ClientAuthenticationError) and not code_of(exc)):
+        return _token_error(exc, what, identity, token_error, message)
+    code = code_of(exc)
+    kind, fix_kind = _ERRORS.get(code, (StorageError, ""))
+    detail = f"{what} failed: {code or type(exc).__name__}"
+    if kind is not ObjectNotFound:
+        detail += f" ({message.split(' RequestId:')[0][:300]})"
+    if fix_kind == "role":
+        role = DELEGATOR if operation == "delegate" else DATA_READER
+        fix = role_fix(settings, role, account)
+        if code == "AuthorizationFailure":
+            fix += (
+                f"\nif the role is assigned, the account's firewall may block insitu: "
+                f"allow insitu's servers under Networking for {account}"
+            )
+    elif fix_kind == "network":
+        fix = (
+            f"the storage account {account} refuses insitu's network address or protocol: "
+            "allow insitu's servers under the account's Networking settings and use https"
+        )
+    elif fix_kind == "tenant":
+        fix = (
+            f"check that storage account {account} belongs to tenant "
+            f"{identity.config.tenant_id} (az storage account show --name {account}), and "
+            "that the connection's tenant_id is that tenant"
+        )
+    elif fix_kind == "disabled":
+        fix = f"the storage account {account} is disabled; re-enable it in the Azure portal"
+    elif fix_kind == "cpk":
+        fix = (
+            f"{where.uri} is encrypted with a customer-provided key, which a SAS URL cannot "
+            "carry; store it with Microsoft-managed or customer-managed (Key Vault) keys instead"
+        )
+    elif fix_kind == "blob":
+        fix = (
+            f"check that {where.uri} exists (it may have been moved or deleted): az storage "
+            f"blob show --account-name {account} --container-name {where.container} "
+            f"--name '{where.key}' --auth-mode login"
+        )
+    elif fix_kind == "container":
+        fix = (
+            f"check the container name {where.container!r} and the account URL {endpoint}: "
+            f"az storage container list --account-name {account} --auth-mode login"
+        )
+    else:
+        fix = f"retry; if it persists, check the storage account {account} ({endpoint})"
+    return kind(detail, fix=fix, account=account, container=where.container, key=where.key)
+
+
+def _token_error(
+    exc: Exception, what: str, identity: Identity, kind: str | None, message: str
+) -> InsituError:
+    tenant, settings = identity.config.tenant_id, identity.settings
+    if kind is None and any(hint in message for hint in _NETWORK_HINTS):
+        authority = settings.azure_authority_host
+        return StorageUnreachable(
+            f"{what} failed: cannot reach the sign-in service {authority} ({message[:300]})",
+            fix=f"check that {authority} is reachable from the insitu servers "
+            "(network, proxy, INSITU_AZURE_AUTHORITY_HOST)",
+        )
+    detail = f"{what} failed: no token for tenant {tenant} ({message[:300]})"
+    if kind == "tenant_id":
+        fix = f"tenant {tenant} does not exist; set the connection's tenant_id to the tenant " + (
+            "of the storage account (az account show --query tenantId)"
+        )
+    elif kind == "secret":
+        fix = (
+            "insitu's own client secret is invalid or expired: the operator sets a new "
+            "INSITU_AZURE_CLIENT_SECRET for the application"
+        )
+    else:
+        fix = consent_fix(settings, tenant)
+    return AccessDenied(detail, fix=fix, tenant_id=tenant)

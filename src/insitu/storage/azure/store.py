@@ -1,0 +1,130 @@
+"""AzureStore: read-only list, properties, ranged reads and user-delegation SAS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
+from insitu.storage.azure.errors import Where, code_of, map_error
+from insitu.storage.azure.identity import Identity
+from insitu.storage.base import (
+    ListPage,
+    ObjectInfo,
+    SignedURL,
+)
+
+
+def _etag(value: str | None) -> str | None:
+    return value.strip('"') if value else None
+
+
+class AzureStore:
+    """Read-only access to one container; thread-safe; the client is shared per identity."""
+
+    def __init__(self, identity: Identity, container: str) -> None:
+        self.identity = identity
+        self.container = container
+        self._client = identity.service.get_container_client(container)
+
+    def _where(self, key: str | None = None) -> Where:
+        return Where(self.identity, self.container, key)
+
+    def list_pages(
+        self, prefix: str, *, cursor: str | None = None, page_size: int = 1000
+    ) -> Iterator[ListPage]:
+        """List Blobs pages in name order; the cursor is Azure's continuation marker.
+
+        Folder placeholders (empty blobs whose name ends in ``/``) are not files: left out.
+        """
+        what = f"listing {self._where(prefix).uri}"
+        try:
+            pages = self._client.list_blobs(
+                name_starts_with=prefix or None, results_per_page=page_size
+            ).by_page(continuation_token=cursor)
+        except Exception as exc:
+            raise map_error(exc, what, self._where()) from exc
+        while True:
+            try:
+                page = next(pages, None)
+                if page is None:
+                    return
+                blobs = list(page)
+            except Exception as exc:
+                raise map_error(exc, what, self._where()) from exc
+            objects = [
+                ObjectInfo(
+                    key=blob.name,
+                    size=blob.size,
+                    etag=_etag(blob.etag),
+                    version=blob.version_id,
+                    last_modified=blob.last_modified,
+                )
+                for blob in blobs
+                if not (blob.name.endswith("/") and blob.size == 0)
+            ]
+            token = getattr(pages, "continuation_token", None) or None
+            yield ListPage(objects, token)
+            if token is None:
+                return
+
+    def head(self, key: str) -> ObjectInfo:
+        """Blob properties: size, ETag (unquoted), version, customer-provided-key encryption."""
+        try:
+            props = self._client.get_blob_client(key).get_blob_properties()
+        except Exception as exc:
+            raise map_error(exc, f"HEAD {self._where(key).uri}", self._where(key)) from exc
+        cpk = props.encryption_key_sha256
+        return ObjectInfo(
+            key=key,
+            size=props.size,
+            etag=_etag(props.etag),
+            version=props.version_id,
+            last_modified=props.last_modified,
+            encryption="customer-provided-key" if cpk else props.encryption_scope,
+            encryption_key=cpk,
+        )
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)``: fewer at the blob's end, none past it."""
+        if start < 0 or end < start:
+            raise ValueError(f"invalid range [{start}, {end})")
+        if end == start:
+            return b""
+        try:
+            downloader = self._client.get_blob_client(key).download_blob(
+                offset=start, length=end - start, max_concurrency=1
+            )
+            return downloader.readall()
+        except Exception as exc:
+            if code_of(exc) == "InvalidRange":
+                return b""
+            what = f"ranged GET bytes={start}-{end - 1} of {self._where(key).uri}"
+            raise map_error(exc, what, self._where(key)) from exc
+
+    def sign(self, key: str, *, ttl: timedelta) -> SignedURL:
+        """A user-delegation SAS URL: read permission on exactly ``key``, until ``ttl``."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        wanted = now + timedelta(seconds=max(1, int(ttl.total_seconds())))
+        delegation_key, key_expiry = self.identity.delegation_key(wanted)
+        expires_at = min(wanted, key_expiry)
+        account_url = self.identity.config.account_url
+        try:
+            sas = generate_blob_sas(
+                self.identity.account,
+                self.container,
+                key,
+                user_delegation_key=delegation_key,
+                permission=BlobSasPermissions(read=True),
+                expiry=expires_at,
+                protocol="https",
+            )
+        except Exception as exc:
+            raise map_error(exc, f"signing {self._where(key).uri}", self._where(key)) from exc
+        url = f"{account_url}/{self.container}/{quote(key, safe='/~')}?{sas}"
+        return SignedURL(url, expires_at)
+
+    def close(self) -> None:
+        """Nothing to release: the client is pooled per identity for the process."""
