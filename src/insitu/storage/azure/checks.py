@@ -10,18 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from insitu.errors import (
-    AccessDenied,
-    InsituError,
-)
+from insitu.errors import AccessDenied, InsituError
 from insitu.storage import verify as steps_
-from insitu.storage.azure.advice import (
-    cors_command,
-)
+from insitu.storage.azure.advice import cors_command
 from insitu.storage.azure.errors import Where, map_error
-from insitu.storage.base import (
-    Check,
-)
+from insitu.storage.base import Check
 
 if TYPE_CHECKING:
     from insitu.config import Settings

@@ -8,13 +8,8 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import field_validator
 
-from insitu.errors import (
-    InvalidLocation,
-)
-from insitu.storage.base import (
-    Location,
-    ProviderConfig,
-)
+from insitu.errors import InvalidLocation
+from insitu.storage.base import Location, ProviderConfig
 
 _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 _CONTAINER = re.compile(r"^(?:\$root|\$web|\$logs|[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62})$")

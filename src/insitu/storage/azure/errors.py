@@ -22,12 +22,7 @@ from insitu.errors import (
     StorageError,
     StorageUnreachable,
 )
-from insitu.storage.azure.advice import (
-    DATA_READER,
-    DELEGATOR,
-    consent_fix,
-    role_fix,
-)
+from insitu.storage.azure.advice import DATA_READER, DELEGATOR, consent_fix, role_fix
 
 if TYPE_CHECKING:
     from insitu.storage.azure.identity import Identity

@@ -9,9 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.storage.blob import BlobServiceClient, UserDelegationKey
 
-from insitu.errors import (
-    InvalidConfiguration,
-)
+from insitu.errors import InvalidConfiguration
 from insitu.storage.azure.config import AzureConfig
 from insitu.storage.azure.errors import Where, map_error
 

@@ -10,11 +10,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from insitu.errors import (
-    InsituError,
-    InvalidConfiguration,
-    InvalidLocation,
-)
+from insitu.errors import InsituError, InvalidConfiguration, InvalidLocation
 from insitu.storage import verify as steps_
 from insitu.storage.azure.advice import (
     DATA_READER,
@@ -34,13 +30,7 @@ from insitu.storage.azure.checks import (
 from insitu.storage.azure.config import AzureConfig, parse_uri
 from insitu.storage.azure.identity import KEY_LIFETIME, Identity, RequestHook
 from insitu.storage.azure.store import AzureStore
-from insitu.storage.base import (
-    Check,
-    CorsAdvice,
-    Location,
-    ProviderConfig,
-    ProviderContext,
-)
+from insitu.storage.base import Check, CorsAdvice, Location, ProviderConfig, ProviderContext
 
 
 class AzureProvider:

@@ -10,11 +10,7 @@ from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
 from insitu.storage.azure.errors import Where, code_of, map_error
 from insitu.storage.azure.identity import Identity
-from insitu.storage.base import (
-    ListPage,
-    ObjectInfo,
-    SignedURL,
-)
+from insitu.storage.base import ListPage, ObjectInfo, SignedURL
 
 
 def _etag(value: str | None) -> str | None:
