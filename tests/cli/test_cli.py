@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.moto import make_s3_client, seed
 from tests.images import png
 
 INSITU = str(Path(sys.executable).with_name("insitu"))
@@ -111,15 +112,33 @@ def test_errors_say_what_failed_and_how_to_fix_with_a_nonzero_exit(
     assert outside.returncode == 1 and "INSITU_LOCAL_ROOTS" in outside.stderr
 
 
-def test_a_killed_import_resumes_with_exactly_one_asset_per_file(
-    env: dict[str, str], project: dict[str, str], data_root: Path, tmp_path: Path
-) -> None:
+@pytest.fixture(params=["local", "s3"])
+def big_source(
+    request: pytest.FixtureRequest, env: dict[str, str], project: dict[str, str], data_root: Path
+) -> tuple[str, str, int]:
+    """(source URI, connection ID, file count): 1,500 small PNGs on disk or in a moto bucket."""
     total = 1500
-    for index in range(total):
-        (data_root / f"f{index:05d}.png").write_bytes(png(2, 2))
+    names = [f"f{index:05d}.png" for index in range(total)]
+    if request.param == "local":
+        for name in names:
+            (data_root / name).write_bytes(png(2, 2))
+        return f"file://{data_root}/", project["connection"], total
+    endpoint = request.getfixturevalue("aws_env")
+    env.update({name: value for name, value in os.environ.items() if name.startswith("AWS_")})
+    client = make_s3_client(endpoint)
+    client.create_bucket(Bucket="resume")
+    seed(client, "resume", {f"big/{name}": png(2, 2) for name in names})
+    connection = insitu(env, "connect", "s3")
+    return "s3://resume/big/", created_id(connection.stdout), total
+
+
+def test_a_killed_import_resumes_with_exactly_one_asset_per_file(
+    env: dict[str, str], project: dict[str, str], big_source: tuple[str, str, int], tmp_path: Path
+) -> None:
+    source, connection, total = big_source
     slow = {**env, "INSITU_IMPORT_BATCH_SIZE": "50", "INSITU_IMPORT_CONCURRENCY": "1"}
     process = subprocess.Popen(
-        [INSITU, "import", f"file://{data_root}/", "--project", project["project"]],
+        [INSITU, "import", source, "--project", project["project"], "--connection", connection],
         env=slow,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
