@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     local_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
 
     # Azure: insitu's multi-tenant application; customers consent to it once per tenant.
+    # Platform operators' own key, for the few actions no customer org may take alone
+    # (e.g. vouching for an Azure tenant whose admin consented out of band).
+    operator_key: SecretStr | None = None
     azure_client_id: str | None = None
     azure_client_secret: SecretStr | None = None
     azure_app_name: str = "insitu"

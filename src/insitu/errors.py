@@ -8,6 +8,7 @@ them all as ``{"error": code, "detail": ..., "fix": ...}`` with the class's stat
     │   ├── InvalidLocation          422 invalid_location    a URI insitu cannot parse
     │   └── InvalidConfiguration     422 invalid_configuration
     ├── Unauthenticated              401 unauthenticated
+    ├── OperatorOnly                 403 operator_only       needs the platform operator
     ├── NotFound                     404 not_found           also for another org's objects
     ├── Conflict                     409 conflict
     └── StorageError                 502 storage_error       the customer's store failed us
@@ -58,6 +59,11 @@ class InvalidConfiguration(InvalidInput):
 class Unauthenticated(InsituError):
     code = "unauthenticated"
     status_code = 401
+
+
+class OperatorOnly(InsituError):
+    code = "operator_only"
+    status_code = 403
 
 
 class NotFound(InsituError):

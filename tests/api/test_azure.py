@@ -10,6 +10,7 @@ import httpx
 import pytest
 from azure.storage.blob import CorsRule
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from insitu.azure import service as azure
 from insitu.azure.models import AzureTenant
@@ -169,16 +170,34 @@ def test_connect_needs_the_operator_to_configure_the_application(
     assert "INSITU_AZURE_CLIENT_ID" in response.json()["fix"]
 
 
-def test_operators_register_a_tenant_by_hand_idempotently(
-    client: TestClient, org: Org, other_org: Org
+OPERATOR_KEY = "operator-secret-for-tests"
+
+
+def test_an_org_key_alone_cannot_claim_a_tenant(
+    client: TestClient, org: Org, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = "/v1/organization/azure/tenants"
-    first = client.post(url, json={"tenant_id": TENANT}, headers=org.headers)
+    refused = client.post(url, json={"tenant_id": TENANT}, headers=org.headers)
+    assert refused.status_code == 403 and refused.json()["error"] == "operator_only"
+    assert "/v1/azure/connect" in refused.json()["fix"]
+    monkeypatch.setattr(client.app.state.settings, "operator_key", SecretStr(OPERATOR_KEY))  # type: ignore[attr-defined]
+    wrong = {**org.headers, "X-Insitu-Operator-Key": "guess"}
+    assert client.post(url, json={"tenant_id": TENANT}, headers=wrong).status_code == 403
+    assert tenants_of(client, org) == []
+
+
+def test_operators_register_a_tenant_by_hand_idempotently(
+    client: TestClient, org: Org, other_org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client.app.state.settings, "operator_key", SecretStr(OPERATOR_KEY))  # type: ignore[attr-defined]
+    url = "/v1/organization/azure/tenants"
+    operator = {**org.headers, "X-Insitu-Operator-Key": OPERATOR_KEY}
+    first = client.post(url, json={"tenant_id": TENANT}, headers=operator)
     assert first.status_code == 201, first.text
     assert first.json()["how"] == "manual"
-    again = client.post(url, json={"tenant_id": TENANT.upper()}, headers=org.headers)
+    again = client.post(url, json={"tenant_id": TENANT.upper()}, headers=operator)
     assert again.status_code == 200
-    assert client.post(url, json={"tenant_id": "contoso"}, headers=org.headers).status_code == 422
+    assert client.post(url, json={"tenant_id": "contoso"}, headers=operator).status_code == 422
     assert client.get(f"{url}/{TENANT}", headers=org.headers).status_code == 200
     hidden = client.get(f"{url}/{TENANT}", headers=other_org.headers)
     assert hidden.status_code == 404 and hidden.json()["error"] == "not_found"
