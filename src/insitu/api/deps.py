@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from insitu.config import Settings
-from insitu.db import session_factory
+from insitu.db import session_scope
 from insitu.errors import Unauthenticated
 from insitu.organizations import service as organizations
 from insitu.organizations.models import ApiKey, Organization
@@ -25,15 +25,9 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    session = session_factory(request.app.state.engine)()
-    try:
+    """One session per request, committed when the route returns, rolled back if it raises."""
+    with session_scope(request.app.state.engine) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
