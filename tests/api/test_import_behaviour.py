@@ -180,3 +180,27 @@ def test_a_removed_asset_gets_no_url(
     response = api.get(f"/v1/assets/{asset['id']}/url")
     assert response.status_code == 409
     assert "deleted from the bucket" in response.json()["detail"]
+
+
+def test_a_canceled_import_never_runs_and_says_so(
+    api: TestClient, setup: dict[str, str], settings
+) -> None:  # type: ignore[no-untyped-def]
+    from insitu.db import session_scope
+    from insitu.imports import service as imports
+    from insitu.imports.pipeline import run_import
+    from insitu.imports.schemas import ImportCreate
+    from insitu.organizations.models import Organization
+    from insitu.projects.models import Project
+
+    with session_scope() as session:
+        project = session.get_one(Project, setup["project"])
+        org = session.get_one(Organization, project.org_id)
+        data = ImportCreate(source=setup["source"], connection_id=setup["connection"])
+        job_id = imports.create(
+            session, org=org, project=project, data=data, settings=settings, enqueue=False
+        ).id
+    canceled = api.post(f"/v1/imports/{job_id}/cancel").json()
+    assert canceled["status"] == "canceled" and canceled["finished_at"]
+    run_import(job_id, settings=settings)  # a worker picking it up late must not start it
+    assert api.get(f"/v1/imports/{job_id}").json()["status"] == "canceled"
+    assert api.get(f"/v1/projects/{setup['project']}/assets").json()["items"] == []
