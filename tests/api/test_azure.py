@@ -266,3 +266,15 @@ def test_azure_end_to_end_verify_import_and_signed_url(
         response = browser.get(signed["url"], headers={"Origin": PORTAL_ORIGIN})
     assert response.status_code == 200 and response.content == images["scans/a b+c.png"]
     assert response.headers["access-control-allow-origin"] == PORTAL_ORIGIN
+
+
+def test_a_browser_returning_from_consent_sees_what_to_do_next(
+    client: TestClient, org: Org
+) -> None:
+    anonymous = TestClient(client.app)
+    params = {"tenant": TENANT, "state": consent(client, org), "admin_consent": "True"}
+    page = anonymous.get("/v1/azure/callback", params=params, headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert TENANT in page.text and "acme" in page.text
+    assert "Storage Blob Delegator" in page.text and "az role assignment create" in page.text

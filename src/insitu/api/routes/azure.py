@@ -5,7 +5,8 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import HTMLResponse
 
 from insitu.api.deps import CallerDep, SessionDep, SettingsDep
 from insitu.azure import service as azure
@@ -17,6 +18,8 @@ from insitu.azure.schemas import (
 )
 from insitu.config import Settings
 from insitu.errors import OperatorOnly
+from insitu.organizations.models import Organization
+from insitu.portal.routes import templates
 
 router = APIRouter(tags=["azure"])
 
@@ -27,8 +30,9 @@ def connect_azure(caller: CallerDep, settings: SettingsDep) -> AzureConnectRead:
     return azure.consent_link(caller.org, settings=settings)
 
 
-@router.get("/v1/azure/callback")
+@router.get("/v1/azure/callback", response_model=AzureTenantRead)
 def azure_callback(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     state: Annotated[str, Query(max_length=2000)],
@@ -36,8 +40,11 @@ def azure_callback(
     admin_consent: Annotated[str | None, Query(max_length=10)] = None,
     error: Annotated[str | None, Query(max_length=200)] = None,
     error_description: Annotated[str | None, Query(max_length=2000)] = None,
-) -> AzureTenantRead:
-    """Where Azure sends the admin back; the signed state (not a key) says which org."""
+) -> AzureTenantRead | HTMLResponse:
+    """Where Azure sends the admin back; the signed state (not a key) says which org.
+
+    A browser gets a page saying what is connected and which roles to assign next.
+    """
     row = azure.complete_consent(
         session,
         state=state,
@@ -47,7 +54,16 @@ def azure_callback(
         error_description=error_description,
         settings=settings,
     )
-    return AzureTenantRead.model_validate(row)
+    tenant_read = AzureTenantRead.model_validate(row)
+    if "text/html" in request.headers.get("accept", ""):
+        org = session.get_one(Organization, row.org_id)
+        context = {
+            "tenant": tenant_read,
+            "org": org,
+            "azure": azure.settings_for(session, org=org, settings=settings),
+        }
+        return templates.TemplateResponse(request, "azure_connected.html", context)
+    return tenant_read
 
 
 @router.get("/v1/organization/azure")
