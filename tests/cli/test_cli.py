@@ -62,8 +62,13 @@ def test_import_prints_a_summary_and_assets_lists_the_facts(
 ) -> None:
     (data_root / "a.png").write_bytes(png(4, 3))
     (data_root / "b.png").write_bytes(png(9, 8))
+    (data_root / "notes.txt").write_bytes(
+        "\N{LATIN SMALL LETTER E WITH ACUTE}t\xe9".encode("latin-1")
+    )
     result = insitu(env, "import", f"file://{data_root}/", "--project", project["project"])
-    assert re.search(r"succeeded\s*│\s*2\s*│\s*2\s*│\s*0\s*│\s*0", result.stdout), result.stdout
+    assert re.search(r"succeeded\s*│\s*3\s*│\s*2\s*│\s*0\s*│\s*1", result.stdout), result.stdout
+    assert "1 files failed" in result.stdout and "notes.txt" in result.stdout
+    assert "not UTF-8" in result.stdout and "Fix: convert it to UTF-8" in result.stdout
     assets = insitu(env, "assets", "--project", project["project"])
     assert "9x8" in assets.stdout and "4x3" in assets.stdout and "image/png" in assets.stdout
 

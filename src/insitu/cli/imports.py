@@ -140,7 +140,17 @@ def _summary(job_id: str) -> None:
             console.print(f"[bold]Fix:[/] {read.error['fix']}", highlight=False)
         raise typer.Exit(1)
     if counts.failed:
-        console.print(
-            f"{counts.failed} files failed; see why and how to fix: "
-            f"GET /v1/imports/{job_id}/failures"
-        )
+        _show_failures(job_id, counts.failed)
+
+
+def _show_failures(job_id: str, failed: int, shown: int = 10) -> None:
+    with session() as db_session:
+        job = db_session.get_one(ImportJob, job_id)
+        rows, _ = imports.list_failures(db_session, job=job, after=None, limit=shown)
+    console.print(f"\n[bold]{failed} files failed:[/]")
+    for row in rows:
+        console.print(f"- {row.location}: {row.message} [dim]({row.code})[/]", highlight=False)
+        if row.fix:
+            console.print(f"  Fix: {row.fix}", highlight=False, soft_wrap=True)
+    if failed > len(rows):
+        console.print(f"... all of them: GET /v1/imports/{job_id}/failures", highlight=False)
