@@ -15,11 +15,9 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -27,16 +25,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fixtures.moto import TEST_CREDENTIALS, make_s3_client, seed, start_moto_server  # noqa: E402
+from tests.fixtures.processes import free_port, start_server  # noqa: E402
 
 from bench.import_throughput import create_import, run_import, small_png  # noqa: E402
 
 INSITU = str(Path(sys.executable).with_name("insitu"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 WRK_SCRIPT = """
@@ -114,27 +107,19 @@ def main() -> None:
                 key = organizations.create_api_key(session, org=org, name="bench")
 
             port = free_port()
-            server = subprocess.Popen(
-                [INSITU, "serve", "--port", str(port), "--workers", str(args.workers)],
-                env=os.environ.copy(),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            server = start_server(
+                [INSITU, "serve", "--port", str(port), "--workers", str(args.workers)],
+                f"{base}/healthz",
+                env=os.environ.copy(),
+                timeout=30,
+                stderr=subprocess.PIPE,
+            )
 
             print(measure(base, key, asset_ids, args.clients, args.seconds, Path(tmp)))
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+            server.stop(timeout=30)
         moto.stop()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -14,22 +13,17 @@ from fastapi.testclient import TestClient
 from playwright import sync_api as playwright_sync
 
 from insitu.jobs.inline import InlineBackend
+from tests.fixtures.processes import free_port
 from tests.images import png
 
 CHROMIUM = "/usr/bin/chromium"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def portal(tmp_path: Path) -> Iterator[str]:
     """A page server on its own origin, standing in for the labeling portal."""
     (tmp_path / "index.html").write_text("<!doctype html><title>portal</title>")
-    port = _free_port()
+    port = free_port()
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

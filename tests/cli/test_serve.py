@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,43 +14,32 @@ import httpx
 import pytest
 from playwright.sync_api import sync_playwright
 
+from tests.fixtures.processes import free_port, start_server
+
 INSITU = str(Path(sys.executable).with_name("insitu"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], dict[str, str]]]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "INSITU_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'insitu.db'}",
         "INSITU_SECRET_KEY": "serve-test-secret",
         "COLUMNS": "200",
     }
-    process = subprocess.Popen(
+    base = f"http://127.0.0.1:{port}"
+    served = start_server(
         [INSITU, "serve", "--port", str(port)],
+        f"{base}/healthz",
         env=env,
+        timeout=30,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield base, process, env
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=30)
+    yield base, served.process, env
+    served.stop(timeout=30)
 
 
 def test_first_start_prints_a_working_admin_key_and_what_to_try(server) -> None:  # type: ignore[no-untyped-def]
