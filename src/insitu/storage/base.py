@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, SecretStr
+
+from insitu.errors import InvalidConfiguration
 
 if TYPE_CHECKING:
     from insitu.config import Settings
@@ -120,6 +122,27 @@ class ProviderConfig(BaseModel):
             for name, value in self.model_dump(mode="json").items()
             if not isinstance(getattr(self, name), SecretStr)
         }
+
+
+ConfigT = TypeVar("ConfigT", bound=ProviderConfig)
+
+
+def provider_config(config: ProviderConfig, model: type[ConfigT], provider: str) -> ConfigT:
+    """``config`` as ``model``, or InvalidConfiguration for another provider's settings."""
+    if isinstance(config, model):
+        return config
+    raise InvalidConfiguration(
+        f"a connection with provider {provider!r} needs {model.__name__} settings, "
+        f"not {type(config).__name__}",
+        fix=f"create the connection with provider {provider!r}",
+    )
+
+
+def empty_range(start: int, end: int) -> bool:
+    """Whether bytes ``[start, end)`` are none at all; ValueError if negative or reversed."""
+    if start < 0 or end < start:
+        raise ValueError(f"invalid range [{start}, {end})")
+    return end == start
 
 
 @runtime_checkable

@@ -39,15 +39,12 @@ from insitu.storage.base import (
 )
 from insitu.storage.verify import (
     CORS,
-    HEAD,
-    LIST,
     RANGE,
     SIGNED_URL,
     Steps,
     failed,
-    head_sample,
-    list_sample,
     read_first_byte,
+    sample_object,
 )
 
 URL_PATH = "/v1/local"
@@ -248,9 +245,8 @@ class LocalProvider:
             steps.add(Check(DIRECTORY, True, f"{store.root} is allowed and is a directory"))
         if store is None:
             return steps.checks
-        sample = steps.run(LIST, lambda: list_sample(store, location.key))
-        key = sample.key if sample else ""
-        steps.run(HEAD, lambda: head_sample(store, key))
+        info = sample_object(steps, store, location.key)
+        key = info.key if info else ""
         steps.run(RANGE, lambda: read_first_byte(store, key))
         steps.run(SIGNED_URL, lambda: _signed_url_round_trip(store, key))
         origins = ", ".join(context.settings.portal_origins) or "no origins"

@@ -4,9 +4,10 @@ A provider's ``verify`` strings these together with its own steps (assume a role
 key, read the bucket's CORS) through ``Steps``::
 
     steps = Steps()
-    sample = steps.add(*list_sample(store, location.key, fix=bucket_policy_json))
-    steps.add(*head_sample(store, sample.key)) if sample else steps.skip("head object")
-    ...
+    steps.add(*check_identity(identity))  # the provider's own first step
+    info = sample_object(steps, store, location.key, fix=grant_fix)  # list, then HEAD
+    read_and_sign(steps, store, info, ttl=timedelta(minutes=1), signed_url_fix=region_fix)
+    steps.run_anyway(lambda: check_cors(...))  # does not depend on the objects
     return steps.checks
 
 Each step returns a ``Check(name, ok, detail, fix)``. A failure's ``fix`` is the one the caller
@@ -38,6 +39,7 @@ HEAD = "head object"
 RANGE = "ranged read"
 SIGNED_URL = "signed URL"
 CORS = "bucket CORS"
+READS = (LIST, HEAD, RANGE, SIGNED_URL)
 CORS_METHODS = ("GET", "HEAD")
 
 
@@ -63,6 +65,12 @@ class Steps:
         """Record ``name`` as not run, saying which failure it waits on."""
         reason = because or f"needs '{self.blocked_by}' to pass first"
         self.checks.append(Check(name, False, f"skipped: {reason}"))
+
+    def skip_all(self, names: Iterable[str]) -> list[Check]:
+        """Record each of ``names`` as waiting on the failure so far; return every check."""
+        for name in names:
+            self.skip(name)
+        return self.checks
 
     def run(self, name: str, step: Callable[[], tuple[Check, T | None]]) -> T | None:
         """Run a dependent ``step`` unless an earlier step failed (then record it as skipped)."""
@@ -169,6 +177,35 @@ def fetch_signed_url(
         return Check(SIGNED_URL, False, detail, fix), None
     detail = f"the signed URL for {key!r} answered HTTP {response.status_code}"
     return Check(SIGNED_URL, True, detail), signed.url
+
+
+def sample_object(
+    steps: Steps, store: ObjectStore, prefix: str, *, fix: str | None = None
+) -> ObjectInfo | None:
+    """List ``prefix`` and HEAD its sample object, as dependent steps; the HEAD's answer."""
+    sample = steps.run(LIST, lambda: list_sample(store, prefix, fix=fix))
+    return steps.run(HEAD, lambda: head_sample(store, sample.key if sample else "", fix=fix))
+
+
+def read_and_sign(
+    steps: Steps,
+    store: ObjectStore,
+    info: ObjectInfo | None,
+    *,
+    ttl: timedelta,
+    fix: str | None = None,
+    signed_url_fix: str | None = None,
+) -> str | None:
+    """Read byte 0 of the sampled object, then fetch it through a signed URL (dependent steps).
+
+    ``signed_url_fix`` is what to do when only the signed URL fails (the provider knows why).
+    """
+    key = info.key if info else ""
+    first = steps.run(RANGE, lambda: read_first_byte(store, key, fix=fix))
+    return steps.run(
+        SIGNED_URL,
+        lambda: fetch_signed_url(store, key, expected=first, ttl=ttl, fix=signed_url_fix),
+    )
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import httpx
 
@@ -30,7 +28,15 @@ from insitu.storage.azure.checks import (
 from insitu.storage.azure.config import AzureConfig, parse_uri
 from insitu.storage.azure.identity import KEY_LIFETIME, Identity, RequestHook
 from insitu.storage.azure.store import AzureStore
-from insitu.storage.base import Check, CorsAdvice, Location, ProviderConfig, ProviderContext
+from insitu.storage.base import (
+    Check,
+    CorsAdvice,
+    Location,
+    ProviderConfig,
+    ProviderContext,
+    provider_config,
+)
+from insitu.storage.cache import IdentityCache
 
 
 class AzureProvider:
@@ -50,9 +56,7 @@ class AzureProvider:
     ) -> None:
         self.request_hooks = tuple(request_hooks)
         self.key_lifetime = key_lifetime
-        self._cache_size = cache_size
-        self._identities: OrderedDict[tuple[Any, ...], Identity] = OrderedDict()
-        self._lock = threading.Lock()
+        self._identities: IdentityCache[Identity] = IdentityCache(cache_size)
 
     def parse(self, uri: str) -> Location:
         """``az://ACCOUNT/CONTAINER/PREFIX`` or an ``https://`` blob URL."""
@@ -88,21 +92,14 @@ class AzureProvider:
             settings.azure_authority_host,
             settings.azure_credential_factory,
         )
-        with self._lock:
-            identity = self._identities.get(cache_key)
-            if identity is None:
-                identity = Identity(config, settings, self.request_hooks, self.key_lifetime)
-                self._identities[cache_key] = identity
-                if len(self._identities) > self._cache_size:
-                    self._identities.popitem(last=False)
-            else:
-                self._identities.move_to_end(cache_key)
+        identity = self._identities.get(
+            cache_key, lambda: Identity(config, settings, self.request_hooks, self.key_lifetime)
+        )
         return AzureStore(identity, location.bucket)
 
     def clear_cache(self) -> None:
         """Forget cached credentials, clients and delegation keys."""
-        with self._lock:
-            self._identities.clear()
+        self._identities.clear()
 
     def verify(
         self, config: ProviderConfig, *, location: Location, context: ProviderContext
@@ -117,13 +114,9 @@ class AzureProvider:
             identity = Identity(config, context.settings, self.request_hooks, self.key_lifetime)
         except InsituError as exc:
             steps.add(Check(TOKEN, False, exc.detail, exc.fix))
-            for name in [*later, steps_.CORS]:
-                steps.skip(name)
-            return steps.checks
+            return steps.skip_all([*later, steps_.CORS])
         if steps.add(*check_token(identity)) is None:
-            for name in [*later, steps_.CORS]:
-                steps.skip(name)
-            return steps.checks
+            return steps.skip_all([*later, steps_.CORS])
         store = AzureStore(identity, location.bucket)
         account = identity.account
         key_ok = steps.run_anyway(lambda: check_delegation_key(identity))
@@ -159,12 +152,7 @@ PROVIDER = AzureProvider()
 
 
 def _azure_config(config: ProviderConfig) -> AzureConfig:
-    if isinstance(config, AzureConfig):
-        return config
-    raise InvalidConfiguration(
-        f"an azure connection needs AzureConfig settings, not {type(config).__name__}",
-        fix="create the connection with provider 'azure'",
-    )
+    return provider_config(config, AzureConfig, "azure")
 
 
 def _same_account(config: AzureConfig, location: Location) -> None:

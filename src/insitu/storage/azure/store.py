@@ -10,7 +10,7 @@ from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
 from insitu.storage.azure.errors import Where, code_of, map_error
 from insitu.storage.azure.identity import Identity
-from insitu.storage.base import ListPage, ObjectInfo, SignedURL
+from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range
 
 
 def _etag(value: str | None) -> str | None:
@@ -85,9 +85,7 @@ class AzureStore:
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)``: fewer at the blob's end, none past it."""
-        if start < 0 or end < start:
-            raise ValueError(f"invalid range [{start}, {end})")
-        if end == start:
+        if empty_range(start, end):
             return b""
         try:
             downloader = self._client.get_blob_client(key).download_blob(

@@ -6,8 +6,7 @@ import re
 
 from pydantic import field_validator
 
-from insitu.errors import InvalidConfiguration
-from insitu.storage.base import ProviderConfig
+from insitu.storage.base import ProviderConfig, provider_config
 
 _PROJECT = re.compile(r"^(?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 
@@ -32,9 +31,4 @@ class GcsConfig(ProviderConfig):
 
 def gcs_config(config: ProviderConfig) -> GcsConfig:
     """``config`` as a ``GcsConfig``, or InvalidConfiguration for another provider's."""
-    if isinstance(config, GcsConfig):
-        return config
-    raise InvalidConfiguration(
-        f"a gcs connection needs GcsConfig settings, not {type(config).__name__}",
-        fix="create the connection with provider 'gcs'",
-    )
+    return provider_config(config, GcsConfig, "gcs")

@@ -6,15 +6,14 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from insitu.errors import InsituError, InvalidLocation
 from insitu.storage import verify as steps_
 from insitu.storage.base import Check, CorsAdvice, Location, ProviderConfig, ProviderContext
+from insitu.storage.cache import IdentityCache
 from insitu.storage.gcs.checks import PERMISSIONS_CHECK, check_cors, check_permissions
 from insitu.storage.gcs.config import GcsConfig, gcs_config
 from insitu.storage.gcs.identity import Identity, emulator_host
@@ -38,9 +37,7 @@ class GcsProvider:
     example_uri: ClassVar[str] = "gs://my-bucket/test-images/"
 
     def __init__(self, cache_size: int = 1024) -> None:
-        self._cache_size = cache_size
-        self._identities: OrderedDict[tuple[Any, ...], Identity] = OrderedDict()
-        self._lock = threading.Lock()
+        self._identities: IdentityCache[Identity] = IdentityCache(cache_size)
 
     def parse(self, uri: str) -> Location:
         """An absolute ``gs://bucket/prefix/`` or ``gs://bucket/key``; keys are kept raw."""
@@ -81,17 +78,7 @@ class GcsProvider:
             emulator_host(),
             os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"),
         )
-        with self._lock:
-            identity = self._identities.get(key)
-            if identity is not None:
-                self._identities.move_to_end(key)
-                return identity
-        identity = Identity(settings, context.org_id)
-        with self._lock:
-            self._identities[key] = identity
-            if len(self._identities) > self._cache_size:
-                self._identities.popitem(last=False)
-        return identity
+        return self._identities.get(key, lambda: Identity(settings, context.org_id))
 
     def open(
         self, config: ProviderConfig, *, location: Location, context: ProviderContext
@@ -102,8 +89,7 @@ class GcsProvider:
 
     def clear_cache(self) -> None:
         """Forget cached identities and clients (tests; rotated platform keys)."""
-        with self._lock:
-            self._identities.clear()
+        self._identities.clear()
 
     def verify(
         self, config: ProviderConfig, *, location: Location, context: ProviderContext
@@ -116,25 +102,15 @@ class GcsProvider:
             store = GcsObjectStore(identity, location.bucket, config.user_project)
         except InsituError as exc:
             steps.add(Check(PERMISSIONS_CHECK, False, exc.detail, exc.fix))
-            for name in (steps_.LIST, steps_.HEAD, steps_.RANGE, steps_.SIGNED_URL, steps_.CORS):
-                steps.skip(name)
-            return steps.checks
+            return steps.skip_all([*steps_.READS, steps_.CORS])
         bucket, email = location.bucket, identity.grantee
         granted = steps.add(*check_permissions(store, email))
         fix = grant_fix(bucket, email)
-        sample = steps.run(steps_.LIST, lambda: steps_.list_sample(store, location.key, fix=fix))
-        info = steps.run(
-            steps_.HEAD, lambda: steps_.head_sample(store, sample.key if sample else "", fix=fix)
-        )
-        key = info.key if info else ""
-        first = steps.run(steps_.RANGE, lambda: steps_.read_first_byte(store, key, fix=fix))
-        steps.run(
-            steps_.SIGNED_URL,
-            lambda: steps_.fetch_signed_url(
-                store, key, expected=first, ttl=timedelta(minutes=1),
-                fix=f"signed URLs read as {email}: it needs {READER_ROLE} on the bucket "
-                f"({grant_command(bucket, email)}) and a key that is not disabled or deleted",
-            ),
+        info = steps_.sample_object(steps, store, location.key, fix=fix)
+        steps_.read_and_sign(
+            steps, store, info, ttl=timedelta(minutes=1), fix=fix,
+            signed_url_fix=f"signed URLs read as {email}: it needs {READER_ROLE} on the bucket "
+            f"({grant_command(bucket, email)}) and a key that is not disabled or deleted",
         )  # fmt: skip
         origins = context.settings.portal_origins
         if granted is not None:

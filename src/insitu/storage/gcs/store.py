@@ -14,7 +14,7 @@ from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from insitu.errors import InsituError
-from insitu.storage.base import ListPage, ObjectInfo, SignedURL
+from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range
 from insitu.storage.gcs.errors import map_error
 from insitu.storage.gcs.identity import TIMEOUT, Identity
 
@@ -95,9 +95,7 @@ class GcsObjectStore:
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)``: fewer at the object's end, none past it."""
-        if start < 0 or end < start:
-            raise ValueError(f"invalid range [{start}, {end})")
-        if end == start:
+        if empty_range(start, end):
             return b""
         try:
             # end is inclusive in this API; raw: stored bytes, so a Range is always honoured.

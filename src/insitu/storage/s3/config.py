@@ -8,8 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import field_validator, model_validator
 
-from insitu.errors import InvalidConfiguration
-from insitu.storage.base import ProviderConfig
+from insitu.storage.base import ProviderConfig, provider_config
 from insitu.storage.s3.policies import ROLE_ARN_PATTERN
 
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
@@ -77,9 +76,4 @@ class S3Config(ProviderConfig):
 
 def s3_config(config: ProviderConfig) -> S3Config:
     """``config`` as an ``S3Config``, or InvalidConfiguration for another provider's settings."""
-    if isinstance(config, S3Config):
-        return config
-    raise InvalidConfiguration(
-        f"an s3 connection needs S3Config settings, not {type(config).__name__}",
-        fix="create the connection with provider 's3'",
-    )
+    return provider_config(config, S3Config, "s3")

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from insitu.errors import InsituError, InvalidConfiguration, InvalidLocation
 from insitu.storage import verify as steps_
 from insitu.storage.base import Check, CorsAdvice, Location, ProviderConfig, ProviderContext
+from insitu.storage.cache import IdentityCache
 from insitu.storage.s3.checks import check_cors, check_identity, check_kms
 from insitu.storage.s3.config import S3Config, s3_config
 from insitu.storage.s3.identity import EventHook, Identity, env_endpoint
@@ -36,9 +35,7 @@ class S3Provider:
 
     def __init__(self, event_hooks: Sequence[EventHook] = (), cache_size: int = 1024) -> None:
         self.event_hooks = tuple(event_hooks)
-        self._cache_size = cache_size
-        self._identities: OrderedDict[tuple[Any, ...], Identity] = OrderedDict()
-        self._lock = threading.Lock()
+        self._identities: IdentityCache[Identity] = IdentityCache(cache_size)
 
     # parsing and configuration
 
@@ -97,21 +94,12 @@ class S3Provider:
             os.environ.get("AWS_ACCESS_KEY_ID"),
             os.environ.get("AWS_PROFILE"),
         )
-        with self._lock:
-            identity = self._identities.get(key)
-            if identity is None:
-                identity = Identity(config, context, self.event_hooks)
-                self._identities[key] = identity
-                if len(self._identities) > self._cache_size:
-                    self._identities.popitem(last=False)
-            else:
-                self._identities.move_to_end(key)
+        identity = self._identities.get(key, lambda: Identity(config, context, self.event_hooks))
         return S3ObjectStore(identity, location.bucket)
 
     def clear_cache(self) -> None:
         """Forget cached identities, clients and credentials (tests; rotated platform keys)."""
-        with self._lock:
-            self._identities.clear()
+        self._identities.clear()
 
     # verification
 
@@ -126,25 +114,16 @@ class S3Provider:
             identity = Identity(config, context, self.event_hooks)  # fresh: no cached grants
         except InsituError as exc:
             steps.add(Check("assume role", False, exc.detail, exc.fix))
-            return [*steps.checks, *_skipped(steps, with_cors=True)]
+            return steps.skip_all([*steps_.READS, steps_.CORS])
         store = S3ObjectStore(identity, location.bucket)
         steps.add(*check_identity(identity))
-        sample = steps.run(steps_.LIST, lambda: steps_.list_sample(store, location.key))
-        info = steps.run(
-            steps_.HEAD, lambda: steps_.head_sample(store, sample.key if sample else "")
-        )
+        info = steps_.sample_object(steps, store, location.key)
         if info is not None and info.encryption == "aws:kms":
             steps.run("kms:Decrypt", lambda: check_kms(identity, location.bucket, info))
-        first = steps.run(
-            steps_.RANGE, lambda: steps_.read_first_byte(store, info.key if info else "")
-        )
-        steps.run(
-            steps_.SIGNED_URL,
-            lambda: steps_.fetch_signed_url(
-                store, info.key if info else "", expected=first, ttl=timedelta(minutes=1),
-                fix=f"check that the bucket is in the connection's region "
-                f"({config.region}): aws s3api get-bucket-location --bucket {location.bucket}",
-            ),
+        steps_.read_and_sign(
+            steps, store, info, ttl=timedelta(minutes=1),
+            signed_url_fix=f"check that the bucket is in the connection's region "
+            f"({config.region}): aws s3api get-bucket-location --bucket {location.bucket}",
         )  # fmt: skip
         origins = context.settings.portal_origins
         if steps.checks[0].ok:
@@ -156,14 +135,6 @@ class S3Provider:
     def cors_advice(self, origins: Sequence[str]) -> CorsAdvice:
         """The ``cors.json`` for ``put-bucket-cors`` allowing GET and HEAD from ``origins``."""
         return CorsAdvice("s3", cors_configuration(origins), put_cors_command())
-
-
-def _skipped(steps: steps_.Steps, *, with_cors: bool) -> list[Check]:
-    names = [steps_.LIST, steps_.HEAD, steps_.RANGE, steps_.SIGNED_URL]
-    if with_cors:
-        names.append(steps_.CORS)
-    reason = f"needs '{steps.blocked_by}' to pass first"
-    return [Check(name, False, f"skipped: {reason}") for name in names]
 
 
 def _bucket_problem(bucket: str) -> str | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import obstore
 
-from insitu.storage.base import ListPage, ObjectInfo, SignedURL
+from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range
 from insitu.storage.s3.errors import Where, code_of, map_error
 from insitu.storage.s3.identity import Identity
 
@@ -83,9 +83,7 @@ class S3ObjectStore:
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)``: fewer at the object's end, none past it."""
-        if start < 0 or end < start:
-            raise ValueError(f"invalid range [{start}, {end})")
-        if end == start:
+        if empty_range(start, end):
             return b""
         try:
             if _obstore_can_address(key):
