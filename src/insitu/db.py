@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Select, String, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -112,6 +113,21 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+M = TypeVar("M", bound=IdMixin)
+
+
+def keyset_page(
+    session: Session, query: Select[M], model: type[M], *, after: str | None, limit: int
+) -> tuple[Sequence[M], str | None]:
+    """Up to ``limit`` rows of ``query`` in ID order after ID ``after``; the next page's cursor."""
+    if after:
+        query = query.where(model.id > after)
+    rows = session.scalars(query.order_by(model.id).limit(limit + 1)).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if has_more else None)
 
 
 def insert_ignoring_duplicates(

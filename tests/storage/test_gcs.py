@@ -7,7 +7,6 @@ real SDK; objects come from fake-gcs-server behind it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +30,7 @@ from insitu.storage.registry import get_provider, parse_location
 from tests.fake_google import LEGACY_BUCKET_READER, OBJECT_VIEWER, FakeGoogleApis
 from tests.fixtures.gcs import FakeGcsServer, ServiceAccount, make_service_account, seed_gcs
 from tests.goog4 import SignatureMismatch, URLExpired, verify_signed_url
+from tests.storage.checks import by_name, json_after
 from tests.storage.conftest import PORTAL
 from tests.storage.test_gcs_contract import ORG_ID, gcs_context
 
@@ -51,16 +51,6 @@ CHECK_NAMES = [
 def _fresh_gcs_provider() -> Iterator[None]:
     yield
     PROVIDER.clear_cache()
-
-
-def _checks(checks: list[Check]) -> dict[str, Check]:
-    return {check.name: check for check in checks}
-
-
-def _json_after(text: str, marker: str) -> Any:
-    start = text.index(marker) + len(marker)
-    document, _ = json.JSONDecoder().raw_decode(text[start:].lstrip())
-    return document
 
 
 # --- paths ---------------------------------------------------------------------------------
@@ -251,7 +241,7 @@ def test_verify_says_object_viewer_cannot_read_cors_and_how_to_let_it(
     google_apis: FakeGoogleApis, platform: ServiceAccount, bucket: str
 ) -> None:
     google_apis.grant(bucket, platform.email, OBJECT_VIEWER)
-    checks = _checks(_verify(_context(google_apis, platform), f"gs://{bucket}/scans/"))
+    checks = by_name(_verify(_context(google_apis, platform), f"gs://{bucket}/scans/"))
     assert all(checks[name].ok for name in CHECK_NAMES[:-1])
     cors = checks["bucket CORS"]
     assert not cors.ok
@@ -263,9 +253,9 @@ def test_verify_without_cors_gives_the_cors_file_and_the_gcloud_command(
     google_apis: FakeGoogleApis, platform: ServiceAccount, bucket: str
 ) -> None:
     google_apis.grant(bucket, platform.email, OBJECT_VIEWER | LEGACY_BUCKET_READER)
-    cors = _checks(_verify(_context(google_apis, platform), f"gs://{bucket}/scans/"))["bucket CORS"]
+    cors = by_name(_verify(_context(google_apis, platform), f"gs://{bucket}/scans/"))["bucket CORS"]
     assert not cors.ok and "no CORS rules" in cors.detail
-    document = _json_after(cors.fix or "", "save this as cors.json")
+    document = json_after(cors.fix or "", "save this as cors.json")
     assert document[0]["origin"] == [PORTAL]
     assert set(document[0]["method"]) == {"GET", "HEAD"}
     assert f"gcloud storage buckets update gs://{bucket} --cors-file=cors.json" in (cors.fix or "")
@@ -277,10 +267,10 @@ def test_verify_names_the_origin_cors_leaves_out_and_keeps_existing_entries(
     google_apis.grant(bucket, platform.email, OBJECT_VIEWER | LEGACY_BUCKET_READER)
     existing = {"origin": ["https://other.example.com"], "method": ["GET"], "maxAgeSeconds": 60}
     google_apis.set_cors(bucket, [existing])
-    cors = _checks(_verify(_context(google_apis, platform), f"gs://{bucket}/scans/"))["bucket CORS"]
+    cors = by_name(_verify(_context(google_apis, platform), f"gs://{bucket}/scans/"))["bucket CORS"]
     assert not cors.ok
     assert f"GET from {PORTAL}" in cors.detail and f"HEAD from {PORTAL}" in cors.detail
-    document = _json_after(cors.fix or "", "save this as cors.json")
+    document = json_after(cors.fix or "", "save this as cors.json")
     assert document[0] == existing and document[1]["origin"] == [PORTAL]
 
 
@@ -288,7 +278,7 @@ def test_verify_of_an_empty_prefix_says_no_objects_are_there(
     google_apis: FakeGoogleApis, platform: ServiceAccount, bucket: str
 ) -> None:
     google_apis.grant(bucket, platform.email, OBJECT_VIEWER)
-    listed = _checks(_verify(_context(google_apis, platform), f"gs://{bucket}/nothing/"))
+    listed = by_name(_verify(_context(google_apis, platform), f"gs://{bucket}/nothing/"))
     assert not listed["list prefix"].ok and "no objects" in listed["list prefix"].detail
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -37,6 +36,7 @@ from insitu.storage.s3 import (
 )
 from tests.fixtures.moto import TEST_CREDENTIALS
 from tests.sigv4 import verify_presigned_url
+from tests.storage.checks import by_name, json_after
 from tests.storage.conftest import PORTAL
 
 ROLE = "arn:aws:iam::123456789012:role/customer-reader"
@@ -47,17 +47,6 @@ def _open(bucket: str, context: ProviderContext, config: S3Config | None = None,
     return provider.open(
         config or S3Config(), location=PROVIDER.parse(f"s3://{bucket}/"), context=context
     )
-
-
-def _checks(checks: list[Check]) -> dict[str, Check]:
-    return {check.name: check for check in checks}
-
-
-def _json_after(text: str, marker: str) -> Any:
-    """The JSON document printed right after ``marker`` in a fix."""
-    start = text.index(marker) + len(marker)
-    document, _ = json.JSONDecoder().raw_decode(text[start:].lstrip())
-    return document
 
 
 # --- URIs and configuration -------------------------------------------------------------
@@ -284,7 +273,7 @@ def test_platform_role_template_assumes_the_orgs_role_first(
     store = _open(s3_bucket, org_context)
     arn = store.identity.client("sts").get_caller_identity()["Arn"]
     assert arn.startswith("arn:aws:sts::123456789012:assumed-role/insitu-org-org1/")
-    checks = _checks(
+    checks = by_name(
         PROVIDER.verify(
             S3Config(), location=PROVIDER.parse(f"s3://{s3_bucket}/"), context=org_context
         )
@@ -351,7 +340,7 @@ def test_access_denied_carries_the_bucket_policy_to_apply(
     with pytest.raises(AccessDenied) as caught:
         next(iter(store.list_pages("")))
     fix = caught.value.fix or ""
-    assert _json_after(fix, "save this as policy.json") == bucket_policy(ROLE, s3_bucket)
+    assert json_after(fix, "save this as policy.json") == bucket_policy(ROLE, s3_bucket)
     assert f"put-bucket-policy --bucket {s3_bucket}" in fix
 
 
@@ -371,7 +360,7 @@ def _verify(
     provider: S3Provider = PROVIDER,
 ) -> dict[str, Check]:
     location = provider.parse(f"s3://{bucket}/images/")
-    return _checks(provider.verify(config or S3Config(), location=location, context=context))
+    return by_name(provider.verify(config or S3Config(), location=location, context=context))
 
 
 def test_verify_passes_every_check_when_access_and_cors_are_right(
@@ -395,7 +384,7 @@ def test_verify_reports_missing_cors_for_portal_origin(
     assert not cors.ok and "no CORS rules" in cors.detail
     assert cors.fix is not None
     assert f"put-bucket-cors --bucket {readable_bucket}" in cors.fix
-    configuration = _json_after(cors.fix, "save this as cors.json")
+    configuration = json_after(cors.fix, "save this as cors.json")
     # The fix really works: moto enforces bucket CORS on a preflight to a signed URL.
     url = (
         PROVIDER.open(
@@ -420,7 +409,7 @@ def test_verify_reports_cors_that_allows_only_another_origin(
     cors = _verify(readable_bucket, context)["bucket CORS"]
     assert not cors.ok
     assert f"GET from {PORTAL}" in cors.detail and f"HEAD from {PORTAL}" in cors.detail
-    rules = _json_after(cors.fix or "", "save this as cors.json")["CORSRules"]
+    rules = json_after(cors.fix or "", "save this as cors.json")["CORSRules"]
     assert rules[0]["AllowedOrigins"] == ["https://other.example"]  # existing rule kept
     assert rules[1]["AllowedOrigins"] == [PORTAL]
 
@@ -480,6 +469,6 @@ def test_verify_reports_sse_kms_denial_with_the_key_and_statement_to_grant(
     assert checks["head object"].ok and "aws:kms" in checks["head object"].detail
     assert not kms_check.ok and key_arn in kms_check.detail and ROLE in kms_check.detail
     fix = kms_check.fix or ""
-    assert _json_after(fix, f"key policy of {key_arn}:") == kms_statement(ROLE, key_arn)
+    assert json_after(fix, f"key policy of {key_arn}:") == kms_statement(ROLE, key_arn)
     assert f"create-grant --key-id {key_arn} --grantee-principal {ROLE}" in fix
     assert checks["ranged read"].detail == "skipped: needs 'kms:Decrypt' to pass first"

@@ -13,6 +13,7 @@ from insitu.assets.models import ACTIVE, REMOVED, Asset
 from insitu.config import Settings
 from insitu.connections import service as connections
 from insitu.connections.models import Connection
+from insitu.db import keyset_page
 from insitu.errors import Conflict, InvalidInput, NotFound
 from insitu.organizations.models import ApiKey, Organization
 from insitu.projects.models import Project
@@ -41,12 +42,7 @@ def list_for_project(
     query = select(Asset).where(Asset.project_id == project.id)
     if status is not None:
         query = query.where(Asset.status == status)
-    if after:
-        query = query.where(Asset.id > after)
-    rows = session.scalars(query.order_by(Asset.id).limit(limit + 1)).all()
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if has_more else None)
+    return keyset_page(session, query, Asset, after=after, limit=limit)
 
 
 def sign_url(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from insitu import jobs
 from insitu.config import Settings
 from insitu.connections import service as connections
-from insitu.db import utcnow
+from insitu.db import keyset_page, utcnow
 from insitu.errors import Conflict, InvalidLocation, NotFound
 from insitu.imports.models import (
     CANCELED,
@@ -103,12 +103,7 @@ def list_failures(
     session: Session, *, job: ImportJob, after: str | None, limit: int
 ) -> tuple[Sequence[ImportFailure], str | None]:
     query = select(ImportFailure).where(ImportFailure.job_id == job.id)
-    if after:
-        query = query.where(ImportFailure.id > after)
-    rows = session.scalars(query.order_by(ImportFailure.id).limit(limit + 1)).all()
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if has_more else None)
+    return keyset_page(session, query, ImportFailure, after=after, limit=limit)
 
 
 def resume(session: Session, *, job: ImportJob, force: bool = False) -> ImportJob:
