@@ -49,6 +49,18 @@ def fetch() -> Iterator[Callable[[str], httpx.Response]]:
         yield client.get
 
 
+@pytest.fixture
+def verify_url(gcs_bucket: str, account: ServiceAccount) -> Callable[[str], str]:
+    """Check the V4 signature as Google would; ``account`` is each class's signing account."""
+
+    def verify(url: str) -> str:
+        grant = verify_signed_url(url, account.public_key)
+        assert (grant.bucket, grant.email) == (gcs_bucket, account.email)
+        return grant.key
+
+    return verify
+
+
 class TestGcsContractOnEmulator(ObjectStoreContract):
     @pytest.fixture
     def account(self, tmp_path: Path) -> ServiceAccount:
@@ -68,15 +80,6 @@ class TestGcsContractOnEmulator(ObjectStoreContract):
         opened = PROVIDER.open(GcsConfig(), location=location, context=context)
         yield opened
         opened.close()
-
-    @pytest.fixture
-    def verify_url(self, gcs_bucket: str, account: ServiceAccount) -> Callable[[str], str]:
-        def verify(url: str) -> str:
-            grant = verify_signed_url(url, account.public_key)
-            assert (grant.bucket, grant.email) == (gcs_bucket, account.email)
-            return grant.key
-
-        return verify
 
 
 class TestGcsContractThroughGoogleApis(ObjectStoreContract):
@@ -112,12 +115,3 @@ class TestGcsContractThroughGoogleApis(ObjectStoreContract):
         # Everything went through Google's front door with the platform account's token.
         api_calls = [call for call in google_apis.calls if "/storage/v1/" in call[1]]
         assert all(caller == account.email for _, _, caller in api_calls)
-
-    @pytest.fixture
-    def verify_url(self, gcs_bucket: str, account: ServiceAccount) -> Callable[[str], str]:
-        def verify(url: str) -> str:
-            grant = verify_signed_url(url, account.public_key)
-            assert (grant.bucket, grant.email) == (gcs_bucket, account.email)
-            return grant.key
-
-        return verify
