@@ -35,11 +35,13 @@ run: install
 ## test: set up everything the tests need, then run the whole suite
 test: install-test
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 lint: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
 
 bench: install-test
 	$(BIN)/python bench/import_throughput.py

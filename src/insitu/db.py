@@ -136,11 +136,10 @@ def insert_ignoring_duplicates(
     """Insert ``rows``, skipping any that clash on ``unique``; returns how many went in."""
     if not rows:
         return 0
+    from sqlalchemy.dialects import postgresql, sqlite
+
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(model).on_conflict_do_nothing(index_elements=unique)
     result = session.execute(statement.returning(model.__table__.c.id), rows)  # type: ignore[attr-defined]
     return len(result.all())

@@ -11,7 +11,7 @@ from insitu.jobs.registry import run_task
 
 log = logging.getLogger(__name__)
 
-_STOP = ("", {})
+_STOP: tuple[str, dict[str, Any]] = ("", {})
 
 
 class InlineBackend:

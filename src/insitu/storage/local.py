@@ -240,11 +240,8 @@ class LocalProvider:
             store = self.open(config, location=location, context=context)
         except InsituError as exc:
             steps.add(failed(DIRECTORY, "opening the connection's directory", exc))
-            store = None
-        else:
-            steps.add(Check(DIRECTORY, True, f"{store.root} is allowed and is a directory"))
-        if store is None:
             return steps.checks
+        steps.add(Check(DIRECTORY, True, f"{store.root} is allowed and is a directory"))
         info = sample_object(steps, store, location.key)
         key = info.key if info else ""
         steps.run(RANGE, lambda: read_first_byte(store, key))
