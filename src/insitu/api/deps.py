@@ -43,13 +43,17 @@ class Caller:
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
+def no_key_sent() -> Unauthenticated:
+    return Unauthenticated(
+        "no API key was sent",
+        fix="send 'Authorization: Bearer <key>'; 'insitu org create NAME' prints a key",
+    )
+
+
 def authenticate(session: Session, credentials: HTTPAuthorizationCredentials | None) -> Caller:
     """The caller behind a bearer key, or Unauthenticated saying how to send one."""
     if credentials is None:
-        raise Unauthenticated(
-            "no API key was sent",
-            fix="send 'Authorization: Bearer <key>'; 'insitu org create NAME' prints a key",
-        )
+        raise no_key_sent()
     org, api_key = organizations.authenticate(session, key=credentials.credentials)
     return Caller(org=org, api_key=api_key)
 

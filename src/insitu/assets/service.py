@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from insitu.assets.audit import writer_for
@@ -15,6 +15,7 @@ from insitu.connections import service as connections
 from insitu.connections.models import Connection
 from insitu.db import keyset_page
 from insitu.errors import Conflict, InvalidInput, NotFound
+from insitu.organizations import service as organizations
 from insitu.organizations.models import ApiKey, Organization
 from insitu.projects.models import Project
 from insitu.storage.base import SignedURL
@@ -26,11 +27,15 @@ STATUSES = (ACTIVE, REMOVED)
 def get(session: Session, *, org: Organization, asset_id: str) -> Asset:
     asset = session.get(Asset, asset_id)
     if asset is None or asset.org_id != org.id:
-        raise NotFound(
-            f"asset {asset_id} does not exist",
-            fix="list a project's assets with GET /v1/projects/{id}/assets",
-        )
+        raise _not_found(asset_id)
     return asset
+
+
+def _not_found(asset_id: str) -> NotFound:
+    return NotFound(
+        f"asset {asset_id} does not exist",
+        fix="list a project's assets with GET /v1/projects/{id}/assets",
+    )
 
 
 def list_for_project(
@@ -45,33 +50,43 @@ def list_for_project(
     return keyset_page(session, query, Asset, after=after, limit=limit)
 
 
-def sign_url(
-    session: Session,
-    *,
-    org: Organization,
-    asset: Asset,
-    settings: Settings,
-    api_key: ApiKey | None = None,
-) -> SignedURL:
-    """A read-only URL for this one asset, valid for the configured TTL, and audited."""
+def sign_url_for_key(session: Session, *, key: str, asset_id: str, settings: Settings) -> SignedURL:
+    """A read-only URL for one asset of the key's org, valid for the configured TTL, audited.
+
+    Every asset a labeler opens passes through here, so the key, the asset and its
+    connection come from one query instead of one each.
+    """
+    query = (
+        select(ApiKey.id, ApiKey.org_id, Asset, Connection.deleted_at)
+        .outerjoin(Asset, and_(Asset.id == asset_id, Asset.org_id == ApiKey.org_id))
+        .outerjoin(Connection, Connection.id == Asset.connection_id)
+        .where(organizations.active_key_hash_is(key))
+    )
+    row = session.execute(query).first()
+    if row is None:
+        raise organizations.unknown_key()
+    api_key_id, org_id, asset, connection_deleted_at = row
+    if asset is None:
+        raise _not_found(asset_id)
     if asset.status == REMOVED:
         raise Conflict(
             f"asset {asset.id} was removed from circulation ({asset.removal_reason})",
             fix="removed assets cannot be shown; re-import the file if it is back in the bucket",
         )
-    connection = session.get_one(Connection, asset.connection_id)
-    if connection.deleted_at is not None:
+    if connection_deleted_at is not None:
         raise Conflict(
-            f"the connection {connection.id} this asset was imported through was deleted",
+            f"the connection {asset.connection_id} this asset was imported through was deleted",
             fix="create a connection to the bucket again and re-import the file",
         )
-    location = parse_location(asset.location)
-    store = connections.open_store(connection, org=org, location=location, settings=settings)
+    store = connections.open_store_by_id(
+        session,
+        connection_id=asset.connection_id,
+        org_id=org_id,
+        location=parse_location(asset.location),
+        settings=settings,
+    )
     signed = store.sign(asset.key, ttl=timedelta(seconds=settings.url_ttl_seconds))
     writer_for(session.get_bind().engine).record(  # type: ignore[union-attr]
-        org_id=org.id,
-        asset_id=asset.id,
-        api_key_id=api_key.id if api_key else None,
-        expires_at=signed.expires_at,
+        org_id=org_id, asset_id=asset.id, api_key_id=api_key_id, expires_at=signed.expires_at
     )
     return signed

@@ -14,6 +14,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes (use the cores you have).")] = 1,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request (signed URLs are audited either way).")
+    ] = False,
 ) -> None:
     """Run the API, the portal and (on the inline backend) the worker."""
     import uvicorn
@@ -27,6 +30,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        access_log=access_log,
     )
 
 

@@ -94,13 +94,30 @@ def open_store(
 ) -> ObjectStore:
     """A (cached) store for the connection's bucket holding ``location``."""
     return stores.get_or_open(
-        connection.id,
-        location,
-        lambda: get_provider(connection.provider).open(
-            config(connection, settings=settings),
-            location=location,
-            context=_context(org, connection, settings),
-        ),
+        connection.id, location, lambda: _open(connection, org, location, settings)
+    )
+
+
+def open_store_by_id(
+    session: Session, *, connection_id: str, org_id: str, location: Location, settings: Settings
+) -> ObjectStore:
+    """Like ``open_store``, loading the connection and org only when no store is cached."""
+
+    def opener() -> ObjectStore:
+        connection = session.get_one(Connection, connection_id)
+        org = session.get_one(Organization, org_id)
+        return _open(connection, org, location, settings)
+
+    return stores.get_or_open(connection_id, location, opener)
+
+
+def _open(
+    connection: Connection, org: Organization, location: Location, settings: Settings
+) -> ObjectStore:
+    return get_provider(connection.provider).open(
+        config(connection, settings=settings),
+        location=location,
+        context=_context(org, connection, settings),
     )
 
 

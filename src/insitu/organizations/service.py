@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from insitu.config import Settings
@@ -63,16 +63,25 @@ def authenticate(session: Session, *, key: str) -> tuple[Organization, ApiKey]:
     query = (
         select(ApiKey, Organization)
         .join(Organization, Organization.id == ApiKey.org_id)
-        .where(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None))
+        .where(active_key_hash_is(key))
     )
     row = session.execute(query).first()
     if row is None:
-        raise Unauthenticated(
-            "the API key is unknown or revoked",
-            fix="send 'Authorization: Bearer <key>' with a key from 'insitu org create'",
-        )
+        raise unknown_key()
     api_key, org = row
     return org, api_key
+
+
+def active_key_hash_is(key: str) -> ColumnElement[bool]:
+    """The condition selecting the unrevoked API key ``key``."""
+    return and_(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None))
+
+
+def unknown_key() -> Unauthenticated:
+    return Unauthenticated(
+        "the API key is unknown or revoked",
+        fix="send 'Authorization: Bearer <key>' with a key from 'insitu org create'",
+    )
 
 
 def revoke_api_key(session: Session, *, api_key: ApiKey) -> None:
