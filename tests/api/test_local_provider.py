@@ -141,3 +141,25 @@ def test_symlinks_out_of_the_connection_are_not_imported(
     failure = api.get(f"/v1/imports/{job['id']}/failures").json()["items"][0]
     assert failure["code"] == "access_denied"
     assert "outside the connection's directory" in failure["message"]
+
+
+def test_a_url_needs_a_live_key_of_the_assets_org(
+    api: TestClient, worker: InlineBackend, images: Path, org
+) -> None:  # type: ignore[no-untyped-def]
+    from insitu.db import session_scope
+    from insitu.organizations import service as organizations
+    from insitu.organizations.models import ApiKey
+
+    connection = connect(api, images)
+    job = run_import(
+        api, worker, {"source": f"file://{images}/", "connection_id": connection["id"]}
+    )
+    asset = api.get(f"/v1/projects/{job['project_id']}/assets").json()["items"][0]
+    path = f"/v1/assets/{asset['id']}/url"
+    assert api.get(path, headers={"Authorization": ""}).json()["error"] == "unauthenticated"
+    assert api.get("/v1/assets/nope/url").status_code == 404
+    with session_scope() as session:
+        for key in session.query(ApiKey).filter_by(org_id=org.id):
+            organizations.revoke_api_key(session, api_key=key)
+    refused = api.get(path)
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
