@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,10 @@ from insitu.db import get_engine, session_scope
 from insitu.jobs.inline import InlineBackend
 from insitu.migrate import upgrade
 from insitu.organizations import service as organizations
+
+# The emulators listen on loopback, which insitu refuses as a connection endpoint unless the
+# operator allows it; the test session is that operator.
+os.environ.setdefault("INSITU_PRIVATE_ENDPOINTS", "127.0.0.1")
 
 pytest_plugins = ["tests.fixtures.moto", "tests.fixtures.azurite", "tests.fixtures.gcs"]
 

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     secret_key: str = DEVELOPMENT_SECRET_KEY
 
     aws_platform_role_template: str | None = None
+    # Non-public hosts (host, host:port or CIDR) that connections may name as their
+    # endpoint: on-prem S3-compatible stores, emulators. Everything else must be public.
+    private_endpoints: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # GCS: the service account customers grant (one, or one per org from a template with
     # {org_id} / {org_id_short}); its key file signs URLs locally, else IAM signBlob does.
     gcs_service_account_email: str | None = None
@@ -69,6 +72,11 @@ class Settings(BaseSettings):
     @field_validator("portal_origins", mode="before")
     @classmethod
     def _origins_from_commas(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("private_endpoints", mode="before")
+    @classmethod
+    def _endpoints_from_commas(cls, value: object) -> object:
         return _split_commas(value)
 
     @field_validator("local_roots", mode="before")

@@ -37,6 +37,7 @@ from insitu.storage.base import (
     provider_config,
 )
 from insitu.storage.cache import IdentityCache
+from insitu.storage.network import check_endpoint
 
 
 class AzureProvider:
@@ -65,6 +66,7 @@ class AzureProvider:
     def validate_config(self, config: ProviderConfig, context: ProviderContext) -> None:
         """Refuse a tenant the organization has not connected (admin consent or operator)."""
         config = _azure_config(config)
+        check_endpoint(config.account_url, context.settings.private_endpoints)
         tenants = context.extra.get(TENANTS)
         if tenants is None:
             raise InvalidConfiguration(
@@ -83,6 +85,7 @@ class AzureProvider:
     ) -> AzureStore:
         """A store on ``location``'s container; no network call until it is used."""
         config = _azure_config(config)
+        check_endpoint(config.account_url, context.settings.private_endpoints)
         _same_account(config, location)
         settings = context.settings
         cache_key = (

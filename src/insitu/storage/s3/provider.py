@@ -15,6 +15,7 @@ from insitu.errors import InsituError, InvalidConfiguration, InvalidLocation
 from insitu.storage import verify as steps_
 from insitu.storage.base import Check, CorsAdvice, Location, ProviderConfig, ProviderContext
 from insitu.storage.cache import IdentityCache
+from insitu.storage.network import check_endpoint
 from insitu.storage.s3.checks import check_cors, check_identity, check_kms
 from insitu.storage.s3.config import S3Config, s3_config
 from insitu.storage.s3.identity import EventHook, Identity, env_endpoint
@@ -58,6 +59,8 @@ class S3Provider:
     def validate_config(self, config: ProviderConfig, context: ProviderContext) -> None:
         """Refuse a customer role without the org's external ID, or with another one."""
         config = s3_config(config)
+        if config.endpoint_url:
+            check_endpoint(config.endpoint_url, context.settings.private_endpoints)
         template = context.settings.aws_platform_role_template
         if template:
             platform_role_arn(template, context.org_id)
