@@ -1,16 +1,17 @@
 """The signed-URL audit trail, written with group commits.
 
 Every URL is on record before it is handed out, but concurrent requests share one
-transaction: a request queues its row and waits until the writer thread has committed the
-batch holding it. One commit per batch instead of one per URL keeps SQLite's single writer
-from serializing the API, without ever returning a URL whose issue was not recorded.
+transaction: each request queues its row, then takes its turn at the commit lock. The
+first to get the lock commits every row queued so far; the others find theirs already
+committed and return. One commit per batch instead of one per URL keeps SQLite's single
+writer from serializing the API, without ever returning a URL whose issue was not recorded.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,15 +20,11 @@ from sqlalchemy import Engine, insert
 from insitu.assets.models import SignedUrlIssue
 from insitu.db import new_id, utcnow
 
-_MAX_BATCH = 1000
-_IDLE_SECONDS = 5.0
-_WAIT_SECONDS = 30.0
-
 
 @dataclass
 class _Pending:
     row: dict[str, Any]
-    done: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
     error: BaseException | None = None
 
 
@@ -36,9 +33,8 @@ class AuditWriter:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._queue: queue.Queue[_Pending] = queue.Queue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._queue: deque[_Pending] = deque()
+        self._commit_lock = threading.Lock()
 
     def record(
         self, *, org_id: str, asset_id: str, api_key_id: str | None, expires_at: datetime
@@ -54,43 +50,25 @@ class AuditWriter:
                 "expires_at": expires_at,
             }
         )
-        self._queue.put(pending)
-        self._ensure_running()
-        if not pending.done.wait(_WAIT_SECONDS):
-            raise TimeoutError("the audit trail did not commit in time")
+        self._queue.append(pending)
+        with self._commit_lock:
+            if not pending.done:
+                self._commit_queued()
         if pending.error is not None:
             raise pending.error
 
-    def _ensure_running(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="insitu-audit", daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                batch = [self._queue.get(timeout=_IDLE_SECONDS)]
-            except queue.Empty:
-                with self._lock:
-                    if self._queue.empty():
-                        self._thread = None
-                        return
-                continue
-            while len(batch) < _MAX_BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            error: BaseException | None = None
-            try:
-                with self._engine.begin() as connection:
-                    connection.execute(insert(SignedUrlIssue), [item.row for item in batch])
-            except BaseException as exc:  # every waiter must hear about it
-                error = exc
-            for item in batch:
-                item.error = error
-                item.done.set()
+    def _commit_queued(self) -> None:
+        batch: list[_Pending] = []
+        while self._queue:
+            batch.append(self._queue.popleft())
+        error: BaseException | None = None
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(SignedUrlIssue), [item.row for item in batch])
+        except BaseException as exc:  # every request in the batch must hear about it
+            error = exc
+        for item in batch:
+            item.error, item.done = error, True
 
 
 _writers: dict[int, AuditWriter] = {}
