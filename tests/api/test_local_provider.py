@@ -163,3 +163,29 @@ def test_a_url_needs_a_live_key_of_the_assets_org(
             organizations.revoke_api_key(session, api_key=key)
     refused = api.get(path)
     assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_every_signed_url_is_on_the_audit_trail_even_under_concurrency(
+    api: TestClient, worker: InlineBackend, images: Path, org
+) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from insitu.db import session_scope
+    from insitu.organizations.models import ApiKey
+
+    connection = connect(api, images)
+    job = run_import(
+        api, worker, {"source": f"file://{images}/", "connection_id": connection["id"]}
+    )
+    asset = api.get(f"/v1/projects/{job['project_id']}/assets").json()["items"][0]
+    with ThreadPoolExecutor(8) as pool:
+        urls = list(pool.map(lambda _: api.get(f"/v1/assets/{asset['id']}/url").json(), range(24)))
+    trail = api.get(f"/v1/assets/{asset['id']}/url-issues", params={"limit": 1000}).json()
+    assert len(trail["items"]) == 24 and trail["next"] is None
+    with session_scope() as session:
+        [key] = session.query(ApiKey).filter_by(org_id=org.id).all()
+    assert {item["api_key_id"] for item in trail["items"]} == {key.id}
+    issued = sorted(item["expires_at"][:19] for item in trail["items"])
+    returned = sorted(url["expires_at"][:19] for url in urls)
+    assert issued == returned

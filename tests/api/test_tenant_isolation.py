@@ -47,6 +47,7 @@ def test_another_org_gets_404_on_everything_of_the_first(
         ("POST", f"/v1/imports/{job['id']}/cancel", None),
         ("GET", f"/v1/assets/{asset['id']}", None),
         ("GET", f"/v1/assets/{asset['id']}/url", None),
+        ("GET", f"/v1/assets/{asset['id']}/url-issues", None),
     ]:
         response = client.request(method, path, json=body, headers=theirs)
         assert response.status_code == 404, (method, path, response.text)

@@ -39,3 +39,15 @@ class AssetRead(BaseModel):
 class SignedUrlRead(BaseModel):
     url: str
     expires_at: datetime
+
+
+class SignedUrlIssueRead(BaseModel):
+    """One signed URL handed out: by which API key, when, and until when it worked."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    asset_id: str
+    api_key_id: str | None
+    created_at: datetime
+    expires_at: datetime

@@ -9,7 +9,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from insitu.assets.audit import writer_for
-from insitu.assets.models import ACTIVE, REMOVED, Asset
+from insitu.assets.models import ACTIVE, REMOVED, Asset, SignedUrlIssue
 from insitu.config import Settings
 from insitu.connections import service as connections
 from insitu.connections.models import Connection
@@ -48,6 +48,14 @@ def list_for_project(
     if status is not None:
         query = query.where(Asset.status == status)
     return keyset_page(session, query, Asset, after=after, limit=limit)
+
+
+def list_url_issues(
+    session: Session, *, asset: Asset, after: str | None, limit: int
+) -> tuple[Sequence[SignedUrlIssue], str | None]:
+    """The audit trail of one asset: every signed URL issued for it."""
+    query = select(SignedUrlIssue).where(SignedUrlIssue.asset_id == asset.id)
+    return keyset_page(session, query, SignedUrlIssue, after=after, limit=limit)
 
 
 def sign_url_for_key(session: Session, *, key: str, asset_id: str, settings: Settings) -> SignedURL:

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from insitu.api.deps import BearerDep, CallerDep, SessionDep, SettingsDep, no_key_sent
 from insitu.assets import service as assets
-from insitu.assets.schemas import AssetRead, SignedUrlRead
+from insitu.assets.schemas import AssetRead, SignedUrlIssueRead, SignedUrlRead
 from insitu.config import Settings
 from insitu.db import session_scope
 from insitu.projects import service as projects
@@ -37,6 +37,20 @@ def list_assets(
 @router.get("/v1/assets/{asset_id}")
 def get_asset(asset_id: str, caller: CallerDep, session: SessionDep) -> AssetRead:
     return AssetRead.model_validate(assets.get(session, org=caller.org, asset_id=asset_id))
+
+
+@router.get("/v1/assets/{asset_id}/url-issues")
+def list_asset_url_issues(
+    asset_id: str,
+    caller: CallerDep,
+    session: SessionDep,
+    after: Annotated[str | None, Query(description="The previous page's `next`.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Page[SignedUrlIssueRead]:
+    """The audit trail: every signed URL issued for this asset, by which key, until when."""
+    asset = assets.get(session, org=caller.org, asset_id=asset_id)
+    rows, next_cursor = assets.list_url_issues(session, asset=asset, after=after, limit=limit)
+    return Page(items=[SignedUrlIssueRead.model_validate(row) for row in rows], next=next_cursor)
 
 
 @router.get("/v1/assets/{asset_id}/url")
