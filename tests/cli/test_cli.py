@@ -175,3 +175,22 @@ def test_a_killed_import_resumes_with_exactly_one_asset_per_file(
     assert counts[0] == "succeeded"
     assert counts[1] + counts[2] == total and counts[3] == 0
     database.close()
+
+
+def test_usage_errors_exit_2_and_failed_checks_exit_1(
+    env: dict[str, str], project: dict[str, str], data_root: Path
+) -> None:
+    usage = insitu(env, "project", "create", ok=False)
+    assert usage.returncode == 2 and "Missing argument" in usage.stderr
+    assert "Traceback" not in usage.stderr
+    (data_root / "empty").mkdir()
+    verify = insitu(
+        env, "verify", f"file://{data_root}/empty/", "--connection", project["connection"], ok=False
+    )
+    assert verify.returncode == 1 and "FAILED" in verify.stdout
+
+
+def test_a_database_without_the_schema_says_to_upgrade(env: dict[str, str]) -> None:
+    result = insitu(env, "org", "list", ok=False)
+    assert result.returncode == 1 and "insitu db upgrade" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from insitu.config import Settings, get_settings
 from insitu.db import get_engine, session_scope
-from insitu.errors import InvalidInput, NotFound
+from insitu.errors import InvalidConfiguration, InvalidInput, NotFound
 from insitu.organizations import service as organizations
 from insitu.organizations.models import Organization
 
@@ -24,8 +25,17 @@ def settings() -> Settings:
 
 @contextmanager
 def session() -> Iterator[Session]:
-    with session_scope(get_engine(settings().database_url)) as db_session:
-        yield db_session
+    url = settings().database_url
+    try:
+        with session_scope(get_engine(url)) as db_session:
+            yield db_session
+    except (OperationalError, ProgrammingError) as exc:
+        if "no such table" in str(exc) or "does not exist" in str(exc):
+            raise InvalidConfiguration(
+                "the database has no insitu schema yet (or an old one)",
+                fix="run: insitu db upgrade",
+            ) from exc
+        raise
 
 
 def pick_org(db_session: Session, org_id: str | None) -> Organization:

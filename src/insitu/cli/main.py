@@ -32,9 +32,12 @@ app.command("assets")(assets.assets)
 
 
 def main() -> None:
-    """Run the CLI; an insitu error prints what failed and how to fix it, then exits 1."""
+    """Run the CLI; an insitu error prints what failed and how to fix it, then exits 1.
+
+    Usage errors (exit 2) and ``typer.Exit`` codes are left to click's standalone mode.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except InsituError as exc:
         err_console.print(f"[bold red]Error:[/] {exc.detail}", highlight=False)
         if exc.fix:
@@ -44,14 +47,3 @@ def main() -> None:
         err_console.print(f"[bold red]Error:[/] invalid configuration:\n{exc}", highlight=False)
         err_console.print("[bold]Fix:[/] correct the INSITU_* variables named above")
         sys.exit(1)
-    except (typer.Exit, typer.Abort) as exc:
-        sys.exit(getattr(exc, "exit_code", 1))
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors arrive here with standalone_mode off
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
