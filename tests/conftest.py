@@ -29,6 +29,9 @@ pytest_plugins = ["tests.fixtures.moto", "tests.fixtures.azurite", "tests.fixtur
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PORTAL_ORIGIN = "http://portal.insitu.test:8080"
+OPERATOR_KEY = "operator-key-for-tests"
+# Headers of the platform operator, who alone may connect a local directory.
+OPERATOR = {"X-Insitu-Operator-Key": OPERATOR_KEY}
 
 
 @pytest.fixture(params=["sqlite"])
@@ -65,6 +68,7 @@ def settings(
     monkeypatch.setenv("INSITU_LOCAL_ROOTS", str(data_root))
     monkeypatch.setenv("INSITU_PORTAL_ORIGINS", PORTAL_ORIGIN)
     monkeypatch.setenv("INSITU_PUBLIC_URL", "http://testserver")
+    monkeypatch.setenv("INSITU_OPERATOR_KEY", OPERATOR_KEY)
     monkeypatch.setenv("INSITU_IMPORT_BATCH_SIZE", "100")
     _reset_caches()
     upgrade(database_url)

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from insitu import jobs
 from insitu.config import Settings
-from tests.conftest import Org
+from tests.conftest import OPERATOR, Org
 from tests.images import png
 
 INSITU = str(Path(sys.executable).with_name("insitu"))
@@ -47,7 +47,9 @@ def test_an_import_queued_by_the_api_runs_on_a_celery_worker(
         with TestClient(create_app(settings)) as client:
             client.headers.update(org.headers)
             connection = client.post(
-                "/v1/connections", json={"provider": "local", "settings": {"root": str(data_root)}}
+                "/v1/connections",
+                json={"provider": "local", "settings": {"root": str(data_root)}},
+                headers=OPERATOR,
             ).json()
             project = client.post("/v1/projects", json={"name": "p"}).json()
             job = client.post(

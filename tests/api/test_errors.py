@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import OPERATOR
+
 
 @pytest.mark.parametrize(
     ("source", "expected"),
@@ -17,7 +19,9 @@ def test_malformed_sources_get_a_clear_error_and_an_example(
     api: TestClient, data_root, source: str, expected: str
 ) -> None:  # type: ignore[no-untyped-def]
     connection = api.post(
-        "/v1/connections", json={"provider": "local", "settings": {"root": str(data_root)}}
+        "/v1/connections",
+        json={"provider": "local", "settings": {"root": str(data_root)}},
+        headers=OPERATOR,
     ).json()
     project = api.post("/v1/projects", json={"name": "p"}).json()
     response = api.post(

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from insitu.connections import stores
 from insitu.jobs.inline import InlineBackend
 from insitu.storage.base import Location, ObjectStore
+from tests.conftest import OPERATOR
 from tests.images import png
 
 both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
@@ -26,7 +27,9 @@ def folder(data_root: Path) -> Path:
 @pytest.fixture
 def setup(api: TestClient, folder: Path) -> dict[str, str]:
     connection = api.post(
-        "/v1/connections", json={"provider": "local", "settings": {"root": str(folder)}}
+        "/v1/connections",
+        json={"provider": "local", "settings": {"root": str(folder)}},
+        headers=OPERATOR,
     ).json()
     project = api.post("/v1/projects", json={"name": "p"}).json()
     return {"connection": connection["id"], "project": project["id"], "source": f"file://{folder}/"}

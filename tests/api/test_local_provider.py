@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from insitu.imports.models import SUCCEEDED
 from insitu.jobs.inline import InlineBackend
+from tests.conftest import OPERATOR
 from tests.images import png
 
 
@@ -25,7 +26,9 @@ def images(data_root: Path) -> Path:
 
 def connect(api: TestClient, root: Path) -> dict:  # type: ignore[type-arg]
     response = api.post(
-        "/v1/connections", json={"provider": "local", "settings": {"root": str(root)}}
+        "/v1/connections",
+        json={"provider": "local", "settings": {"root": str(root)}},
+        headers=OPERATOR,
     )
     assert response.status_code == 201, response.text
     return response.json()
@@ -43,7 +46,9 @@ def test_local_connection_outside_the_allowed_roots_is_refused(
     api: TestClient, tmp_path: Path
 ) -> None:
     response = api.post(
-        "/v1/connections", json={"provider": "local", "settings": {"root": str(tmp_path)}}
+        "/v1/connections",
+        json={"provider": "local", "settings": {"root": str(tmp_path)}},
+        headers=OPERATOR,
     )
     assert response.status_code == 422
     assert response.json()["error"] == "invalid_configuration"
@@ -189,3 +194,13 @@ def test_every_signed_url_is_on_the_audit_trail_even_under_concurrency(
     issued = sorted(item["expires_at"][:19] for item in trail["items"])
     returned = sorted(url["expires_at"][:19] for url in urls)
     assert issued == returned
+
+
+def test_only_the_operator_may_connect_a_local_directory(api: TestClient, images: Path) -> None:
+    body = {"provider": "local", "settings": {"root": str(images)}}
+    refused = api.post("/v1/connections", json=body)
+    assert refused.status_code == 403 and refused.json()["error"] == "operator_only"
+    assert str(images) not in refused.text  # nothing about the server's disks leaks
+    wrong = api.post("/v1/connections", json=body, headers={"X-Insitu-Operator-Key": "guess"})
+    assert wrong.status_code == 403
+    assert api.post("/v1/connections", json=body, headers=OPERATOR).status_code == 201

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from insitu.jobs.inline import InlineBackend
-from tests.conftest import Org
+from tests.conftest import OPERATOR, Org
 from tests.images import png
 
 
@@ -19,7 +19,7 @@ def test_another_org_gets_404_on_everything_of_the_first(
     connection = client.post(
         "/v1/connections",
         json={"provider": "local", "settings": {"root": str(data_root)}},
-        headers=mine,
+        headers={**mine, **OPERATOR},
     ).json()
     project = client.post("/v1/projects", json={"name": "p"}, headers=mine).json()
     job = client.post(
@@ -65,7 +65,7 @@ def test_importing_into_my_project_through_their_connection_is_404(
     theirs = client.post(
         "/v1/connections",
         json={"provider": "local", "settings": {"root": str(data_root)}},
-        headers=other_org.headers,
+        headers={**other_org.headers, **OPERATOR},
     ).json()
     project = client.post("/v1/projects", json={"name": "p"}, headers=org.headers).json()
     response = client.post(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -63,3 +64,15 @@ def get_caller(session: SessionDep, credentials: BearerDep) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def is_operator(
+    settings: SettingsDep,
+    operator_key: Annotated[str | None, Header(alias="X-Insitu-Operator-Key")] = None,
+) -> bool:
+    """Whether the request carries the platform operator's key (INSITU_OPERATOR_KEY)."""
+    expected = settings.operator_key.get_secret_value() if settings.operator_key else None
+    return bool(expected and operator_key and hmac.compare_digest(expected, operator_key))
+
+
+OperatorDep = Annotated[bool, Depends(is_operator)]

@@ -28,7 +28,10 @@ def create_connection(
     )
     with session() as db_session:
         org = pick_org(db_session, org_id)
-        connection = connections.create(db_session, org=org, data=data, settings=settings())
+        # Whoever runs the CLI on the server is the platform operator.
+        connection = connections.create(
+            db_session, org=org, data=data, settings=settings(), operator=True
+        )
         shown = connections.read(connection, settings=settings())
     console.print(f"Connection [bold]{shown.id}[/] ({provider}) created for org {org.id}:")
     console.print_json(json.dumps(shown.settings))

@@ -23,13 +23,18 @@ from insitu.storage.registry import get_provider, parse_location
 
 
 def create(
-    session: Session, *, org: Organization, data: ConnectionCreate, settings: Settings
+    session: Session,
+    *,
+    org: Organization,
+    data: ConnectionCreate,
+    settings: Settings,
+    operator: bool = False,
 ) -> Connection:
     """Validate the settings with the provider's own model, then store them encrypted."""
     provider = get_provider(data.provider)
     config = _validated_config(data.provider, data.settings)
     connection = Connection(org_id=org.id, name=data.name or data.provider, provider=data.provider)
-    provider.validate_config(config, _context(org, connection, settings))
+    provider.validate_config(config, _context(org, connection, settings, operator=operator))
     connection.settings_encrypted = SecretBox(settings.secret_key).encrypt_json(
         config.model_dump(mode="json")
     )
@@ -135,13 +140,16 @@ def verify(
     )
 
 
-def _context(org: Organization, connection: Connection, settings: Settings) -> ProviderContext:
+def _context(
+    org: Organization, connection: Connection, settings: Settings, *, operator: bool = False
+) -> ProviderContext:
     return ProviderContext(
         settings=settings,
         org_id=org.id,
         connection_id=connection.id or "",
         external_id=organizations.external_id(org, settings=settings),
         extra=azure_tenants.provider_extra(org),
+        operator=operator,
     )
 
 

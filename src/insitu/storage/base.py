@@ -108,6 +108,8 @@ class ProviderContext:
     connection_id: str
     external_id: str
     extra: dict[str, Any] = field(default_factory=dict)
+    # True when the platform operator (not just an org's key) asked, e.g. from the CLI.
+    operator: bool = False
 
 
 class ProviderConfig(BaseModel):

@@ -25,6 +25,7 @@ from insitu.errors import (
     InvalidConfiguration,
     InvalidLocation,
     ObjectNotFound,
+    OperatorOnly,
 )
 from insitu.security import Signer
 from insitu.storage.base import (
@@ -220,7 +221,15 @@ class LocalProvider:
         return Location(provider=self.name, scheme="file", bucket="", key=path)
 
     def validate_config(self, config: ProviderConfig, context: ProviderContext) -> None:
+        """Only the operator connects a directory: INSITU_LOCAL_ROOTS serve the whole server."""
         assert isinstance(config, LocalConfig)
+        if not context.operator:
+            raise OperatorOnly(
+                "only the platform operator may connect a local directory: the server's "
+                "directories are not any one organization's",
+                fix="ask the operator to run 'insitu connect local --root DIR --org ORG_ID' "
+                "(or to send X-Insitu-Operator-Key)",
+            )
         allowed_root(config.root, context.settings)
 
     def open(

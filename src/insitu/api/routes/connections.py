@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from insitu.api.deps import CallerDep, SessionDep, SettingsDep
+from insitu.api.deps import CallerDep, OperatorDep, SessionDep, SettingsDep
 from insitu.connections import service as connections
 from insitu.connections.schemas import (
     CheckRead,
@@ -21,9 +21,15 @@ router = APIRouter(tags=["connections"])
 
 @router.post("/v1/connections", status_code=status.HTTP_201_CREATED)
 def create_connection(
-    data: ConnectionCreate, caller: CallerDep, session: SessionDep, settings: SettingsDep
+    data: ConnectionCreate,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    operator: OperatorDep,
 ) -> ConnectionRead:
-    connection = connections.create(session, org=caller.org, data=data, settings=settings)
+    connection = connections.create(
+        session, org=caller.org, data=data, settings=settings, operator=operator
+    )
     return connections.read(connection, settings=settings)
 
 
