@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     azure_app_name: str = "insitu"
     azure_redirect_url: str | None = None  # default: {public_url}/v1/azure/callback
     azure_authority_host: str = "https://login.microsoftonline.com"
+    # Refuse a consent whose ID token lacks the wids claim (needs groupMembershipClaims).
+    azure_require_admin_role: bool = False
     # "module:function" returning a TokenCredential for (tenant_id, settings): another identity
     # (e.g. workload identity) in production, an emulator's token in tests.
     azure_credential_factory: ImportString[Callable[..., Any]] | None = None

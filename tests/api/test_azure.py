@@ -1,9 +1,23 @@
-"""Connect to Azure through the API, then Azure through the whole product on Azurite."""
+"""Connect to Azure through the API, then Azure through the whole product on Azurite.
+
+Entra ID is a small local HTTPS authority (INSITU_AZURE_AUTHORITY_HOST) whose token endpoint
+redeems codes this test "issued" for a sign-in, answering with an ID token for a chosen
+tenant, or with Entra's real error JSON; insitu talks to it as to login.microsoftonline.com.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import secrets
+import ssl
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -19,22 +33,168 @@ from insitu.db import session_scope
 from insitu.jobs.inline import InlineBackend
 from insitu.organizations.models import Organization
 from tests.conftest import PORTAL_ORIGIN, Org
-from tests.fixtures.azurite import ACCOUNT, TENANT, Azurite, seed_blobs
+from tests.fixtures.azurite import ACCOUNT, TENANT, Azurite, TlsFiles, seed_blobs
 from tests.images import png
 
 CLIENT_ID = "0000c1d0-0000-0000-0000-000000000001"
+CLIENT_SECRET = "insitu-app-secret-for-tests"
 OTHER_TENANT = "22222222-3333-4444-5555-666666666666"
+VICTIM_TENANT = "99999999-8888-7777-6666-555555555555"
+GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
+APP_ADMIN = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"
+USER_ROLE = "b79fbf4d-3ef9-4689-8143-76b194e85509"  # "Member": every user of a tenant has it
+TOKEN_PATH = "/organizations/oauth2/v2.0/token"
+
+
+@dataclass
+class FakeEntra:
+    """An Entra ID token endpoint: codes this test issued, each redeemable once."""
+
+    port: int = 0
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    redeemed: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def authority(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def issue(self, link: str, tenant: str, **claims: Any) -> tuple[str, str]:
+        """What Entra does when an admin of ``tenant`` signs in at ``link``: (state, code)."""
+        query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+        now = int(time.time())
+        id_token = {
+            "aud": CLIENT_ID,
+            "iss": f"{self.authority}/{tenant}/v2.0",
+            "tid": tenant,
+            "nonce": query["nonce"],
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+            "name": "Ada Admin",
+            "preferred_username": "ada@contoso.example",
+            "oid": "00000000-0000-0000-0000-0000000000ad",
+            "wids": [GLOBAL_ADMIN, USER_ROLE],
+            **claims,
+        }
+        code = "0.AX" + secrets.token_urlsafe(24)
+        self.codes[code] = {
+            "id_token": {k: v for k, v in id_token.items() if v is not None},
+            "challenge": query["code_challenge"],
+            "redirect_uri": query["redirect_uri"],
+        }
+        return query["state"], code
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'typ': 'JWT', 'alg': 'RS256', 'kid': 'test'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+def _aadsts(status: int, error: str, description: str) -> tuple[int, dict[str, Any]]:
+    return status, {
+        "error": error,
+        "error_description": description,
+        "error_codes": [int(description[6:].split(":")[0])],
+        "timestamp": "2026-11-24 21:00:00Z",
+        "trace_id": "0b5a0c5e-0000-0000-0000-000000000000",
+        "correlation_id": "8a2c4f0e-0000-0000-0000-000000000000",
+    }
+
+
+def _token_answer(fake: FakeEntra, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+        return _aadsts(
+            401,
+            "invalid_client",
+            "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the "
+            "request is the client secret value, not the client secret ID.",
+        )
+    issued = fake.codes.pop(form.get("code", ""), None)
+    if form.get("grant_type") != "authorization_code" or issued is None:
+        return _aadsts(
+            400,
+            "invalid_grant",
+            "AADSTS54005: OAuth2 Authorization code was already redeemed, please retry with a "
+            "new valid code or use an existing refresh token.",
+        )
+    verifier = form.get("code_verifier", "").encode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).decode().rstrip("=")
+    if challenge != issued["challenge"]:
+        return _aadsts(
+            400,
+            "invalid_grant",
+            "AADSTS501481: The Code_Verifier does not match the code_challenge.",
+        )
+    if form.get("redirect_uri") != issued["redirect_uri"]:
+        return _aadsts(
+            400,
+            "invalid_grant",
+            "AADSTS50148: The redirect_uri specified in the token request does not match the "
+            "redirect_uri used when acquiring the authorization code.",
+        )
+    return 200, {
+        "token_type": "Bearer",
+        "scope": "openid profile email",
+        "expires_in": 3599,
+        "access_token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.e30.",
+        "id_token": _jwt(issued["id_token"]),
+    }
+
+
+@pytest.fixture(scope="module")
+def fake_entra_server(azurite_tls: TlsFiles) -> Iterator[FakeEntra]:
+    fake = FakeEntra()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            form = {k: v[0] for k, v in parse_qs(raw).items()}
+            fake.redeemed.append(form)
+            if self.path != TOKEN_PATH:
+                status, body = 404, {"error": "not_found"}
+            else:
+                status, body = _token_answer(fake, form)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(azurite_tls.cert, azurite_tls.key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    fake.port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def entra(fake_entra_server: FakeEntra) -> FakeEntra:
+    fake_entra_server.codes.clear()
+    fake_entra_server.redeemed.clear()
+    return fake_entra_server
 
 
 @pytest.fixture
 def settings(
-    monkeypatch: pytest.MonkeyPatch, azurite_oauth: Azurite, settings: Settings
+    monkeypatch: pytest.MonkeyPatch, azurite_oauth: Azurite, entra: FakeEntra, settings: Settings
 ) -> Iterator[Settings]:
-    """The shared settings, plus insitu's Azure application and the emulator's tokens."""
+    """The shared settings, plus insitu's Azure application, Entra ID and the emulator's tokens."""
     from insitu.config import get_settings
 
     monkeypatch.setenv("INSITU_AZURE_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("INSITU_AZURE_CLIENT_SECRET", CLIENT_SECRET)
     monkeypatch.setenv("INSITU_AZURE_APP_NAME", "insitu-ingest")
+    monkeypatch.setenv("INSITU_AZURE_AUTHORITY_HOST", entra.authority)
     monkeypatch.setenv(
         "INSITU_AZURE_CREDENTIAL_FACTORY", "tests.fixtures.azurite:unsigned_token_credential"
     )
@@ -46,18 +206,34 @@ def settings(
     get_settings.cache_clear()
 
 
-def consent(client: TestClient, org: Org) -> str:
-    """The state from a fresh admin-consent link for ``org``."""
+def link(client: TestClient, org: Org) -> str:
+    """A fresh sign-in-and-consent link for ``org``."""
     response = client.get("/v1/azure/connect", headers=org.headers)
     assert response.status_code == 200, response.text
-    return parse_qs(urlsplit(response.json()["url"]).query)["state"][0]
+    url: str = response.json()["url"]
+    return url
 
 
-def callback(client: TestClient, state: str, tenant: str = TENANT, **extra: str) -> httpx.Response:
+def consent(client: TestClient, org: Org) -> str:
+    """The state from a fresh consent link for ``org``."""
+    return parse_qs(urlsplit(link(client, org)).query)["state"][0]
+
+
+def callback(
+    client: TestClient, state: str, code: str | None = None, **extra: str
+) -> httpx.Response:
     """Azure's redirect back, as the admin's browser follows it: no API key."""
     anonymous = TestClient(client.app)
-    params = {"tenant": tenant, "state": state, "admin_consent": "True", **extra}
+    params = {"state": state, **({"code": code} if code else {}), **extra}
     return anonymous.get("/v1/azure/callback", params=params)
+
+
+def connect_tenant(
+    client: TestClient, org: Org, entra: FakeEntra, tenant: str = TENANT, **claims: Any
+) -> httpx.Response:
+    """An admin of ``tenant`` signs in at ``org``'s link, and Azure redirects back."""
+    state, code = entra.issue(link(client, org), tenant, **claims)
+    return callback(client, state, code)
 
 
 def tenants_of(client: TestClient, org: Org) -> list[dict]:  # type: ignore[type-arg]
@@ -67,40 +243,160 @@ def tenants_of(client: TestClient, org: Org) -> list[dict]:  # type: ignore[type
     return tenants
 
 
-def test_connect_returns_the_admin_consent_url_with_a_signed_state(
-    client: TestClient, org: Org
+def test_connect_returns_an_openid_sign_in_with_a_signed_state_and_nonce(
+    client: TestClient, org: Org, entra: FakeEntra
 ) -> None:
     response = client.get("/v1/azure/connect", headers=org.headers)
     assert response.status_code == 200, response.text
     url = urlsplit(response.json()["url"])
     assert (url.scheme, url.netloc, url.path) == (
         "https",
-        "login.microsoftonline.com",
-        "/organizations/v2.0/adminconsent",
+        f"127.0.0.1:{entra.port}",
+        "/organizations/oauth2/v2.0/authorize",
     )
-    query = parse_qs(url.query)
-    assert query["client_id"] == [CLIENT_ID]
-    assert query["scope"] == ["https://storage.azure.com/.default"]
-    assert query["redirect_uri"] == ["http://testserver/v1/azure/callback"]
-    assert query["state"][0] != consent(client, org)  # a new nonce every time
+    query = {k: v[0] for k, v in parse_qs(url.query).items()}
+    assert query["client_id"] == CLIENT_ID
+    assert query["response_type"] == "code" and query["prompt"] == "consent"
+    assert query["scope"].split() == ["openid", "profile"]
+    assert query["redirect_uri"] == "http://testserver/v1/azure/callback"
+    assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43
+    with session_scope() as session:
+        claims = azure.read_state(query["state"], settings=client.app.state.settings)  # type: ignore[attr-defined]
+        assert claims["org"] == session.get_one(Organization, org.id).id
+    assert query["nonce"] == claims["nonce"]  # the ID token must carry this state's nonce
+    assert query["state"] != consent(client, org)  # a new nonce every time
+    assert CLIENT_SECRET not in response.text
     assert client.get("/v1/azure/connect").status_code == 401
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
-def test_callback_records_the_tenant_on_the_states_org_once(
-    client: TestClient, org: Org, other_org: Org
+def test_callback_records_the_id_tokens_tenant_on_the_states_org_once(
+    client: TestClient, org: Org, other_org: Org, entra: FakeEntra
 ) -> None:
-    state = consent(client, org)
-    response = callback(client, state, TENANT.upper())
+    url = link(client, org)
+    state, code = entra.issue(url, TENANT.upper())
+    _, fresh = entra.issue(url, OTHER_TENANT)
+    response = callback(client, state, code)
     assert response.status_code == 200, response.text
     assert response.json()["tenant_id"] == TENANT and response.json()["how"] == "consent"
     [tenant] = tenants_of(client, org)
     assert (tenant["tenant_id"], tenant["how"]) == (TENANT, "consent")
     assert tenants_of(client, other_org) == []
+    [form] = entra.redeemed  # redeemed server to server, as the application
+    assert (form["code"], form["client_secret"]) == (code, CLIENT_SECRET)
+    assert form["redirect_uri"] == "http://testserver/v1/azure/callback"
 
-    replay = callback(client, state, OTHER_TENANT)
+    # The same state with another valid code of the same sign-in is still refused.
+    replay = callback(client, state, fresh)
     assert replay.status_code == 401 and "already used" in replay.json()["detail"]
+    assert [t["tenant_id"] for t in tenants_of(client, org)] == [TENANT]
+
+
+def test_a_forged_tenant_in_the_callback_is_ignored_for_the_id_tokens(
+    client: TestClient, org: Org, entra: FakeEntra
+) -> None:
+    # The attacker is an admin of their own tenant only, and names the victim's in the query.
+    state, code = entra.issue(link(client, org), OTHER_TENANT)
+    forged = callback(client, state, code, tenant=VICTIM_TENANT, admin_consent="True")
+    assert forged.status_code == 200, forged.text
+    assert forged.json()["tenant_id"] == OTHER_TENANT
+    assert [t["tenant_id"] for t in tenants_of(client, org)] == [OTHER_TENANT]
+
+
+def test_the_old_admin_consent_callback_without_a_code_connects_nothing(
+    client: TestClient, org: Org, entra: FakeEntra
+) -> None:
+    state = consent(client, org)
+    refused = callback(client, state, tenant=VICTIM_TENANT, admin_consent="True")
+    assert refused.status_code == 422, refused.text
+    assert "no authorization code" in refused.json()["detail"]
+    assert "/v1/azure/connect" in refused.json()["fix"]
+    assert tenants_of(client, org) == [] and entra.redeemed == []
+
+
+def test_a_code_entra_refuses_connects_nothing(
+    client: TestClient, org: Org, entra: FakeEntra
+) -> None:
+    state = consent(client, org)
+    refused = callback(client, state, "0.AX-made-up-code", tenant=VICTIM_TENANT)
+    assert refused.status_code == 401, refused.text
+    body = refused.json()
+    assert "invalid_grant" in body["detail"] and "AADSTS54005" in body["detail"]
+    assert "/v1/azure/connect" in body["fix"]
+    assert tenants_of(client, org) == []
+
+
+def test_a_code_from_another_orgs_sign_in_is_refused(
+    client: TestClient, org: Org, other_org: Org, entra: FakeEntra
+) -> None:
+    """A victim admin's code (for the other org's link) replayed into this org's state."""
+    _, victims_code = entra.issue(link(client, other_org), VICTIM_TENANT)
+    refused = callback(client, consent(client, org), victims_code)
+    assert refused.status_code == 401, refused.text
+    assert tenants_of(client, org) == [] and tenants_of(client, other_org) == []
+
+
+def test_a_wrong_application_secret_is_the_operators_to_fix(
+    client: TestClient, org: Org, entra: FakeEntra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, code = entra.issue(link(client, org), TENANT)
+    monkeypatch.setattr(
+        client.app.state.settings,  # type: ignore[attr-defined]
+        "azure_client_secret",
+        SecretStr("the-secret-id-not-its-value"),
+    )
+    refused = callback(client, state, code)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == "invalid_configuration"
+    assert "AADSTS7000215" in refused.json()["detail"]
+    assert "INSITU_AZURE_CLIENT_SECRET" in refused.json()["fix"]
+    assert tenants_of(client, org) == []
+
+
+@pytest.mark.parametrize(
+    ("claims", "detail"),
+    [
+        ({"aud": "00000000-0000-0000-0000-0000000000ff"}, "not insitu's application"),
+        ({"nonce": "a-nonce-of-another-sign-in"}, "nonce does not match"),
+        ({"exp": int(time.time()) - 3600}, "has expired"),
+        ({"iss": f"https://sts.windows.net/{TENANT}/"}, "was issued by"),
+        ({"tid": VICTIM_TENANT}, "was issued by"),
+        ({"tid": None}, "names no tenant"),
+    ],
+    ids=["audience", "nonce", "expired", "issuer", "issuer-of-another-tenant", "no-tid"],
+)
+def test_an_id_token_not_issued_for_this_sign_in_is_refused(
+    client: TestClient, org: Org, entra: FakeEntra, claims: dict[str, Any], detail: str
+) -> None:
+    refused = connect_tenant(client, org, entra, **claims)
+    assert refused.status_code == 401, refused.text
+    assert detail in refused.json()["detail"] and "/v1/azure/connect" in refused.json()["fix"]
+    assert tenants_of(client, org) == []
+
+
+def test_a_signer_without_an_admin_role_cannot_connect_the_tenant(
+    client: TestClient, org: Org, entra: FakeEntra
+) -> None:
+    refused = connect_tenant(client, org, entra, wids=[USER_ROLE])
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"] == "not_tenant_admin"
+    assert "ada@contoso.example" in refused.json()["detail"]
+    assert "Global Administrator" in refused.json()["fix"]
+    assert tenants_of(client, org) == []
+    assert connect_tenant(client, org, entra, wids=[APP_ADMIN]).status_code == 200
+
+
+def test_a_token_without_wids_is_accepted_unless_the_operator_requires_it(
+    client: TestClient, org: Org, entra: FakeEntra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client.app.state.settings, "azure_require_admin_role", True)  # type: ignore[attr-defined]
+    refused = connect_tenant(client, org, entra, wids=None)
+    assert refused.status_code == 422, refused.text
+    assert "groupMembershipClaims" in refused.json()["fix"]
+    assert tenants_of(client, org) == []
+    monkeypatch.setattr(client.app.state.settings, "azure_require_admin_role", False)  # type: ignore[attr-defined]
+    assert connect_tenant(client, org, entra, wids=None).status_code == 200
     assert [t["tenant_id"] for t in tenants_of(client, org)] == [TENANT]
 
 
@@ -144,9 +440,9 @@ def test_an_expired_state_is_refused(client: TestClient, org: Org, settings: Set
 
 
 def test_a_declined_consent_records_nothing_and_leaves_the_state_usable(
-    client: TestClient, org: Org
+    client: TestClient, org: Org, entra: FakeEntra
 ) -> None:
-    state = consent(client, org)
+    state, code = entra.issue(link(client, org), TENANT)
     anonymous = TestClient(client.app)
     declined = anonymous.get(
         "/v1/azure/callback",
@@ -157,17 +453,31 @@ def test_a_declined_consent_records_nothing_and_leaves_the_state_usable(
         },
     )
     assert declined.status_code == 422 and "AADSTS65004" in declined.json()["detail"]
-    assert tenants_of(client, org) == []
-    assert callback(client, state).status_code == 200
+    assert tenants_of(client, org) == [] and entra.redeemed == []
+    assert callback(client, state, code).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "fix_part"),
+    [
+        ("azure_client_id", None, "INSITU_AZURE_CLIENT_ID"),
+        ("azure_client_secret", None, "INSITU_AZURE_CLIENT_SECRET"),
+        ("azure_authority_host", "http://login.example", "https://login.microsoftonline.com"),
+    ],
+    ids=["client-id", "client-secret", "plain-http-authority"],
+)
 def test_connect_needs_the_operator_to_configure_the_application(
-    client: TestClient, org: Org, monkeypatch: pytest.MonkeyPatch
+    client: TestClient,
+    org: Org,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    value: Any,
+    fix_part: str,
 ) -> None:
-    monkeypatch.setattr(client.app.state.settings, "azure_client_id", None)  # type: ignore[attr-defined]
+    monkeypatch.setattr(client.app.state.settings, name, value)  # type: ignore[attr-defined]
     response = client.get("/v1/azure/connect", headers=org.headers)
     assert response.status_code == 422
-    assert "INSITU_AZURE_CLIENT_ID" in response.json()["fix"]
+    assert fix_part in response.json()["fix"]
 
 
 OPERATOR_KEY = "operator-secret-for-tests"
@@ -187,7 +497,11 @@ def test_an_org_key_alone_cannot_claim_a_tenant(
 
 
 def test_operators_register_a_tenant_by_hand_idempotently(
-    client: TestClient, org: Org, other_org: Org, monkeypatch: pytest.MonkeyPatch
+    client: TestClient,
+    org: Org,
+    other_org: Org,
+    entra: FakeEntra,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(client.app.state.settings, "operator_key", SecretStr(OPERATOR_KEY))  # type: ignore[attr-defined]
     url = "/v1/organization/azure/tenants"
@@ -202,7 +516,7 @@ def test_operators_register_a_tenant_by_hand_idempotently(
     hidden = client.get(f"{url}/{TENANT}", headers=other_org.headers)
     assert hidden.status_code == 404 and hidden.json()["error"] == "not_found"
     # A later consent for the same tenant upgrades the record instead of duplicating it.
-    assert callback(client, consent(client, org)).json()["how"] == "consent"
+    assert connect_tenant(client, org, entra).json()["how"] == "consent"
     assert [t["how"] for t in tenants_of(client, org)] == ["consent"]
     with session_scope() as session:
         assert len(azure.list_tenants(session, org_id=org.id)) == 1
@@ -210,13 +524,13 @@ def test_operators_register_a_tenant_by_hand_idempotently(
 
 
 def test_an_azure_connection_needs_a_tenant_of_its_own_org(
-    client: TestClient, org: Org, other_org: Org, azurite_oauth: Azurite
+    client: TestClient, org: Org, other_org: Org, azurite_oauth: Azurite, entra: FakeEntra
 ) -> None:
     settings = {"account_url": azurite_oauth.account_url, "tenant_id": TENANT}
     body = {"provider": "azure", "settings": settings}
     refused = client.post("/v1/connections", json=body, headers=org.headers)
     assert refused.status_code == 422 and "not connected" in refused.json()["detail"]
-    callback(client, consent(client, org))
+    assert connect_tenant(client, org, entra).status_code == 200
     created = client.post("/v1/connections", json=body, headers=org.headers)
     assert created.status_code == 201, created.text
     assert created.json()["settings"] == settings
@@ -226,14 +540,14 @@ def test_an_azure_connection_needs_a_tenant_of_its_own_org(
 
 
 def test_azure_end_to_end_verify_import_and_signed_url(
-    api: TestClient, org: Org, worker: InlineBackend, azurite_oauth: Azurite
+    api: TestClient, org: Org, worker: InlineBackend, azurite_oauth: Azurite, entra: FakeEntra
 ) -> None:
     container = azurite_oauth.new_container()
     images = {"scans/a b+c.png": png(7, 5), "scans/d.png": png(3, 2)}
     seed_blobs(azurite_oauth, container, images)
     cors = CorsRule([PORTAL_ORIGIN], ["GET", "HEAD"], allowed_headers=["*"])
     azurite_oauth.service_client().set_service_properties(cors=[cors])
-    callback(api, consent(api, org))
+    assert connect_tenant(api, org, entra).status_code == 200
     connection = api.post(
         "/v1/connections",
         json={
@@ -269,10 +583,11 @@ def test_azure_end_to_end_verify_import_and_signed_url(
 
 
 def test_a_browser_returning_from_consent_sees_what_to_do_next(
-    client: TestClient, org: Org
+    client: TestClient, org: Org, entra: FakeEntra
 ) -> None:
     anonymous = TestClient(client.app)
-    params = {"tenant": TENANT, "state": consent(client, org), "admin_consent": "True"}
+    state, code = entra.issue(link(client, org), TENANT)
+    params = {"state": state, "code": code, "session_state": "0b5a0c5e-0000"}
     page = anonymous.get("/v1/azure/callback", params=params, headers={"Accept": "text/html"})
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")

@@ -1,22 +1,41 @@
-"""Connect to Azure: admin-consent URLs with a signed state, the callback, tenant records.
+"""Connect to Azure: an OpenID Connect sign-in that proves the tenant, and tenant records.
 
-The consent ``state`` is ``payload.signature``: the payload names the org, a random nonce and
-an expiry, signed with a key derived from INSITU_SECRET_KEY. The callback accepts a state once:
-its nonce is recorded when redeemed, so a replayed (or intercepted and reused) state is refused.
+Connecting a tenant is an authorization-code flow against insitu's multi-tenant application
+(``/organizations/oauth2/v2.0/authorize`` with ``prompt=consent``, so an admin can consent for
+the whole organization). The callback's ``tenant``/``admin_consent`` query values are *not*
+evidence (Microsoft documents that they are unauthenticated, and anyone can type them); the
+tenant is the ``tid`` of an ID token insitu itself redeems, server to server, at the token
+endpoint with the application's secret. That token arrives over TLS straight from Entra ID, so
+(OpenID Connect Core 3.1.3.7) TLS server validation stands in for its signature; insitu still
+checks ``aud`` (the client ID), ``iss`` (``{authority}/{tid}/v2.0``), ``exp`` and ``nonce``.
+
+The ``state`` is ``payload.signature``: the payload names the org, a random nonce and an
+expiry, signed with a key derived from INSITU_SECRET_KEY. The nonce is also the OIDC ``nonce``
+(the ID token must carry it, so a code from another sign-in cannot be replayed into this
+state) and seeds the PKCE verifier. A state is accepted once: its nonce is recorded when
+redeemed, so a replayed state is refused.
+
+Admin check: if the ID token carries ``wids`` (tenant-wide directory roles; emitted when the
+application's ``groupMembershipClaims`` includes ``DirectoryRole``), the signer must hold one of
+:data:`ADMIN_ROLES`. A token without ``wids`` is accepted unless INSITU_AZURE_REQUIRE_ADMIN_ROLE
+is set: operators should add the claim to the app registration and turn that setting on, since
+without it a tenant that lets users consent lets a non-admin connect the tenant.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import secrets
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
+import httpx
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
@@ -31,14 +50,56 @@ from insitu.azure.schemas import (
 from insitu.azure.tenant_ids import normalize_tenant_id
 from insitu.config import Settings
 from insitu.db import utcnow
-from insitu.errors import InvalidConfiguration, InvalidInput, NotFound, Unauthenticated
+from insitu.errors import (
+    InsituError,
+    InvalidConfiguration,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+)
 from insitu.organizations.models import Organization
 from insitu.security import Signer
 from insitu.storage.azure.advice import ROLES, TENANTS, role_command
 
-STORAGE_SCOPE = "https://storage.azure.com/.default"
+# An ID token (openid), the signer's name (profile), and consent, which puts insitu's service
+# principal in the tenant. Storage access itself comes from RBAC roles on app-only tokens, so
+# no delegated storage permission is requested.
+OIDC_SCOPE = "openid profile"
 STATE_TTL = timedelta(minutes=30)
 CALLBACK_PATH = "/v1/azure/callback"
+TOKEN_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+CLOCK_SKEW = 120  # seconds of leeway on the ID token's exp / nbf
+# Directory roles that may grant tenant-wide consent (wids values are role *template* IDs).
+ADMIN_ROLES = {
+    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
+    "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
+    "158c047a-c907-4556-b7ef-446551a6b5f7": "Cloud Application Administrator",
+    "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3": "Application Administrator",
+}
+# Personal Microsoft accounts all sign in to this one tenant; it has no storage accounts.
+CONSUMER_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
+# Sovereign clouds whose issuer host differs from the sign-in host.
+ISSUER_HOSTS = {"https://login.chinacloudapi.cn": ("https://login.partner.microsoftonline.cn",)}
+RESTART = "start again from GET /v1/azure/connect (the link is valid for 30 minutes)"
+ADMIN_FIX = (
+    "sign in as a Global Administrator (or Privileged Role / Cloud Application / Application "
+    "Administrator) of the tenant and accept for the organization, from a new GET "
+    "/v1/azure/connect link"
+)
+
+
+class SignInUnavailable(InsituError):
+    """Entra ID's token endpoint could not be reached or answered nonsense."""
+
+    code: ClassVar[str] = "azure_sign_in_unavailable"
+    status_code: ClassVar[int] = 502
+
+
+class NotTenantAdmin(InsituError):
+    """The ID token's signer holds no directory role that may consent for the tenant."""
+
+    code: ClassVar[str] = "not_tenant_admin"
+    status_code: ClassVar[int] = 403
 
 
 def _signer(settings: Settings) -> Signer:
@@ -64,7 +125,7 @@ def new_state(org: Organization, *, settings: Settings, now: float | None = None
 
 def read_state(state: str, *, settings: Settings) -> dict[str, Any]:
     """The state's claims if its signature holds and it has not expired; else Unauthenticated."""
-    restart = "start again from GET /v1/azure/connect (the link is valid for 30 minutes)"
+    restart = RESTART
     payload, _, signature = state.partition(".")
     if not payload or not signature or not _signer(settings).verify(signature, payload):
         raise Unauthenticated("the consent state is not one insitu issued", fix=restart)
@@ -79,52 +140,211 @@ def read_state(state: str, *, settings: Settings) -> dict[str, Any]:
     return claims
 
 
-def consent_link(org: Organization, *, settings: Settings) -> AzureConnectRead:
-    """The admin-consent URL of insitu's multi-tenant application, with a state for ``org``."""
-    if not settings.azure_client_id:
+def _pkce_verifier(nonce: str, settings: Settings) -> str:
+    """The PKCE code verifier of the sign-in with ``nonce``: derived, so nothing is stored."""
+    return Signer(settings.secret_key, "azure-consent-pkce").signature(nonce)
+
+
+def _pkce_challenge(verifier: str) -> str:
+    return _b64(hashlib.sha256(verifier.encode()).digest())
+
+
+def _authority(settings: Settings) -> str:
+    return settings.azure_authority_host.rstrip("/")
+
+
+def _require_application(settings: Settings) -> tuple[str, str]:
+    """The application's client ID and secret; InvalidConfiguration if either is missing."""
+    secret = settings.azure_client_secret
+    if not settings.azure_client_id or secret is None or not secret.get_secret_value():
         raise InvalidConfiguration(
             "this server has no Azure application configured",
-            fix="the operator sets INSITU_AZURE_CLIENT_ID (and INSITU_AZURE_CLIENT_SECRET) to "
-            "insitu's multi-tenant Entra ID application",
+            fix="the operator sets INSITU_AZURE_CLIENT_ID and INSITU_AZURE_CLIENT_SECRET to "
+            "insitu's multi-tenant Entra ID application (the secret redeems the sign-in code)",
         )
+    if not _authority(settings).startswith("https://"):
+        raise InvalidConfiguration(
+            f"INSITU_AZURE_AUTHORITY_HOST {settings.azure_authority_host!r} is not https",
+            fix="set INSITU_AZURE_AUTHORITY_HOST to an https:// Entra ID host, e.g. "
+            "https://login.microsoftonline.com: the sign-in's proof of tenant relies on TLS",
+        )
+    return settings.azure_client_id, secret.get_secret_value()
+
+
+def consent_link(org: Organization, *, settings: Settings) -> AzureConnectRead:
+    """The sign-in-and-consent URL of insitu's application, with a state for ``org``."""
+    client_id, _secret = _require_application(settings)
     state = new_state(org, settings=settings)
-    expires_at = datetime.fromtimestamp(read_state(state, settings=settings)["exp"], UTC)
+    claims = read_state(state, settings=settings)
+    expires_at = datetime.fromtimestamp(claims["exp"], UTC)
     query = urlencode(
         {
-            "client_id": settings.azure_client_id,
-            "scope": STORAGE_SCOPE,
+            "client_id": client_id,
+            "response_type": "code",
+            "response_mode": "query",
+            "scope": OIDC_SCOPE,
             "redirect_uri": redirect_uri(settings),
+            "prompt": "consent",
             "state": state,
+            "nonce": claims["nonce"],
+            "code_challenge": _pkce_challenge(_pkce_verifier(claims["nonce"], settings)),
+            "code_challenge_method": "S256",
         }
     )
-    authority = settings.azure_authority_host.rstrip("/")
-    url = f"{authority}/organizations/v2.0/adminconsent?{query}"
+    url = f"{_authority(settings)}/organizations/oauth2/v2.0/authorize?{query}"
     return AzureConnectRead(url=url, expires_at=expires_at, redirect_uri=redirect_uri(settings))
+
+
+def _reason(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
+def redeem_code(code: str, *, nonce: str, settings: Settings) -> dict[str, Any]:
+    """Exchange ``code`` at the token endpoint; the ID token's claims, not yet validated."""
+    client_id, secret = _require_application(settings)
+    url = f"{_authority(settings)}/organizations/oauth2/v2.0/token"
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": client_id,
+        "client_secret": secret,
+        "code": code,
+        "redirect_uri": redirect_uri(settings),
+        "scope": OIDC_SCOPE,
+        "code_verifier": _pkce_verifier(nonce, settings),
+    }
+    try:
+        response = httpx.post(url, data=form, timeout=TOKEN_TIMEOUT, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        raise SignInUnavailable(
+            f"insitu could not reach Entra ID's token endpoint {url}: {exc!r}"[:400],
+            fix="retry in a minute from a new GET /v1/azure/connect link; if it persists, the "
+            "operator checks outbound HTTPS to INSITU_AZURE_AUTHORITY_HOST",
+        ) from exc
+    try:
+        body = response.json()
+        if not isinstance(body, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        raise SignInUnavailable(
+            f"Entra ID's token endpoint answered HTTP {response.status_code} without JSON",
+            fix="retry from a new GET /v1/azure/connect link; if it persists, the operator "
+            "checks INSITU_AZURE_AUTHORITY_HOST",
+        ) from exc
+    if response.status_code != 200 or "error" in body:
+        error = str(body.get("error") or f"HTTP {response.status_code}")
+        reason = _reason(str(body.get("error_description") or error))
+        if error in ("invalid_client", "unauthorized_client"):
+            raise InvalidConfiguration(
+                f"Entra ID refused insitu's application credentials: {reason}",
+                fix="the operator checks INSITU_AZURE_CLIENT_ID and INSITU_AZURE_CLIENT_SECRET "
+                "(the secret's value, not its ID, and not expired) and that the redirect URI "
+                f"{redirect_uri(settings)} is registered on the application",
+            )
+        raise Unauthenticated(
+            f"Entra ID refused the sign-in code ({error}): {reason}",
+            fix="codes are single-use and expire within minutes; " + RESTART,
+        )
+    id_token = body.get("id_token")
+    if not isinstance(id_token, str):
+        raise Unauthenticated(
+            "Entra ID's token response carried no ID token",
+            fix="the operator checks that the application may sign users in (openid); " + RESTART,
+        )
+    return _jwt_claims(id_token)
+
+
+def _jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a compact JWT; its signature is not checked (see the module docstring)."""
+    parts = token.split(".")
+    try:
+        if len(parts) != 3:
+            raise ValueError("not a compact JWT")
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        if not isinstance(claims, dict):
+            raise ValueError("not a JSON object")
+    except (binascii.Error, ValueError) as exc:
+        raise Unauthenticated("Entra ID's ID token is malformed", fix=RESTART) from exc
+    return claims
+
+
+def tenant_of(claims: dict[str, Any], *, nonce: str, settings: Settings) -> str:
+    """The tenant an ID token proves, after checking it was issued for this sign-in."""
+
+    def refuse(what: str) -> Unauthenticated:
+        return Unauthenticated(f"Entra ID's ID token {what}", fix=RESTART)
+
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if settings.azure_client_id not in audiences:
+        raise refuse(f"is for audience {audience!r}, not insitu's application")
+    try:
+        tenant_id = normalize_tenant_id(str(claims.get("tid") or ""))
+    except ValueError as exc:
+        raise refuse("names no tenant (tid)") from exc
+    hosts = (_authority(settings), *ISSUER_HOSTS.get(_authority(settings), ()))
+    if claims.get("iss") not in {f"{host}/{tenant_id}/v2.0" for host in hosts}:
+        raise refuse(f"was issued by {claims.get('iss')!r}, not {hosts[0]}/{tenant_id}/v2.0")
+    if not isinstance(claims.get("nonce"), str) or not secrets.compare_digest(
+        claims["nonce"], nonce
+    ):
+        raise refuse("was issued for another sign-in (its nonce does not match this state)")
+    now = time.time()
+    try:
+        expires = float(claims["exp"])
+        not_before = float(claims.get("nbf", 0))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise refuse("has no valid expiry (exp)") from exc
+    if expires + CLOCK_SKEW < now:
+        raise refuse("has expired")
+    if not_before - CLOCK_SKEW > now:
+        raise refuse("is not valid yet (nbf); check this server's clock")
+    if tenant_id == CONSUMER_TENANT:
+        raise InvalidInput(
+            "a personal Microsoft account has no Azure tenant to connect",
+            fix="sign in with a work or school account of the tenant that owns the storage",
+        )
+    wids = claims.get("wids")
+    if wids is None:
+        if settings.azure_require_admin_role:
+            raise InvalidConfiguration(
+                "the ID token does not say which directory roles the signer holds (no wids)",
+                fix="the operator sets the application's groupMembershipClaims to include "
+                "DirectoryRole (Token configuration > Add groups claim > Directory roles), or "
+                "unsets INSITU_AZURE_REQUIRE_ADMIN_ROLE",
+            )
+    elif not isinstance(wids, list) or not set(map(str, wids)) & ADMIN_ROLES.keys():
+        name = claims.get("preferred_username") or claims.get("name") or "the signer"
+        raise NotTenantAdmin(
+            f"{name} is not an administrator of tenant {tenant_id}; only an admin may connect it",
+            fix=ADMIN_FIX,
+        )
+    return tenant_id
 
 
 def complete_consent(
     session: Session,
     *,
     state: str,
-    tenant: str | None,
-    admin_consent: str | None,
+    code: str | None,
     error: str | None,
     error_description: str | None,
     settings: Settings,
 ) -> AzureTenant:
-    """Redeem the callback's state (once) and record the tenant on the state's org."""
+    """Redeem the callback's state (once) and code; record the ID token's tenant on the org.
+
+    The state stays usable if the sign-in fails (declined, refused code or token), so the
+    admin can retry; it is spent only when a tenant is recorded.
+    """
     claims = read_state(state, settings=settings)
-    if error or (admin_consent or "").lower() != "true":
-        reason = error_description or error or "admin_consent was not True"
+    if error:
+        reason = _reason(error_description or error)
+        raise InvalidInput(f"Azure did not grant consent: {reason}", fix=ADMIN_FIX)
+    if not code:
         raise InvalidInput(
-            f"Azure did not grant admin consent: {' '.join(reason.split())[:300]}",
-            fix="sign in as a Global Administrator (or Privileged Role / Cloud Application "
-            "Administrator) of the tenant and accept, from a new GET /v1/azure/connect link",
+            "Azure's callback carried no authorization code", fix="open the link from " + RESTART
         )
-    try:
-        tenant_id = normalize_tenant_id(tenant or "")
-    except ValueError as exc:
-        raise InvalidInput(f"the callback's tenant: {exc}", fix="retry the consent") from exc
+    token = redeem_code(code, nonce=claims["nonce"], settings=settings)
+    tenant_id = tenant_of(token, nonce=claims["nonce"], settings=settings)
     org = session.get(Organization, claims["org"])
     if org is None:
         raise NotFound("the organization of this consent no longer exists")

@@ -19,10 +19,13 @@ OrgOption = Annotated[str | None, typer.Option("--org", help="Organization ID (i
 
 @app.command("connect")
 def connect(org: OrgOption = None) -> None:
-    """Print the admin-consent URL a tenant admin opens to connect the tenant."""
+    """Print the sign-in-and-consent URL a tenant admin opens to connect the tenant."""
     with session() as db_session:
         link = azure.consent_link(pick_org(db_session, org), settings=settings())
-    console.print("Open this as an admin of the Azure tenant, then accept:")
+    console.print(
+        "Open this, sign in as an admin of the Azure tenant, tick 'Consent on behalf of your "
+        "organization' and accept:"
+    )
     console.print(link.url, highlight=False, soft_wrap=True)
     console.print(f"(valid until {link.expires_at:%Y-%m-%d %H:%M} UTC)")
 

@@ -26,7 +26,7 @@ router = APIRouter(tags=["azure"])
 
 @router.get("/v1/azure/connect")
 def connect_azure(caller: CallerDep, settings: SettingsDep) -> AzureConnectRead:
-    """The admin-consent URL of insitu's application, with a signed state for this org."""
+    """The sign-in-and-consent URL of insitu's application, with a signed state for this org."""
     return azure.consent_link(caller.org, settings=settings)
 
 
@@ -36,20 +36,20 @@ def azure_callback(
     session: SessionDep,
     settings: SettingsDep,
     state: Annotated[str, Query(max_length=2000)],
-    tenant: Annotated[str | None, Query(max_length=100)] = None,
-    admin_consent: Annotated[str | None, Query(max_length=10)] = None,
+    code: Annotated[str | None, Query(max_length=8000)] = None,
     error: Annotated[str | None, Query(max_length=200)] = None,
     error_description: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> AzureTenantRead | HTMLResponse:
     """Where Azure sends the admin back; the signed state (not a key) says which org.
 
-    A browser gets a page saying what is connected and which roles to assign next.
+    The tenant recorded is the one in the ID token insitu gets for ``code`` from Entra ID;
+    a ``tenant`` or ``admin_consent`` in the query is not evidence and is ignored. A browser
+    gets a page saying what is connected and which roles to assign next.
     """
     row = azure.complete_consent(
         session,
         state=state,
-        tenant=tenant,
-        admin_consent=admin_consent,
+        code=code,
         error=error,
         error_description=error_description,
         settings=settings,
