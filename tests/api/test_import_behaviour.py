@@ -207,3 +207,29 @@ def test_a_canceled_import_never_runs_and_says_so(
     run_import(job_id, settings=settings)  # a worker picking it up late must not start it
     assert api.get(f"/v1/imports/{job_id}").json()["status"] == "canceled"
     assert api.get(f"/v1/projects/{setup['project']}/assets").json()["items"] == []
+
+
+def test_a_single_file_source_imports_exactly_that_file(
+    api: TestClient, worker: InlineBackend, setup: dict[str, str]
+) -> None:
+    job = start(api, worker, {**setup, "source": setup["source"] + "img-001.png"})
+    assert job["counts"] == {"listed": 1, "imported": 1, "already_present": 0, "failed": 0}
+    [asset] = api.get(f"/v1/projects/{setup['project']}/assets").json()["items"]
+    assert asset["location"] == setup["source"] + "img-001.png"  # not img-0010.png and the like
+
+
+def test_named_files_are_deduplicated_and_dot_segments_refused(
+    api: TestClient, worker: InlineBackend, setup: dict[str, str]
+) -> None:
+    job = start(api, worker, setup, source_files=["img-002.png", "img-002.png"])
+    assert job["counts"] == {"listed": 1, "imported": 1, "already_present": 0, "failed": 0}
+    assert job["progress"]["fraction"] == 1.0
+    for names in (["../img-002.png"], ["sub/./x.png"], []):
+        body = {
+            "source": setup["source"],
+            "connection_id": setup["connection"],
+            "source_files": names,
+        }
+        response = api.post(f"/v1/projects/{setup['project']}/imports", json=body)
+        assert response.status_code == 422, names
+        assert response.json()["fix"]

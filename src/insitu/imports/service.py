@@ -12,7 +12,7 @@ from insitu import jobs
 from insitu.config import Settings
 from insitu.connections import service as connections
 from insitu.db import keyset_page, utcnow
-from insitu.errors import Conflict, InvalidLocation, NotFound
+from insitu.errors import Conflict, InvalidInput, InvalidLocation, NotFound
 from insitu.imports.models import (
     CANCELED,
     FINISHED_STATUSES,
@@ -46,7 +46,15 @@ def create(
     location = connections.location_for(connection, data.source)
     files = None
     if data.source_files is not None:
-        files = [relative_key(location, name) for name in data.source_files]
+        if not data.source_files:
+            raise InvalidInput(
+                "source_files is empty: there is nothing to import",
+                fix="name at least one file, or leave source_files out to import the prefix",
+            )
+        # Naming a file twice imports it once.
+        files = list(dict.fromkeys(relative_key(location, name) for name in data.source_files))
+    elif not location.is_prefix:
+        files = [location.key]  # a single file: import exactly it, not keys it prefixes
     job = ImportJob(
         org_id=org.id,
         project_id=project.id,
@@ -83,11 +91,20 @@ def relative_key(source: Location, name: str) -> str:
                 f"source file {name!r} names no file", fix="give each file's key, e.g. 'a/b.png'"
             )
         key = _prefix(source) + name.lstrip("/")
+    if any(segment in (".", "..") for segment in key.split("/")):
+        raise InvalidLocation(
+            f"source file {name!r} has a '.' or '..' path segment",
+            fix="name each file by its plain key under the source, e.g. 'scans/a.dcm'",
+        )
     return key
 
 
 def _prefix(source: Location) -> str:
-    return source.key if source.is_prefix else source.key.rsplit("/", 1)[0] + "/"
+    """The folder of ``source``: itself for a prefix, its parent for a single file."""
+    if source.is_prefix:
+        return source.key
+    parent, slash, _ = source.key.rpartition("/")
+    return parent + slash
 
 
 def get(session: Session, *, org: Organization, job_id: str) -> ImportJob:
