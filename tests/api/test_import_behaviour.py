@@ -233,3 +233,13 @@ def test_named_files_are_deduplicated_and_dot_segments_refused(
         response = api.post(f"/v1/projects/{setup['project']}/imports", json=body)
         assert response.status_code == 422, names
         assert response.json()["fix"]
+
+
+def test_a_projects_imports_are_listed_with_their_counts(
+    api: TestClient, worker: InlineBackend, setup: dict[str, str]
+) -> None:
+    first, second = start(api, worker, setup), start(api, worker, setup)
+    listed = api.get(f"/v1/projects/{setup['project']}/imports").json()
+    by_id = {job["id"]: job for job in listed["items"]}
+    assert set(by_id) == {first["id"], second["id"]} and listed["next"] is None
+    assert by_id[second["id"]]["counts"]["already_present"] == 25

@@ -104,6 +104,10 @@ def test_prefix_import_records_dimensions_and_serves_signed_urls(
     served = api.get(signed["url"], headers={"Authorization": ""})
     assert served.status_code == 200
     assert served.content == (images / "sub" / "b c+d.png").read_bytes()
+    assert served.headers["x-content-type-options"] == "nosniff"
+    head = api.head(signed["url"], headers={"Authorization": ""})
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(served.content))
 
 
 def test_local_file_urls_refuse_tampering_and_expiry(

@@ -37,6 +37,7 @@ def test_another_org_gets_404_on_everything_of_the_first(
         ("POST", f"/v1/connections/{connection['id']}/verify", {"source": f"file://{data_root}/"}),
         ("GET", f"/v1/projects/{project['id']}", None),
         ("GET", f"/v1/projects/{project['id']}/assets", None),
+        ("GET", f"/v1/projects/{project['id']}/imports", None),
         (
             "POST",
             f"/v1/projects/{project['id']}/imports",

@@ -25,11 +25,13 @@ def assets(
         rows, more = assets_service.list_for_project(
             db_session, project=found, status=status, after=None, limit=limit
         )
-    table = Table("location", "kind", "type", "size", "dimensions", "duration", "status")
+    table = Table("id", "location", "kind", "type", "size", "dimensions", "duration", "status")
+    table.columns[0].no_wrap = True
     for asset in rows:
         dims = f"{asset.width}x{asset.height}" if asset.width else ""
         duration = f"{asset.duration:.2f}s" if asset.duration else ""
         table.add_row(
+            asset.id,
             asset.location,
             asset.media_kind or "",
             asset.mime_type or "",

@@ -134,6 +134,7 @@ def _summary(job_id: str) -> None:
         *map(str, (counts.listed, counts.imported, counts.already_present, counts.failed)),
     )
     console.print(table)
+    console.print(f"Import ID: {job_id}", highlight=False)
     if read.error:
         console.print(f"[bold red]Error:[/] {read.error.get('detail')}", highlight=False)
         if read.error.get("fix"):

@@ -35,7 +35,13 @@ def serve(
 
 
 def _bootstrap(port: int) -> None:
-    """On an empty database, create the first organization and say what to try next."""
+    """On an empty development database, create the first organization and say what to try.
+
+    Production never does this: an admin key printed into a server log is a leak waiting
+    to happen; operators create organizations with ``insitu org create``.
+    """
+    if settings().environment == "production":
+        return
     with session() as db_session:
         if organizations.list_all(db_session):
             return

@@ -83,8 +83,14 @@ def run_import(
     except InsituError as exc:
         _finish(job_id, FAILED, error=exc.as_dict())
         log.warning("import %s failed: %s", job_id, exc.detail)
-    except Exception as exc:
-        _finish(job_id, FAILED, error={"error": "internal_error", "detail": repr(exc), "fix": None})
+    except Exception:
+        log.exception("import %s failed unexpectedly", job_id)
+        detail = "insitu hit an unexpected error; what was imported so far is kept"
+        fix = (
+            f"resume it with 'insitu import --resume {job_id}'; "
+            "if it fails again, send the server log to the operator"
+        )
+        _finish(job_id, FAILED, error={"error": "internal_error", "detail": detail, "fix": fix})
         raise
 
 
@@ -185,7 +191,9 @@ class _Runner:
             return _failed(key, uri, exc.code, exc.detail, exc.fix)
         except Exception as exc:  # one bad file must not stop millions of others
             log.exception("probing %s failed", uri)
-            return _failed(key, uri, "internal_error", f"probing failed: {exc!r}", None)
+            message = f"insitu could not probe {uri} ({type(exc).__name__})"
+            fix = "import it again later; if it keeps failing, send the server log to the operator"
+            return _failed(key, uri, "internal_error", message, fix)
 
     def _commit_page(self, outcomes: list[_Outcome], checkpoint: dict[str, Any]) -> bool:
         project_id, org_id, connection_id = self.ids

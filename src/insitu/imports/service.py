@@ -111,9 +111,17 @@ def get(session: Session, *, org: Organization, job_id: str) -> ImportJob:
     job = session.get(ImportJob, job_id)
     if job is None or job.org_id != org.id:
         raise NotFound(
-            f"import {job_id} does not exist", fix="list a project's imports or check the ID"
+            f"import {job_id} does not exist",
+            fix="list a project's imports with GET /v1/projects/{id}/imports",
         )
     return job
+
+
+def list_for_project(
+    session: Session, *, project: Project, after: str | None, limit: int
+) -> tuple[Sequence[ImportJob], str | None]:
+    query = select(ImportJob).where(ImportJob.project_id == project.id)
+    return keyset_page(session, query, ImportJob, after=after, limit=limit)
 
 
 def list_failures(

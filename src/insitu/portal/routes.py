@@ -16,4 +16,5 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "home.html", {"version": __version__})
+    context = {"version": __version__, "base_url": str(request.base_url).rstrip("/")}
+    return templates.TemplateResponse(request, "home.html", context)

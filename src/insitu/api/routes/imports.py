@@ -27,6 +27,20 @@ def create_import(
     return imports.read(job)
 
 
+@router.get("/v1/projects/{project_id}/imports")
+def list_imports(
+    project_id: str,
+    caller: CallerDep,
+    session: SessionDep,
+    after: Annotated[str | None, Query(description="The previous page's `next`.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Page[ImportRead]:
+    """A project's imports, with their status and counts."""
+    project = projects.get(session, org=caller.org, project_id=project_id)
+    rows, next_cursor = imports.list_for_project(session, project=project, after=after, limit=limit)
+    return Page(items=[imports.read(job) for job in rows], next=next_cursor)
+
+
 @router.get("/v1/imports/{job_id}")
 def get_import(job_id: str, caller: CallerDep, session: SessionDep) -> ImportRead:
     return imports.read(imports.get(session, org=caller.org, job_id=job_id))
