@@ -472,3 +472,24 @@ def test_verify_reports_sse_kms_denial_with_the_key_and_statement_to_grant(
     assert json_after(fix, f"key policy of {key_arn}:") == kms_statement(ROLE, key_arn)
     assert f"create-grant --key-id {key_arn} --grantee-principal {ROLE}" in fix
     assert checks["ranged read"].detail == "skipped: needs 'kms:Decrypt' to pass first"
+
+
+def test_production_refuses_the_shared_platform_identity_without_a_role_template() -> None:
+    from insitu.config import Settings
+    from insitu.errors import InvalidConfiguration
+    from insitu.storage.base import ProviderContext
+    from insitu.storage.s3 import PROVIDER as S3
+    from insitu.storage.s3 import S3Config
+
+    production = Settings(environment="production", secret_key="s" * 40)
+    context = ProviderContext(
+        settings=production, org_id="org1", connection_id="c1", external_id="ext"
+    )
+    with pytest.raises(InvalidConfiguration) as refused:
+        S3.validate_config(S3Config(), context)
+    assert "INSITU_AWS_PLATFORM_ROLE_TEMPLATE" in (refused.value.fix or "")
+    template = "arn:aws:iam::123456789012:role/insitu-org-{org_id}"
+    with_roles = production.model_copy(update={"aws_platform_role_template": template})
+    S3.validate_config(S3Config(), ProviderContext(with_roles, "org1", "c1", "ext"))
+    customer = S3Config(mode="customer_role", role_arn="arn:aws:iam::123456789012:role/reader")
+    S3.validate_config(customer, context)

@@ -65,6 +65,7 @@ class S3Provider:
         if template:
             platform_role_arn(template, context.org_id)
         if config.mode != "customer_role":
+            _refuse_shared_identity_in_production(config, context)
             return
         if not context.external_id:
             raise InvalidConfiguration(
@@ -152,6 +153,27 @@ def _bucket_problem(bucket: str) -> str | None:
     if _IPV4.match(bucket):
         return "it may not look like an IP address"
     return None
+
+
+def _refuse_shared_identity_in_production(config: S3Config, context: ProviderContext) -> None:
+    """Without a per-org role, every org would read buckets as the same AWS identity.
+
+    Any org could then import a bucket that granted that identity to another customer, so
+    production needs INSITU_AWS_PLATFORM_ROLE_TEMPLATE (S3-compatible stores, reached by
+    their own endpoint and keys, are the exception).
+    """
+    settings = context.settings
+    if settings.environment != "production" or settings.aws_platform_role_template:
+        return
+    if config.endpoint_url:
+        return
+    raise InvalidConfiguration(
+        "platform_role mode needs a per-organization AWS role in production; without one "
+        "every organization would read buckets as the same identity",
+        fix="the operator sets INSITU_AWS_PLATFORM_ROLE_TEMPLATE "
+        "(e.g. arn:aws:iam::123456789012:role/insitu-org-{org_id}), "
+        "or use mode customer_role with your own role",
+    )
 
 
 PROVIDER = S3Provider()
