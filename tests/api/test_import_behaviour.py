@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -243,3 +244,69 @@ def test_a_projects_imports_are_listed_with_their_counts(
     by_id = {job["id"]: job for job in listed["items"]}
     assert set(by_id) == {first["id"], second["id"]} and listed["next"] is None
     assert by_id[second["id"]]["counts"]["already_present"] == 25
+
+
+class PausedStore(VanishingStore):
+    """The real store, whose listing waits until the test lets it go on."""
+
+    def __init__(self, inner: ObjectStore, go_on: threading.Event) -> None:
+        self.inner, self.go_on = inner, go_on
+
+    def list_pages(self, prefix: str, **kwargs):  # type: ignore[no-untyped-def]
+        assert self.go_on.wait(30)
+        yield from self.inner.list_pages(prefix, **kwargs)
+
+
+def test_a_runner_whose_job_was_taken_over_commits_nothing_more(
+    api: TestClient, setup: dict[str, str], settings
+) -> None:  # type: ignore[no-untyped-def]
+    from insitu.connections import service as connections
+    from insitu.connections.models import Connection
+    from insitu.db import session_scope, utcnow
+    from insitu.imports import pipeline
+    from insitu.imports import service as imports
+    from insitu.imports.models import ImportJob
+    from insitu.imports.schemas import ImportCreate
+    from insitu.media import ProbeOptions
+    from insitu.organizations.models import Organization
+    from insitu.projects.models import Project
+
+    with session_scope() as session:
+        project = session.get_one(Project, setup["project"])
+        org = session.get_one(Organization, project.org_id)
+        data = ImportCreate(source=setup["source"], connection_id=setup["connection"])
+        job_id = imports.create(
+            session, org=org, project=project, data=data, settings=settings, enqueue=False
+        ).id
+        first_beat = pipeline._claim(session, job_id)
+        connection = session.get_one(Connection, setup["connection"])
+        location = connections.location_for(connection, setup["source"])
+        store = connections.open_store(connection, org=org, location=location, settings=settings)
+    assert first_beat is not None
+
+    # The first runner starts, then stalls in its listing long enough to look dead...
+    go_on = threading.Event()
+    first = pipeline._Runner(
+        job_id,
+        PausedStore(store, go_on),  # type: ignore[arg-type]
+        location,
+        ProbeOptions(),
+        settings,
+        None,
+        pipeline.Claim(job_id, first_beat),
+    )
+    stalled = threading.Thread(target=first.run)
+    stalled.start()
+    with session_scope() as session:
+        session.get_one(ImportJob, job_id).heartbeat_at = utcnow() - timedelta(hours=1)
+    # ...so a second runner takes the job over and finishes it.
+    pipeline.run_import(job_id, settings=settings)
+    finished = api.get(f"/v1/imports/{job_id}").json()
+    assert finished["status"] == "succeeded" and finished["counts"]["imported"] == 25
+
+    go_on.set()  # the first runner wakes up with a page in hand
+    stalled.join(30)
+    assert first.claim.lost
+    assert api.get(f"/v1/imports/{job_id}").json()["counts"] == finished["counts"]
+    assets = api.get(f"/v1/projects/{setup['project']}/assets", params={"limit": 100}).json()
+    assert len(assets["items"]) == 25

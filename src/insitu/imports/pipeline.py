@@ -9,9 +9,12 @@ committed and never writes an asset twice (a location is unique per project).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -41,6 +44,8 @@ from insitu.storage.base import ListPage, Location, ObjectInfo, ObjectStore
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[ImportJob], None]
+# How often a running import proves it is alive; far below imports.service.STALE_AFTER.
+HEARTBEAT_SECONDS = 20.0
 
 
 @dataclass
@@ -67,7 +72,8 @@ def run_import(
 ) -> None:
     """Run (or resume) import ``job_id`` to the end, recording every file's outcome."""
     with session_scope() as session:
-        if not _claim(session, job_id):
+        beat = _claim(session, job_id)
+        if beat is None:
             log.info("import %s is finished or running elsewhere; not starting it", job_id)
             return
         job = session.get_one(ImportJob, job_id)
@@ -79,7 +85,7 @@ def run_import(
         store = connections.open_store(connection, org=org, location=location, settings=settings)
         kinds = frozenset(project.allowed_kinds) if project.allowed_kinds else None
         options = ProbeOptions.from_settings(settings, allowed_kinds=kinds)
-        _Runner(job_id, store, location, options, settings, progress).run()
+        _Runner(job_id, store, location, options, settings, progress, Claim(job_id, beat)).run()
     except InsituError as exc:
         _finish(job_id, FAILED, error=exc.as_dict())
         log.warning("import %s failed: %s", job_id, exc.detail)
@@ -103,8 +109,10 @@ class _Runner:
         options: ProbeOptions,
         settings: Settings,
         progress: ProgressCallback | None,
+        claim: Claim,
     ) -> None:
         self.job_id = job_id
+        self.claim = claim
         self.store = store
         self.location = location
         self.options = options
@@ -117,12 +125,14 @@ class _Runner:
             project_id, org_id, connection_id = job.project_id, job.org_id, job.connection_id
             pages = self._named_files(job) if job.source_files is not None else self._listing(job)
         self.ids = (project_id, org_id, connection_id)
-        with ThreadPoolExecutor(self.settings.import_concurrency) as pool:
+        with self.claim.kept_alive(), ThreadPoolExecutor(self.settings.import_concurrency) as pool:
             for objects, checkpoint in pages:
+                if self.claim.lost:
+                    return  # another runner took the job over; it carries on from here
                 outcomes = self._probe_page(pool, objects)
                 if not self._commit_page(outcomes, checkpoint):
-                    return  # canceled while this page was in flight
-        _finish(self.job_id, SUCCEEDED)
+                    return  # canceled, or taken over, while this page was in flight
+        _finish(self.job_id, SUCCEEDED, claim=self.claim)
 
     # -- sources ---------------------------------------------------------------
 
@@ -225,9 +235,9 @@ class _Runner:
             tally.assets.append(
                 _asset_row(outcome, self.location, self.job_id, project_id, org_id, connection_id)
             )
-        with session_scope() as session:
+        with self.claim.lock, session_scope() as session:
             job = session.get_one(ImportJob, self.job_id, with_for_update=True)
-            if job.status == CANCELED:
+            if job.status == CANCELED or not self.claim.renew(job):
                 return False
             inserted = insert_ignoring_duplicates(
                 session, Asset, tally.assets, ["project_id", "location"]
@@ -247,7 +257,6 @@ class _Runner:
                 job.files_done = checkpoint["files_done"]
             if checkpoint.get("listing_done"):
                 job.listing_done = True
-            job.heartbeat_at = utcnow()
             if self.progress is not None:
                 self.progress(job)
         return True
@@ -297,8 +306,11 @@ def _asset_row(
     }
 
 
-def _claim(session: Session, job_id: str) -> bool:
-    """Mark the job running if it is queued or abandoned; one claimant wins any race."""
+def _claim(session: Session, job_id: str) -> datetime | None:
+    """Mark the job running if it is queued or abandoned; one claimant wins any race.
+
+    Returns the heartbeat this run wrote (its claim), or None when it did not win.
+    """
     now = utcnow()
     stale_before = now - STALE_AFTER
     claim = (
@@ -317,15 +329,65 @@ def _claim(session: Session, job_id: str) -> bool:
         )
     )
     claimed: bool = session.execute(claim).rowcount == 1  # type: ignore[attr-defined]
-    return claimed
+    return now if claimed else None
 
 
-def _finish(job_id: str, status: str, *, error: dict[str, Any] | None = None) -> None:
+def _finish(
+    job_id: str, status: str, *, error: dict[str, Any] | None = None, claim: Claim | None = None
+) -> None:
     with session_scope() as session:
-        job = session.get_one(ImportJob, job_id)
-        if job.status == CANCELED:
+        job = session.get_one(ImportJob, job_id, with_for_update=True)
+        if job.status == CANCELED or (claim is not None and job.heartbeat_at != claim.beat):
             return
         job.status, job.error, job.finished_at = status, error, utcnow()
+
+
+class Claim:
+    """This run's hold on its job: the heartbeat it last wrote.
+
+    A run beats while it works, so a slow page never looks abandoned. If another runner
+    still takes the job over (it thought this one dead), the heartbeat in the row is no
+    longer this run's: this run commits nothing more and stops, and the other carries on.
+    """
+
+    def __init__(self, job_id: str, beat: datetime) -> None:
+        self.job_id = job_id
+        self.beat = beat
+        self.lost = False
+        self.lock = threading.Lock()
+
+    def renew(self, job: ImportJob) -> bool:
+        """Inside the transaction holding ``job``: still ours? Then beat again."""
+        if job.heartbeat_at != self.beat:
+            self.lost = True
+            return False
+        self.beat = job.heartbeat_at = utcnow()
+        return True
+
+    @contextmanager
+    def kept_alive(self) -> Iterator[None]:
+        stop = threading.Event()
+        thread = threading.Thread(target=self._beat_until, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def _beat_until(self, stop: threading.Event) -> None:
+        while not stop.wait(HEARTBEAT_SECONDS) and not self.lost:
+            with self.lock, session_scope() as session:
+                now = utcnow()
+                beat = (
+                    update(ImportJob)
+                    .where(ImportJob.id == self.job_id, ImportJob.heartbeat_at == self.beat)
+                    .values(heartbeat_at=now)
+                )
+                if session.execute(beat).rowcount == 1:  # type: ignore[attr-defined]
+                    self.beat = now
+                else:
+                    self.lost = True
 
 
 def _prefetched(pages: Iterator[ListPage]) -> Iterator[ListPage]:
