@@ -6,6 +6,7 @@ them all as ``{"error": code, "detail": ..., "fix": ...}`` with the class's stat
     InsituError                      500 internal_error
     ├── InvalidInput                 422 invalid_input
     │   ├── InvalidLocation          422 invalid_location    a URI insitu cannot parse
+    │   ├── UnknownProvider          422 unknown_provider
     │   └── InvalidConfiguration     422 invalid_configuration
     ├── Unauthenticated              401 unauthenticated
     ├── OperatorOnly                 403 operator_only       needs the platform operator
@@ -50,6 +51,10 @@ class InvalidInput(InsituError):
 
 class InvalidLocation(InvalidInput):
     code = "invalid_location"
+
+
+class UnknownProvider(InvalidInput):
+    code = "unknown_provider"
 
 
 class InvalidConfiguration(InvalidInput):

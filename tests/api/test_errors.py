@@ -38,6 +38,7 @@ def test_malformed_sources_get_a_clear_error_and_an_example(
 def test_unknown_provider_is_refused_with_the_known_ones(api: TestClient) -> None:
     response = api.post("/v1/connections", json={"provider": "dropbox", "settings": {}})
     assert response.status_code == 422
+    assert response.json()["error"] == "unknown_provider"
     assert "s3" in response.json()["fix"]
 
 

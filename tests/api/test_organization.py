@@ -8,6 +8,7 @@ from tests.conftest import Org
 def test_requests_without_a_key_are_refused_with_a_fix(client: TestClient) -> None:
     response = client.get("/v1/organization")
     assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
     body = response.json()
     assert body["error"] == "unauthenticated"
     assert "Authorization: Bearer" in body["fix"]

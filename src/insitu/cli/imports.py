@@ -142,6 +142,9 @@ def _summary(job_id: str) -> None:
         raise typer.Exit(1)
     if counts.failed:
         _show_failures(job_id, counts.failed)
+    if read.status == "canceled":
+        console.print("The import was canceled; what it imported before is kept.")
+        raise typer.Exit(1)
 
 
 def _show_failures(job_id: str, failed: int, shown: int = 10) -> None:

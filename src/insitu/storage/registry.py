@@ -6,7 +6,7 @@ import importlib
 from dataclasses import dataclass
 from functools import cache
 
-from insitu.errors import InvalidLocation, ProviderUnavailable
+from insitu.errors import InvalidLocation, ProviderUnavailable, UnknownProvider
 from insitu.storage.base import Location, Provider
 
 
@@ -35,7 +35,7 @@ def get_provider(name: str) -> Provider:
     """The provider called ``name``; raises InvalidLocation for an unknown one."""
     entry = _PROVIDERS.get(name)
     if entry is None:
-        raise InvalidLocation(
+        raise UnknownProvider(
             f"unknown storage provider {name!r}",
             fix=f"use one of: {', '.join(_PROVIDERS)}",
         )
