@@ -34,11 +34,16 @@ def check_endpoint(url: str, allowed: Sequence[str]) -> None:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         if _public(ip) or _in_allowed_networks(ip, allowed):
             continue
+        fix = "use the store's public endpoint"
+        if not ip.is_link_local:  # cloud metadata services live there: never to be allowed
+            fix += (
+                f", or have the operator allow it with INSITU_PRIVATE_ENDPOINTS={host}:{port} "
+                "(on-prem stores, emulators)"
+            )
         raise InvalidConfiguration(
             f"the endpoint {host}:{port} resolves to {ip}, a non-public address that insitu "
             "does not call on a connection's behalf",
-            fix=f"use the store's public endpoint, or have the operator allow it with "
-            f"INSITU_PRIVATE_ENDPOINTS={host}:{port} (on-prem stores, emulators)",
+            fix=fix,
         )
 
 
