@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 
-from insitu.api.deps import CallerDep, SessionDep, SettingsDep
+from insitu.api.deps import CallerDep, OperatorDep, SessionDep, SettingsDep
 from insitu.azure import service as azure
 from insitu.azure.schemas import (
     AzureConnectRead,
@@ -16,7 +15,6 @@ from insitu.azure.schemas import (
     AzureTenantCreate,
     AzureTenantRead,
 )
-from insitu.config import Settings
 from insitu.errors import OperatorOnly
 from insitu.organizations.models import Organization
 from insitu.portal.routes import templates
@@ -79,16 +77,20 @@ def add_azure_tenant(
     data: AzureTenantCreate,
     caller: CallerDep,
     session: SessionDep,
-    settings: SettingsDep,
     response: Response,
-    operator_key: Annotated[str | None, Header(alias="X-Insitu-Operator-Key")] = None,
+    operator: OperatorDep,
 ) -> AzureTenantRead:
     """Operators only: record a tenant whose admin consented out of band (200 if known).
 
     An org's own key is not enough: whoever holds a tenant's record can read every storage
     account that tenant opened to insitu, so only the consent flow or an operator grants it.
     """
-    _require_operator(settings, operator_key)
+    if not operator:
+        raise OperatorOnly(
+            "only a platform operator may register an Azure tenant by hand",
+            fix="have the tenant's admin use GET /v1/azure/connect, or ask the operator to run "
+            "'insitu azure tenant add' (or send X-Insitu-Operator-Key: INSITU_OPERATOR_KEY)",
+        )
     before = {row.tenant_id for row in azure.list_tenants(session, org_id=caller.org.id)}
     row = azure.add_tenant(session, org=caller.org, tenant_id=data.tenant_id)
     if data.tenant_id in before:
@@ -100,13 +102,3 @@ def add_azure_tenant(
 def get_azure_tenant(tenant_id: str, caller: CallerDep, session: SessionDep) -> AzureTenantRead:
     row = azure.get_tenant(session, org=caller.org, tenant_id=tenant_id)
     return AzureTenantRead.model_validate(row)
-
-
-def _require_operator(settings: Settings, given: str | None) -> None:
-    expected = settings.operator_key.get_secret_value() if settings.operator_key else None
-    if not expected or not given or not hmac.compare_digest(expected, given):
-        raise OperatorOnly(
-            "only a platform operator may register an Azure tenant by hand",
-            fix="have the tenant's admin use GET /v1/azure/connect, or ask the operator to run "
-            "'insitu azure tenant add' (or send X-Insitu-Operator-Key: INSITU_OPERATOR_KEY)",
-        )
