@@ -102,6 +102,7 @@ def create_import(source: str, provider: str, settings_json: dict[str, str]) -> 
             org=org,
             data=ConnectionCreate(provider=provider, settings=settings_json),
             settings=settings,
+            operator=True,  # the benchmark sets the server up, as its operator would
         )
         project = projects.create(session, org=org, data=ProjectCreate(name="bench"))
         job = imports.create(
@@ -223,9 +224,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--memory", action="store_true", help="RSS growth 10k -> 100k objects")
+    parser.add_argument("--memory-sizes", default="10000,100000", help="object counts for --memory")
     args = parser.parse_args()
     if args.memory:
-        bench_memory([10_000, 100_000])
+        bench_memory([int(size) for size in args.memory_sizes.split(",")])
     else:
         bench_s3(args.objects)
 

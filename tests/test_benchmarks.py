@@ -1,0 +1,33 @@
+"""The benchmarks still run end to end (on tiny inputs; their figures are not judged here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_bench(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_import_throughput_bench_prints_its_figures() -> None:
+    output = run_bench("bench/import_throughput.py", "--objects", "200")
+    for figure in ("raw ceiling", "insitu import", "ratio to ceiling", "CPU per imported object"):
+        assert figure in output
+
+
+def test_import_memory_bench_runs_on_a_local_source() -> None:
+    output = run_bench("bench/import_throughput.py", "--memory", "--memory-sizes", "100,300")
+    assert "300 objects (local source)" in output and "peak RSS growth" in output
+
+
+def test_signed_url_bench_prints_its_rate() -> None:
+    output = run_bench("bench/signed_urls.py", "--seconds", "1", "--assets", "10", "--workers", "1")
+    assert "signed URLs per second" in output
