@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from insitu.db import get_engine, session_scope
 from insitu.jobs.inline import InlineBackend
 from insitu.migrate import upgrade
 from insitu.organizations import service as organizations
+from insitu.storage.registry import clear_caches
 
 # The emulators listen on loopback, which insitu refuses as a connection endpoint unless the
 # operator allows it; the test session is that operator.
@@ -78,9 +78,7 @@ def settings(
 
 def _reset_caches() -> None:
     stores.clear()
-    s3 = sys.modules.get("insitu.storage.s3")
-    if s3 is not None:
-        s3.PROVIDER.clear_cache()  # cached AWS identities outlive a moto reset otherwise
+    clear_caches()  # cached cloud identities would outlive an emulator reset otherwise
     get_settings.cache_clear()
     engine_cache = get_engine.cache_info().currsize
     if engine_cache:

@@ -8,6 +8,7 @@ import pytest
 
 from insitu.config import Settings
 from insitu.storage.base import ProviderContext
+from insitu.storage.registry import clear_caches
 
 PORTAL = "http://portal.test:8080"
 
@@ -26,9 +27,7 @@ def context(provider_settings: Settings) -> ProviderContext:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_s3_provider() -> Iterator[None]:
-    """Each test starts without cached S3 identities (moto state is reset between tests)."""
+def _fresh_providers() -> Iterator[None]:
+    """Each test starts without cached identities (emulator state is reset between tests)."""
     yield
-    from insitu.storage.s3 import PROVIDER
-
-    PROVIDER.clear_cache()
+    clear_caches()

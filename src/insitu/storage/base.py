@@ -205,3 +205,7 @@ class Provider(Protocol):
     def cors_advice(self, origins: Sequence[str]) -> CorsAdvice:
         """The bucket CORS rules allowing GET and HEAD from ``origins``."""
         ...
+
+    def clear_cache(self) -> None:
+        """Forget cached credentials and clients (rotated platform keys, tests)."""
+        ...

@@ -259,6 +259,9 @@ class LocalProvider:
         steps.add(Check(CORS, True, f"insitu serves these files itself, with CORS for {origins}"))
         return steps.checks
 
+    def clear_cache(self) -> None:
+        pass  # nothing cached: every store is opened from the connection's settings
+
     def cors_advice(self, origins: Sequence[str]) -> CorsAdvice:
         return CorsAdvice(
             provider=self.name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass
 from functools import cache
 
@@ -48,6 +49,13 @@ def get_provider(name: str) -> Provider:
             fix=entry.install_hint or "reinstall insitu",
         ) from exc
     return provider
+
+
+def clear_caches() -> None:
+    """Forget every loaded provider's cached credentials and clients."""
+    for name, entry in _PROVIDERS.items():
+        if entry.module in sys.modules:
+            get_provider(name).clear_cache()
 
 
 def parse_location(uri: str) -> Location:
