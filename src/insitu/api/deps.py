@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -76,3 +76,8 @@ def is_operator(
 
 
 OperatorDep = Annotated[bool, Depends(is_operator)]
+
+
+# Every paged list takes the same two parameters.
+AfterQuery = Annotated[str | None, Query(description="The previous page's `next`.")]
+LimitQuery = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]

@@ -6,7 +6,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
-from insitu.api.deps import BearerDep, CallerDep, SessionDep, SettingsDep, no_key_sent
+from insitu.api.deps import (
+    AfterQuery,
+    BearerDep,
+    CallerDep,
+    LimitQuery,
+    SessionDep,
+    SettingsDep,
+    no_key_sent,
+)
 from insitu.assets import service as assets
 from insitu.assets.schemas import AssetRead, SignedUrlIssueRead, SignedUrlRead
 from insitu.config import Settings
@@ -24,8 +32,8 @@ def list_assets(
     caller: CallerDep,
     session: SessionDep,
     status: Annotated[str | None, Query(description="active or removed")] = None,
-    after: Annotated[str | None, Query(description="The previous page's `next`.")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: AfterQuery = None,
+    limit: LimitQuery = 100,
 ) -> Page[AssetRead]:
     project = projects.get(session, org=caller.org, project_id=project_id)
     rows, next_cursor = assets.list_for_project(
@@ -44,8 +52,8 @@ def list_asset_url_issues(
     asset_id: str,
     caller: CallerDep,
     session: SessionDep,
-    after: Annotated[str | None, Query(description="The previous page's `next`.")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: AfterQuery = None,
+    limit: LimitQuery = 100,
 ) -> Page[SignedUrlIssueRead]:
     """The audit trail: every signed URL issued for this asset, by which key, until when."""
     asset = assets.get(session, org=caller.org, asset_id=asset_id)

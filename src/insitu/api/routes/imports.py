@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, status
 
-from fastapi import APIRouter, Query, status
-
-from insitu.api.deps import CallerDep, SessionDep, SettingsDep
+from insitu.api.deps import AfterQuery, CallerDep, LimitQuery, SessionDep, SettingsDep
 from insitu.imports import service as imports
 from insitu.imports.schemas import ImportCreate, ImportFailureRead, ImportRead
 from insitu.projects import service as projects
@@ -32,8 +30,8 @@ def list_imports(
     project_id: str,
     caller: CallerDep,
     session: SessionDep,
-    after: Annotated[str | None, Query(description="The previous page's `next`.")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: AfterQuery = None,
+    limit: LimitQuery = 100,
 ) -> Page[ImportRead]:
     """A project's imports, with their status and counts."""
     project = projects.get(session, org=caller.org, project_id=project_id)
@@ -58,8 +56,8 @@ def list_import_failures(
     job_id: str,
     caller: CallerDep,
     session: SessionDep,
-    after: Annotated[str | None, Query(description="The previous page's `next`.")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: AfterQuery = None,
+    limit: LimitQuery = 100,
 ) -> Page[ImportFailureRead]:
     job = imports.get(session, org=caller.org, job_id=job_id)
     rows, next_cursor = imports.list_failures(session, job=job, after=after, limit=limit)
