@@ -9,8 +9,19 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from insitu.config import Settings
+from insitu.connections import service as connections
 from insitu.connections import stores
+from insitu.connections.models import Connection
+from insitu.db import session_scope, utcnow
+from insitu.imports import pipeline
+from insitu.imports import service as imports
+from insitu.imports.models import ImportJob
+from insitu.imports.schemas import ImportCreate
 from insitu.jobs.inline import InlineBackend
+from insitu.media import ProbeOptions
+from insitu.organizations.models import Organization
+from insitu.projects.models import Project
 from insitu.storage.base import Location, ObjectStore
 from tests.conftest import OPERATOR
 from tests.images import png
@@ -90,16 +101,14 @@ def test_source_files_outside_the_source_are_refused(
     assert "not under the import source" in response.json()["detail"]
 
 
-class VanishingStore:
-    """The real local store, except that a file is deleted right after it is listed."""
+class WrappedStore:
+    """The connection's real store; each subclass changes one behaviour of it."""
 
-    def __init__(self, inner: ObjectStore, victim: Path) -> None:
-        self.inner, self.victim = inner, victim
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner = inner
 
     def list_pages(self, prefix: str, **kwargs):  # type: ignore[no-untyped-def]
-        for page in self.inner.list_pages(prefix, **kwargs):
-            self.victim.unlink(missing_ok=True)
-            yield page
+        return self.inner.list_pages(prefix, **kwargs)
 
     def head(self, key: str):  # type: ignore[no-untyped-def]
         return self.inner.head(key)
@@ -114,24 +123,57 @@ class VanishingStore:
         self.inner.close()
 
 
-def test_a_file_deleted_between_listing_and_probing_is_a_recorded_failure(
-    api: TestClient, worker: InlineBackend, setup: dict[str, str], folder: Path
-) -> None:
-    from insitu.connections import service as connections
-    from insitu.connections.models import Connection
-    from insitu.db import session_scope
-    from insitu.organizations.models import Organization
+class VanishingStore(WrappedStore):
+    """A file is deleted right after it is listed."""
 
+    def __init__(self, inner: ObjectStore, victim: Path) -> None:
+        super().__init__(inner)
+        self.victim = victim
+
+    def list_pages(self, prefix: str, **kwargs):  # type: ignore[no-untyped-def]
+        for page in self.inner.list_pages(prefix, **kwargs):
+            self.victim.unlink(missing_ok=True)
+            yield page
+
+
+class PausedStore(WrappedStore):
+    """The listing waits until the test lets it go on."""
+
+    def __init__(self, inner: ObjectStore, go_on: threading.Event) -> None:
+        super().__init__(inner)
+        self.go_on = go_on
+
+    def list_pages(self, prefix: str, **kwargs):  # type: ignore[no-untyped-def]
+        assert self.go_on.wait(30)
+        yield from self.inner.list_pages(prefix, **kwargs)
+
+
+def real_store(setup: dict[str, str], settings: Settings) -> tuple[ObjectStore, Location]:
+    """The store the import of ``setup`` reads, and the source's location."""
     with session_scope() as session:
         connection = session.get_one(Connection, setup["connection"])
         org = session.get_one(Organization, connection.org_id)
         location = connections.location_for(connection, setup["source"])
-        real = connections.open_store(
-            connection,
-            org=org,
-            location=location,
-            settings=api.app.state.settings,  # type: ignore[attr-defined]
+        store = connections.open_store(connection, org=org, location=location, settings=settings)
+    return store, location
+
+
+def queued_import(setup: dict[str, str], settings: Settings) -> str:
+    """An import of ``setup``'s source, recorded but not handed to any worker."""
+    with session_scope() as session:
+        project = session.get_one(Project, setup["project"])
+        org = session.get_one(Organization, project.org_id)
+        data = ImportCreate(source=setup["source"], connection_id=setup["connection"])
+        job = imports.create(
+            session, org=org, project=project, data=data, settings=settings, enqueue=False
         )
+        return job.id
+
+
+def test_a_file_deleted_between_listing_and_probing_is_a_recorded_failure(
+    api: TestClient, worker: InlineBackend, setup: dict[str, str], folder: Path
+) -> None:
+    real, _ = real_store(setup, api.app.state.settings)  # type: ignore[attr-defined]
     stores.clear()
     stores.get_or_open(
         setup["connection"],
@@ -170,7 +212,6 @@ def test_a_removed_asset_gets_no_url(
     api: TestClient, worker: InlineBackend, setup: dict[str, str]
 ) -> None:
     from insitu.assets.models import REMOVED, Asset
-    from insitu.db import session_scope, utcnow
 
     start(api, worker, setup)
     asset = api.get(f"/v1/projects/{setup['project']}/assets").json()["items"][0]
@@ -187,25 +228,12 @@ def test_a_removed_asset_gets_no_url(
 
 
 def test_a_canceled_import_never_runs_and_says_so(
-    api: TestClient, setup: dict[str, str], settings
-) -> None:  # type: ignore[no-untyped-def]
-    from insitu.db import session_scope
-    from insitu.imports import service as imports
-    from insitu.imports.pipeline import run_import
-    from insitu.imports.schemas import ImportCreate
-    from insitu.organizations.models import Organization
-    from insitu.projects.models import Project
-
-    with session_scope() as session:
-        project = session.get_one(Project, setup["project"])
-        org = session.get_one(Organization, project.org_id)
-        data = ImportCreate(source=setup["source"], connection_id=setup["connection"])
-        job_id = imports.create(
-            session, org=org, project=project, data=data, settings=settings, enqueue=False
-        ).id
+    api: TestClient, setup: dict[str, str], settings: Settings
+) -> None:
+    job_id = queued_import(setup, settings)
     canceled = api.post(f"/v1/imports/{job_id}/cancel").json()
     assert canceled["status"] == "canceled" and canceled["finished_at"]
-    run_import(job_id, settings=settings)  # a worker picking it up late must not start it
+    pipeline.run_import(job_id, settings=settings)  # a worker picking it up late must not start it
     assert api.get(f"/v1/imports/{job_id}").json()["status"] == "canceled"
     assert api.get(f"/v1/projects/{setup['project']}/assets").json()["items"] == []
 
@@ -246,42 +274,13 @@ def test_a_projects_imports_are_listed_with_their_counts(
     assert by_id[second["id"]]["counts"]["already_present"] == 25
 
 
-class PausedStore(VanishingStore):
-    """The real store, whose listing waits until the test lets it go on."""
-
-    def __init__(self, inner: ObjectStore, go_on: threading.Event) -> None:
-        self.inner, self.go_on = inner, go_on
-
-    def list_pages(self, prefix: str, **kwargs):  # type: ignore[no-untyped-def]
-        assert self.go_on.wait(30)
-        yield from self.inner.list_pages(prefix, **kwargs)
-
-
 def test_a_runner_whose_job_was_taken_over_commits_nothing_more(
-    api: TestClient, setup: dict[str, str], settings
-) -> None:  # type: ignore[no-untyped-def]
-    from insitu.connections import service as connections
-    from insitu.connections.models import Connection
-    from insitu.db import session_scope, utcnow
-    from insitu.imports import pipeline
-    from insitu.imports import service as imports
-    from insitu.imports.models import ImportJob
-    from insitu.imports.schemas import ImportCreate
-    from insitu.media import ProbeOptions
-    from insitu.organizations.models import Organization
-    from insitu.projects.models import Project
-
+    api: TestClient, setup: dict[str, str], settings: Settings
+) -> None:
+    job_id = queued_import(setup, settings)
     with session_scope() as session:
-        project = session.get_one(Project, setup["project"])
-        org = session.get_one(Organization, project.org_id)
-        data = ImportCreate(source=setup["source"], connection_id=setup["connection"])
-        job_id = imports.create(
-            session, org=org, project=project, data=data, settings=settings, enqueue=False
-        ).id
         first_beat = pipeline._claim(session, job_id)
-        connection = session.get_one(Connection, setup["connection"])
-        location = connections.location_for(connection, setup["source"])
-        store = connections.open_store(connection, org=org, location=location, settings=settings)
+    store, location = real_store(setup, settings)
     assert first_beat is not None
 
     # The first runner starts, then stalls in its listing long enough to look dead...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -24,7 +25,7 @@ def images(data_root: Path) -> Path:
     return folder
 
 
-def connect(api: TestClient, root: Path) -> dict:  # type: ignore[type-arg]
+def connect(api: TestClient, root: Path) -> dict[str, Any]:
     response = api.post(
         "/v1/connections",
         json={"provider": "local", "settings": {"root": str(root)}},
@@ -34,12 +35,23 @@ def connect(api: TestClient, root: Path) -> dict:  # type: ignore[type-arg]
     return response.json()
 
 
-def run_import(api: TestClient, worker: InlineBackend, body: dict) -> dict:  # type: ignore[type-arg]
+def run_import(api: TestClient, worker: InlineBackend, body: dict) -> dict[str, Any]:
     project = api.post("/v1/projects", json={"name": "p"}).json()
     response = api.post(f"/v1/projects/{project['id']}/imports", json=body)
     assert response.status_code == 202, response.text
     worker.join()
     return api.get(f"/v1/imports/{response.json()['id']}").json() | {"project_id": project["id"]}
+
+
+@pytest.fixture
+def imported(api: TestClient, worker: InlineBackend, images: Path) -> dict[str, Any]:
+    """The images imported from their directory: the finished job and its assets."""
+    connection = connect(api, images)
+    job = run_import(
+        api, worker, {"source": f"file://{images}/", "connection_id": connection["id"]}
+    )
+    assets = api.get(f"/v1/projects/{job['project_id']}/assets").json()["items"]
+    return {"job": job, "assets": assets, "asset": assets[0]}
 
 
 def test_local_connection_outside_the_allowed_roots_is_refused(
@@ -86,15 +98,11 @@ def test_verify_refuses_a_source_outside_the_connection(
 
 
 def test_prefix_import_records_dimensions_and_serves_signed_urls(
-    api: TestClient, worker: InlineBackend, images: Path
+    api: TestClient, imported: dict[str, Any], images: Path
 ) -> None:
-    connection = connect(api, images)
-    job = run_import(
-        api, worker, {"source": f"file://{images}/", "connection_id": connection["id"]}
-    )
+    job, assets = imported["job"], imported["assets"]
     assert job["status"] == SUCCEEDED
     assert job["counts"] == {"listed": 2, "imported": 2, "already_present": 0, "failed": 0}
-    assets = api.get(f"/v1/projects/{job['project_id']}/assets").json()["items"]
     by_key = {Path(asset["key"]).name: asset for asset in assets}
     assert (by_key["a.png"]["width"], by_key["a.png"]["height"]) == (4, 3)
     assert (by_key["b c+d.png"]["width"], by_key["b c+d.png"]["height"]) == (7, 5)
@@ -111,13 +119,9 @@ def test_prefix_import_records_dimensions_and_serves_signed_urls(
 
 
 def test_local_file_urls_refuse_tampering_and_expiry(
-    api: TestClient, worker: InlineBackend, images: Path
+    api: TestClient, imported: dict[str, Any]
 ) -> None:
-    connection = connect(api, images)
-    job = run_import(
-        api, worker, {"source": f"file://{images}/", "connection_id": connection["id"]}
-    )
-    asset = api.get(f"/v1/projects/{job['project_id']}/assets").json()["items"][0]
+    asset = imported["asset"]
     url = urlsplit(api.get(f"/v1/assets/{asset['id']}/url").json()["url"])
     query = {key: values[0] for key, values in parse_qs(url.query).items()}
 
@@ -153,17 +157,13 @@ def test_symlinks_out_of_the_connection_are_not_imported(
 
 
 def test_a_url_needs_a_live_key_of_the_assets_org(
-    api: TestClient, worker: InlineBackend, images: Path, org
+    api: TestClient, imported: dict[str, Any], org
 ) -> None:  # type: ignore[no-untyped-def]
     from insitu.db import session_scope
     from insitu.organizations import service as organizations
     from insitu.organizations.models import ApiKey
 
-    connection = connect(api, images)
-    job = run_import(
-        api, worker, {"source": f"file://{images}/", "connection_id": connection["id"]}
-    )
-    asset = api.get(f"/v1/projects/{job['project_id']}/assets").json()["items"][0]
+    asset = imported["asset"]
     path = f"/v1/assets/{asset['id']}/url"
     assert api.get(path, headers={"Authorization": ""}).json()["error"] == "unauthenticated"
     assert api.get("/v1/assets/nope/url").status_code == 404
@@ -176,18 +176,14 @@ def test_a_url_needs_a_live_key_of_the_assets_org(
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 def test_every_signed_url_is_on_the_audit_trail_even_under_concurrency(
-    api: TestClient, worker: InlineBackend, images: Path, org
+    api: TestClient, imported: dict[str, Any], org
 ) -> None:  # type: ignore[no-untyped-def]
     from concurrent.futures import ThreadPoolExecutor
 
     from insitu.db import session_scope
     from insitu.organizations.models import ApiKey
 
-    connection = connect(api, images)
-    job = run_import(
-        api, worker, {"source": f"file://{images}/", "connection_id": connection["id"]}
-    )
-    asset = api.get(f"/v1/projects/{job['project_id']}/assets").json()["items"][0]
+    asset = imported["asset"]
     with ThreadPoolExecutor(8) as pool:
         urls = list(pool.map(lambda _: api.get(f"/v1/assets/{asset['id']}/url").json(), range(24)))
     trail = api.get(f"/v1/assets/{asset['id']}/url-issues", params={"limit": 1000}).json()
