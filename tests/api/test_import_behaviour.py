@@ -280,13 +280,14 @@ def test_a_runner_whose_job_was_taken_over_commits_nothing_more(
     job_id = queued_import(setup, settings)
     with session_scope() as session:
         first_beat = pipeline._claim(session, job_id)
+        claimed = session.get_one(ImportJob, job_id)
     store, location = real_store(setup, settings)
     assert first_beat is not None
 
     # The first runner starts, then stalls in its listing long enough to look dead...
     go_on = threading.Event()
     first = pipeline._Runner(
-        job_id,
+        claimed,
         PausedStore(store, go_on),  # type: ignore[arg-type]
         location,
         ProbeOptions(),

@@ -85,7 +85,7 @@ def run_import(
         store = connections.open_store(connection, org=org, location=location, settings=settings)
         kinds = frozenset(project.allowed_kinds) if project.allowed_kinds else None
         options = ProbeOptions.from_settings(settings, allowed_kinds=kinds)
-        _Runner(job_id, store, location, options, settings, progress, Claim(job_id, beat)).run()
+        _Runner(job, store, location, options, settings, progress, Claim(job_id, beat)).run()
     except InsituError as exc:
         _finish(job_id, FAILED, error=exc.as_dict())
         log.warning("import %s failed: %s", job_id, exc.detail)
@@ -101,9 +101,11 @@ def run_import(
 
 
 class _Runner:
+    """One run of one import, from where ``job`` (as claimed) last committed."""
+
     def __init__(
         self,
-        job_id: str,
+        job: ImportJob,
         store: ObjectStore,
         location: Location,
         options: ProbeOptions,
@@ -111,7 +113,8 @@ class _Runner:
         progress: ProgressCallback | None,
         claim: Claim,
     ) -> None:
-        self.job_id = job_id
+        self.job = job
+        self.job_id = job.id
         self.claim = claim
         self.store = store
         self.location = location
@@ -120,11 +123,8 @@ class _Runner:
         self.progress = progress
 
     def run(self) -> None:
-        with session_scope() as session:
-            job = session.get_one(ImportJob, self.job_id)
-            project_id, org_id, connection_id = job.project_id, job.org_id, job.connection_id
-            pages = self._named_files(job) if job.source_files is not None else self._listing(job)
-        self.ids = (project_id, org_id, connection_id)
+        job = self.job
+        pages = self._named_files(job) if job.source_files is not None else self._listing(job)
         with self.claim.kept_alive(), ThreadPoolExecutor(self.settings.import_concurrency) as pool:
             for objects, checkpoint in pages:
                 if self.claim.lost:
@@ -142,8 +142,9 @@ class _Runner:
             prefix, cursor=job.cursor, page_size=self.settings.import_batch_size
         )
         for page in _prefetched(pages):
+            # Keys ending in "/" are folder markers, not files.
             objects: list[ObjectInfo | str] = [
-                info for info in page.objects if info.key != prefix and not info.key.endswith("/")
+                info for info in page.objects if not info.key.endswith("/")
             ]
             yield objects, {"cursor": page.cursor, "listed": len(objects)}
         yield [], {"listing_done": True}
@@ -176,10 +177,9 @@ class _Runner:
         return outcomes + skipped
 
     def _already_present(self, locations: list[str]) -> set[str]:
-        project_id = self.ids[0]
         with session_scope() as session:
             query = select(Asset.location).where(
-                Asset.project_id == project_id, Asset.location.in_(locations)
+                Asset.project_id == self.job.project_id, Asset.location.in_(locations)
             )
             return set(session.scalars(query))
 
@@ -206,7 +206,6 @@ class _Runner:
             return _failed(key, uri, "internal_error", message, fix)
 
     def _commit_page(self, outcomes: list[_Outcome], checkpoint: dict[str, Any]) -> bool:
-        project_id, org_id, connection_id = self.ids
         tally = _PageTally()
         for outcome in outcomes:
             if outcome.result is None and outcome.failure is None:
@@ -232,9 +231,7 @@ class _Runner:
                     }
                 )
                 continue
-            tally.assets.append(
-                _asset_row(outcome, self.location, self.job_id, project_id, org_id, connection_id)
-            )
+            tally.assets.append(_asset_row(outcome, self.location, self.job))
         with self.claim.lock, session_scope() as session:
             job = session.get_one(ImportJob, self.job_id, with_for_update=True)
             if job.status == CANCELED or not self.claim.renew(job):
@@ -266,14 +263,7 @@ def _failed(key: str, uri: str, code: str, message: str, fix: str | None) -> _Ou
     return _Outcome(ObjectInfo(key=key, size=0), uri, failure=(code, message, fix))
 
 
-def _asset_row(
-    outcome: _Outcome,
-    location: Location,
-    job_id: str,
-    project_id: str,
-    org_id: str,
-    connection_id: str,
-) -> dict[str, Any]:
+def _asset_row(outcome: _Outcome, location: Location, job: ImportJob) -> dict[str, Any]:
     assert outcome.result is not None and outcome.result.facts is not None
     facts, info, now = outcome.result.facts, outcome.info, utcnow()
     return {
@@ -281,10 +271,10 @@ def _asset_row(
         "created_at": now,
         "updated_at": now,
         "status": "active",
-        "org_id": org_id,
-        "project_id": project_id,
-        "connection_id": connection_id,
-        "import_job_id": job_id,
+        "org_id": job.org_id,
+        "project_id": job.project_id,
+        "connection_id": job.connection_id,
+        "import_job_id": job.id,
         "location": outcome.location,
         "provider": location.provider,
         "bucket": location.bucket,
