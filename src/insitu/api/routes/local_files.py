@@ -13,7 +13,7 @@ from insitu.connections.models import Connection
 from insitu.errors import AccessDenied, NotFound
 from insitu.organizations.models import Organization
 from insitu.security import Signer
-from insitu.storage.local import URL_PATH, url_signer
+from insitu.storage.local import URL_PATH, LocalStore, url_signer
 
 router = APIRouter(tags=["local files"])
 
@@ -43,7 +43,9 @@ def get_local_file(
     org = session.get_one(Organization, connection.org_id)
     location = connections.location_for(connection, "file:///" + key)
     store = connections.open_store(connection, org=org, location=location, settings=settings)
-    path = store.resolve(key)  # type: ignore[attr-defined]
+    if not isinstance(store, LocalStore):  # a signature only ever names a local connection
+        raise _REFUSED
+    path = store.resolve(key)
     # The type comes from the name; nosniff stops a browser from guessing another one.
     headers = {"Cache-Control": "private, max-age=60", "X-Content-Type-Options": "nosniff"}
     return FileResponse(path, headers=headers)
