@@ -1,20 +1,23 @@
 """Every ORM model, imported in one place so metadata and Alembic see them all."""
 
 from insitu.assets.models import Asset, SignedUrlIssue
+from insitu.audit.models import AuditEvent
 from insitu.azure.models import AzureConsentState, AzureTenant
 from insitu.connections.models import Connection
 from insitu.db import Base
 from insitu.imports.models import ImportFailure, ImportJob
-from insitu.organizations.models import ApiKey, Organization
+from insitu.organizations.models import ApiKey, EndpointGrant, Organization
 from insitu.projects.models import Project
 
 __all__ = [
     "ApiKey",
     "Asset",
+    "AuditEvent",
     "AzureConsentState",
     "AzureTenant",
     "Base",
     "Connection",
+    "EndpointGrant",
     "ImportFailure",
     "ImportJob",
     "Organization",

@@ -61,3 +61,5 @@ class SignedUrlIssue(IdMixin, Base):
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
     api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), default=None)
     expires_at: Mapped[datetime] = mapped_column()
+    client_address: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(300), default=None)

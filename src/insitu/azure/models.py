@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from insitu.db import Base, IdMixin, utcnow
@@ -12,10 +12,10 @@ class AzureTenant(IdMixin, Base):
     """An Azure tenant an org connected: by admin consent, or registered by hand."""
 
     __tablename__ = "azure_tenants"
-    __table_args__ = (UniqueConstraint("org_id", "tenant_id"),)
 
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
-    tenant_id: Mapped[str] = mapped_column(String(36))
+    # One org per tenant: whoever holds the record reads what the tenant opened to insitu.
+    tenant_id: Mapped[str] = mapped_column(String(36), unique=True)
     how: Mapped[str] = mapped_column(String(16))  # consent | manual
     consented_at: Mapped[datetime] = mapped_column(default=utcnow)
 

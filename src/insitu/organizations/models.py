@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from insitu.db import Base, IdMixin
@@ -24,4 +24,17 @@ class ApiKey(IdMixin, Base):
     name: Mapped[str] = mapped_column(String(200), default="default")
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # admin: everything in its org; labeler: read assets, circulation and signed URLs only.
+    scope: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class EndpointGrant(IdMixin, Base):
+    """A non-public endpoint (host, host:port or CIDR) the operator opened to one org only."""
+
+    __tablename__ = "endpoint_grants"
+    __table_args__ = (UniqueConstraint("org_id", "endpoint"),)
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(300))
