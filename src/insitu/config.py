@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     secret_key: str = DEVELOPMENT_SECRET_KEY
 
     aws_platform_role_template: str | None = None
+    # A deployment serving one organization may let it reach storage as insitu's own shared
+    # identity (its AWS identity, one GCS service account); with several orgs that would let
+    # any of them read a bucket granted to another, so production refuses it unless this says
+    # there is only one.
+    single_tenant: bool = False
     # Non-public hosts (host, host:port or CIDR) that connections may name as their
     # endpoint: on-prem S3-compatible stores, emulators. Everything else must be public.
     private_endpoints: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -105,6 +110,22 @@ class Settings(BaseSettings):
                 '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
             )
         return self
+
+    @property
+    def shared_identity_allowed(self) -> bool:
+        """Whether connections may reach storage as the platform's shared identity."""
+        return self.single_tenant or self.environment == "development"
+
+    @property
+    def shared_identity_warning(self) -> str | None:
+        """Why a shared identity is risky here, when it is allowed only as a development default."""
+        if self.single_tenant or self.environment != "development":
+            return None
+        return (
+            "development mode: connections without a per-organization identity reach storage as "
+            "insitu's own shared identity, so any organization could read a bucket granted to "
+            "it; production refuses this unless INSITU_SINGLE_TENANT=true"
+        )
 
     @property
     def is_sqlite(self) -> bool:

@@ -150,6 +150,7 @@ def _context(
         external_id=organizations.external_id(org, settings=settings),
         extra=azure_tenants.provider_extra(org),
         operator=operator,
+        private_endpoints=organizations.allowed_endpoints(org, settings=settings),
     )
 
 

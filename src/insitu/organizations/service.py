@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, and_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from insitu.config import Settings
 from insitu.db import utcnow
 from insitu.errors import NotFound, Unauthenticated
-from insitu.organizations.models import ApiKey, Organization
+from insitu.organizations.models import ApiKey, EndpointGrant, Organization
 from insitu.organizations.schemas import OrganizationUpdate
 from insitu.security import SecretBox, hash_api_key, new_api_key, new_external_id
 
@@ -87,3 +87,13 @@ def unknown_key() -> Unauthenticated:
 def revoke_api_key(session: Session, *, api_key: ApiKey) -> None:
     api_key.revoked_at = utcnow()
     session.flush()
+
+
+def allowed_endpoints(org: Organization, *, settings: Settings) -> tuple[str, ...]:
+    """Non-public endpoints ``org`` may use: the operator's list plus the org's own grants."""
+    session = object_session(org)
+    granted: list[str] = []
+    if session is not None and org.id is not None:
+        query = select(EndpointGrant.endpoint).where(EndpointGrant.org_id == org.id)
+        granted = list(session.scalars(query))
+    return (*settings.private_endpoints, *granted)

@@ -110,6 +110,9 @@ class ProviderContext:
     extra: dict[str, Any] = field(default_factory=dict)
     # True when the platform operator (not just an org's key) asked, e.g. from the CLI.
     operator: bool = False
+    # Non-public endpoints this org may name: the operator's INSITU_PRIVATE_ENDPOINTS plus
+    # those granted to this org alone ('insitu org allow-endpoint').
+    private_endpoints: tuple[str, ...] = ()
 
 
 class ProviderConfig(BaseModel):

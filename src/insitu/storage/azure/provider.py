@@ -66,7 +66,7 @@ class AzureProvider:
     def validate_config(self, config: ProviderConfig, context: ProviderContext) -> None:
         """Refuse a tenant the organization has not connected (admin consent or operator)."""
         config = _azure_config(config)
-        check_endpoint(config.account_url, context.settings.private_endpoints)
+        check_endpoint(config.account_url, context.private_endpoints)
         tenants = context.extra.get(TENANTS)
         if tenants is None:
             raise InvalidConfiguration(
@@ -85,7 +85,7 @@ class AzureProvider:
     ) -> AzureStore:
         """A store on ``location``'s container; no network call until it is used."""
         config = _azure_config(config)
-        check_endpoint(config.account_url, context.settings.private_endpoints)
+        check_endpoint(config.account_url, context.private_endpoints)
         _same_account(config, location)
         settings = context.settings
         cache_key = (

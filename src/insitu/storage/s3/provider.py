@@ -60,7 +60,7 @@ class S3Provider:
         """Refuse a customer role without the org's external ID, or with another one."""
         config = s3_config(config)
         if config.endpoint_url:
-            check_endpoint(config.endpoint_url, context.settings.private_endpoints)
+            check_endpoint(config.endpoint_url, context.private_endpoints)
         template = context.settings.aws_platform_role_template
         if template:
             platform_role_arn(template, context.org_id)
