@@ -19,6 +19,8 @@ class Asset(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("project_id", "location"),
         Index("ix_assets_project_id_status", "project_id", "status"),
+        # Served local files are looked up by connection and key (is the asset still active?).
+        Index("ix_assets_connection_id_key", "connection_id", "key"),
     )
 
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)

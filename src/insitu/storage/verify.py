@@ -25,12 +25,15 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
 from insitu.errors import InsituError
 from insitu.storage.base import Check, ObjectInfo, ObjectStore
+
+if TYPE_CHECKING:
+    from insitu.config import Settings
 
 T = TypeVar("T")
 
@@ -39,6 +42,7 @@ HEAD = "head object"
 RANGE = "ranged read"
 SIGNED_URL = "signed URL"
 CORS = "bucket CORS"
+ISOLATION = "tenant isolation"
 READS = (LIST, HEAD, RANGE, SIGNED_URL)
 CORS_METHODS = ("GET", "HEAD")
 
@@ -266,3 +270,15 @@ def check_cors(
         return Check(CORS, False, f"{where}'s CORS rules do not allow {pairs}", fix), None
     detail = f"{where}'s CORS rules allow GET and HEAD from {', '.join(origins)}"
     return Check(CORS, True, detail), None
+
+
+def isolation_warning(settings: Settings, *, fix: str) -> Check | None:
+    """A passing check that warns when this connection reaches storage as a shared identity.
+
+    Providers add it to ``verify`` when a connection has no per-org identity and the
+    deployment allows that only as a development default (``Settings.shared_identity_warning``).
+    """
+    warning = settings.shared_identity_warning
+    if warning is None:
+        return None
+    return Check(ISOLATION, True, f"warning: {warning}", fix)

@@ -74,6 +74,9 @@ def upgrade() -> None:
         batch_op.drop_constraint(batch_op.f("uq_azure_tenants_org_id_tenant_id"), type_="unique")
         batch_op.create_unique_constraint(batch_op.f("uq_azure_tenants_tenant_id"), ["tenant_id"])
 
+    with op.batch_alter_table("assets", schema=None) as batch_op:
+        batch_op.create_index("ix_assets_connection_id_key", ["connection_id", "key"], unique=False)
+
     with op.batch_alter_table("signed_url_issues", schema=None) as batch_op:
         batch_op.add_column(sa.Column("client_address", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("user_agent", sa.String(length=300), nullable=True))
@@ -93,6 +96,9 @@ def _drop_later_tenant_claims() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("assets", schema=None) as batch_op:
+        batch_op.drop_index("ix_assets_connection_id_key")
+
     with op.batch_alter_table("signed_url_issues", schema=None) as batch_op:
         batch_op.drop_column("user_agent")
         batch_op.drop_column("client_address")
