@@ -50,6 +50,8 @@ def test_first_start_prints_a_working_admin_key_and_what_to_try(server) -> None:
         output += process.stdout.readline()
     key = re.search(r"insitu_[\w-]{20,}", output)
     assert key, output
+    # The development default reaches buckets as insitu's own identity: it says so at start.
+    assert "Warning: development mode" in output and "INSITU_SINGLE_TENANT" in output
     org = httpx.get(f"{base}/v1/organization", headers={"Authorization": f"Bearer {key[0]}"})
     assert org.status_code == 200 and org.json()["name"] == "default"
     assert org.json()["self_host_default"] is True

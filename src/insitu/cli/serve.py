@@ -22,6 +22,9 @@ def serve(
     import uvicorn
 
     migrate.upgrade(settings().database_url)
+    warning = settings().shared_identity_warning
+    if warning:
+        console.print(f"[bold yellow]Warning:[/] {warning}.", highlight=False)
     _bootstrap(port)
     uvicorn.run(
         "insitu.api.app:serve_app",
