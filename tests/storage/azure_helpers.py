@@ -27,13 +27,19 @@ def azure_settings(**overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def azure_context(settings: Settings, tenants: tuple[str, ...] = (TENANT,)) -> ProviderContext:
+def azure_context(
+    settings: Settings,
+    tenants: tuple[str, ...] = (TENANT,),
+    private_endpoints: tuple[str, ...] = ("127.0.0.1",),
+) -> ProviderContext:
+    """A context for org1, which connected ``tenants`` and may reach Azurite on loopback."""
     return ProviderContext(
         settings=settings,
         org_id="org1",
         connection_id="conn1",
         external_id="ext-org1",
         extra={TENANTS: lambda: list(tenants)},
+        private_endpoints=private_endpoints,
     )
 
 
