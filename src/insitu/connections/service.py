@@ -35,7 +35,7 @@ def create(
     config = _validated_config(data.provider, data.settings)
     connection = Connection(org_id=org.id, name=data.name or data.provider, provider=data.provider)
     provider.validate_config(config, _context(org, connection, settings, operator=operator))
-    connection.settings_encrypted = SecretBox(settings.secret_key).encrypt_json(
+    connection.settings_encrypted = SecretBox(settings.secret_keys).encrypt_json(
         config.model_dump(mode="json")
     )
     session.add(connection)
@@ -67,7 +67,7 @@ def delete(session: Session, *, connection: Connection) -> None:
 
 
 def config(connection: Connection, *, settings: Settings) -> ProviderConfig:
-    raw = SecretBox(settings.secret_key).decrypt_json(connection.settings_encrypted)
+    raw = SecretBox(settings.secret_keys).decrypt_json(connection.settings_encrypted)
     return _validated_config(connection.provider, raw)
 
 
