@@ -481,7 +481,9 @@ def test_production_refuses_the_shared_platform_identity_without_a_role_template
     from insitu.storage.s3 import PROVIDER as S3
     from insitu.storage.s3 import S3Config
 
-    production = Settings(environment="production", secret_key="s" * 40)
+    production = Settings(
+        environment="production", secret_key="production-secret-key-for-tests-0123456789"
+    )
     context = ProviderContext(
         settings=production, org_id="org1", connection_id="c1", external_id="ext"
     )

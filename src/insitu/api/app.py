@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from insitu import __version__
 from insitu.api.errors import install_error_handlers
 from insitu.api.routes import assets, connections, imports, local_files, organization, projects
+from insitu.api.routes import audit as audit_routes
 from insitu.api.routes import azure as azure_routes
 from insitu.api.routes import gcs as gcs_routes
 from insitu.config import Settings, get_settings
@@ -53,6 +54,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(gcs_routes.router)
     app.include_router(azure_routes.router)
+    app.include_router(audit_routes.router)
 
     from insitu.portal.routes import router as portal_router
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from insitu.audit.service import SYSTEM, Actor
 from insitu.config import Settings
 from insitu.db import session_scope
 from insitu.errors import Unauthenticated
@@ -39,6 +40,8 @@ SessionDep = Annotated[Session, Depends(get_session)]
 class Caller:
     org: Organization
     api_key: ApiKey
+    # Who the audit log says acted: the key, and the address and user agent it came from.
+    actor: Actor = SYSTEM
 
 
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -59,8 +62,18 @@ def authenticate(session: Session, credentials: HTTPAuthorizationCredentials | N
     return Caller(org=org, api_key=api_key)
 
 
-def get_caller(session: SessionDep, credentials: BearerDep) -> Caller:
-    return authenticate(session, credentials)
+def get_caller(request: Request, session: SessionDep, credentials: BearerDep) -> Caller:
+    caller = authenticate(session, credentials)
+    return replace(caller, actor=request_actor(request, caller.api_key.id))
+
+
+def request_actor(request: Request, actor_id: str) -> Actor:
+    """``actor_id`` acting from this request's client address and user agent."""
+    return Actor(
+        actor_id,
+        client_address=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

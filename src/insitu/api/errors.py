@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from insitu.api.denials import audit_if_denied
 from insitu.errors import InsituError
 
 log = logging.getLogger(__name__)
@@ -16,7 +17,8 @@ log = logging.getLogger(__name__)
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InsituError)
-    async def _insitu_error(_request: Request, exc: InsituError) -> JSONResponse:
+    async def _insitu_error(request: Request, exc: InsituError) -> JSONResponse:
+        await audit_if_denied(request, exc)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse(exc.as_dict(), status_code=exc.status_code, headers=headers)
 

@@ -1,10 +1,12 @@
-"""The signed-URL audit trail, written with group commits.
+"""The signed-URL audit trail (and denied requests), written with group commits.
 
 Every URL is on record before it is handed out, but concurrent requests share one
 transaction: each request queues its row, then takes its turn at the commit lock. The
 first to get the lock commits every row queued so far; the others find theirs already
 committed and return. One commit per batch instead of one per URL keeps SQLite's single
 writer from serializing the API, without ever returning a URL whose issue was not recorded.
+Denied requests use the same writer: their own request's transaction rolls back, so they need
+one of their own, and a burst of them costs one commit, not one each.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, Table, insert
 
 from insitu.assets.models import SignedUrlIssue
 from insitu.db import new_id, utcnow
@@ -23,6 +25,7 @@ from insitu.db import new_id, utcnow
 
 @dataclass
 class _Pending:
+    table: Table
     row: dict[str, Any]
     done: bool = False
     error: BaseException | None = None
@@ -37,19 +40,29 @@ class AuditWriter:
         self._commit_lock = threading.Lock()
 
     def record(
-        self, *, org_id: str, asset_id: str, api_key_id: str | None, expires_at: datetime
+        self,
+        *,
+        org_id: str,
+        asset_id: str,
+        api_key_id: str | None,
+        expires_at: datetime,
+        client_address: str | None = None,
+        user_agent: str | None = None,
     ) -> None:
         """Return once the issue is committed; raise if it could not be."""
-        pending = _Pending(
-            {
-                "id": new_id(),
-                "created_at": utcnow(),
-                "org_id": org_id,
-                "asset_id": asset_id,
-                "api_key_id": api_key_id,
-                "expires_at": expires_at,
-            }
-        )
+        row = {
+            "org_id": org_id,
+            "asset_id": asset_id,
+            "api_key_id": api_key_id,
+            "expires_at": expires_at,
+            "client_address": client_address[:64] if client_address else None,
+            "user_agent": user_agent[:300] if user_agent else None,
+        }
+        self.insert(SignedUrlIssue.__table__, row)  # type: ignore[arg-type]
+
+    def insert(self, table: Table, row: dict[str, Any]) -> None:
+        """Insert ``row`` (given a fresh id and time) into ``table``; return once committed."""
+        pending = _Pending(table, {"id": new_id(), "created_at": utcnow(), **row})
         self._queue.append(pending)
         with self._commit_lock:
             if not pending.done:
@@ -64,7 +77,9 @@ class AuditWriter:
         error: BaseException | None = None
         try:
             with self._engine.begin() as connection:
-                connection.execute(insert(SignedUrlIssue), [item.row for item in batch])
+                for table in dict.fromkeys(item.table for item in batch):
+                    rows = [item.row for item in batch if item.table is table]
+                    connection.execute(insert(table), rows)
         except BaseException as exc:  # every request in the batch must hear about it
             error = exc
         for item in batch:

@@ -58,8 +58,17 @@ def list_url_issues(
     return keyset_page(session, query, SignedUrlIssue, after=after, limit=limit)
 
 
-def sign_url_for_key(session: Session, *, key: str, asset_id: str, settings: Settings) -> SignedURL:
-    """A read-only URL for one asset of the key's org, valid for the configured TTL, audited.
+def sign_url_for_key(
+    session: Session,
+    *,
+    key: str,
+    asset_id: str,
+    settings: Settings,
+    client_address: str | None = None,
+    user_agent: str | None = None,
+) -> SignedURL:
+    """A read-only URL for one asset of the key's org, valid for the configured TTL, audited
+    with the key, the client's address and its user agent.
 
     Every asset a labeler opens passes through here, so the key, the asset and its
     connection come from one query instead of one each.
@@ -95,6 +104,11 @@ def sign_url_for_key(session: Session, *, key: str, asset_id: str, settings: Set
     )
     signed = store.sign(asset.key, ttl=timedelta(seconds=settings.url_ttl_seconds))
     writer_for(session.get_bind().engine).record(  # type: ignore[union-attr]
-        org_id=org_id, asset_id=asset.id, api_key_id=api_key_id, expires_at=signed.expires_at
+        org_id=org_id,
+        asset_id=asset.id,
+        api_key_id=api_key_id,
+        expires_at=signed.expires_at,
+        client_address=client_address,
+        user_agent=user_agent,
     )
     return signed

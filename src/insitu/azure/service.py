@@ -106,7 +106,7 @@ class NotTenantAdmin(InsituError):
 
 
 def _signer(settings: Settings) -> Signer:
-    return Signer(settings.secret_key, "azure-consent-state")
+    return Signer(settings.secret_keys, "azure-consent-state")
 
 
 def redirect_uri(settings: Settings) -> str:
@@ -145,7 +145,7 @@ def read_state(state: str, *, settings: Settings) -> dict[str, Any]:
 
 def _pkce_verifier(nonce: str, settings: Settings) -> str:
     """The PKCE code verifier of the sign-in with ``nonce``: derived, so nothing is stored."""
-    return Signer(settings.secret_key, "azure-consent-pkce").signature(nonce)
+    return Signer(settings.secret_keys, "azure-consent-pkce").signature(nonce)
 
 
 def _pkce_challenge(verifier: str) -> str:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from insitu import jobs
+from insitu.audit import service as audit
+from insitu.audit.service import OPERATOR, Actor
 from insitu.config import Settings
 from insitu.connections import service as connections
 from insitu.db import keyset_page, utcnow
@@ -40,6 +43,7 @@ def create(
     data: ImportCreate,
     settings: Settings,
     enqueue: bool = True,
+    actor: Actor = OPERATOR,
 ) -> ImportJob:
     """Validate the source and files, record the job, and queue it once committed."""
     connection = connections.get(session, org=org, connection_id=data.connection_id)
@@ -64,6 +68,7 @@ def create(
     )
     session.add(job)
     session.flush()
+    audit.record(session, actor=actor, action="import.created", org_id=org.id, **_audited(job))
     if enqueue:
         jobs.enqueue(session, RUN_TASK, job_id=job.id)
     return job
@@ -147,12 +152,26 @@ def resume(session: Session, *, job: ImportJob, force: bool = False) -> ImportJo
     return job
 
 
-def cancel(session: Session, *, job: ImportJob) -> ImportJob:
+def cancel(session: Session, *, job: ImportJob, actor: Actor = OPERATOR) -> ImportJob:
+    was = job.status
     if job.status not in FINISHED_STATUSES:
         job.status = CANCELED
         job.finished_at = utcnow()
         session.flush()
+    target = _audited(job)
+    target["details"]["was"] = was
+    audit.record(session, actor=actor, action="import.canceled", org_id=job.org_id, **target)
     return job
+
+
+def _audited(job: ImportJob) -> dict[str, Any]:
+    """What the audit log says about an import: which one, of what, into where."""
+    files = len(job.source_files) if job.source_files is not None else None
+    return {
+        "target_type": "import",
+        "target_id": job.id,
+        "details": {"project_id": job.project_id, "source": job.source, "source_files": files},
+    }
 
 
 def is_stale(job: ImportJob) -> bool:

@@ -17,7 +17,7 @@ def create(
     session: Session, *, name: str, settings: Settings, self_host_default: bool = False
 ) -> tuple[Organization, str]:
     """A new organization and its first API key (returned in plain text, once)."""
-    box = SecretBox(settings.secret_key)
+    box = SecretBox(settings.secret_keys)
     org = Organization(
         name=name,
         self_host_default=self_host_default,
@@ -55,7 +55,7 @@ def update(session: Session, *, org: Organization, changes: OrganizationUpdate) 
 
 
 def external_id(org: Organization, *, settings: Settings) -> str:
-    return SecretBox(settings.secret_key).decrypt(org.external_id_encrypted)
+    return SecretBox(settings.secret_keys).decrypt(org.external_id_encrypted)
 
 
 def authenticate(session: Session, *, key: str) -> tuple[Organization, ApiKey]:

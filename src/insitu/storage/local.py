@@ -64,7 +64,7 @@ class LocalConfig(ProviderConfig):
 
 
 def url_signer(settings: Settings) -> Signer:
-    return Signer(settings.secret_key, "local-files")
+    return Signer(settings.secret_keys, "local-files")
 
 
 def allowed_root(root: str, settings: Settings) -> Path:

@@ -71,11 +71,31 @@ async def get_asset_url(
     # The hottest route (every asset a labeler opens): its blocking work runs in one
     # worker-thread hop instead of one per dependency, which roughly doubles its throughput.
     signed = await run_in_threadpool(
-        _sign, request.app.state.engine, credentials.credentials, asset_id, settings
+        _sign,
+        request.app.state.engine,
+        credentials.credentials,
+        asset_id,
+        settings,
+        request.client.host if request.client else None,
+        request.headers.get("user-agent"),
     )
     return SignedUrlRead(url=signed.url, expires_at=signed.expires_at)
 
 
-def _sign(engine: Engine, key: str, asset_id: str, settings: Settings) -> SignedURL:
+def _sign(
+    engine: Engine,
+    key: str,
+    asset_id: str,
+    settings: Settings,
+    client_address: str | None,
+    user_agent: str | None,
+) -> SignedURL:
     with session_scope(engine) as session:
-        return assets.sign_url_for_key(session, key=key, asset_id=asset_id, settings=settings)
+        return assets.sign_url_for_key(
+            session,
+            key=key,
+            asset_id=asset_id,
+            settings=settings,
+            client_address=client_address,
+            user_agent=user_agent,
+        )

@@ -21,7 +21,9 @@ def create_import(
 ) -> ImportRead:
     """Queue an import of a prefix, or of ``source_files`` under it; poll the returned job."""
     project = projects.get(session, org=caller.org, project_id=project_id)
-    job = imports.create(session, org=caller.org, project=project, data=data, settings=settings)
+    job = imports.create(
+        session, org=caller.org, project=project, data=data, settings=settings, actor=caller.actor
+    )
     return imports.read(job)
 
 
@@ -48,7 +50,7 @@ def get_import(job_id: str, caller: CallerDep, session: SessionDep) -> ImportRea
 def cancel_import(job_id: str, caller: CallerDep, session: SessionDep) -> ImportRead:
     """Stop an import after the page in flight; what it already imported stays."""
     job = imports.get(session, org=caller.org, job_id=job_id)
-    return imports.read(imports.cancel(session, job=job))
+    return imports.read(imports.cancel(session, job=job, actor=caller.actor))
 
 
 @router.get("/v1/imports/{job_id}/failures")
