@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -312,7 +313,8 @@ def test_unknown_bucket_raises_bucket_not_found_with_a_fix(
 def test_unreachable_endpoint_raises_storage_unreachable(
     aws_env: str, context: ProviderContext
 ) -> None:
-    store = _open("abc", context, S3Config(endpoint_url="http://127.0.0.1:9"))
+    allowed = replace(context, private_endpoints=("127.0.0.1:9",))
+    store = _open("abc", allowed, S3Config(endpoint_url="http://127.0.0.1:9"))
     with pytest.raises(StorageUnreachable) as caught:
         next(iter(store.list_pages("")))
     assert "127.0.0.1:9" in (caught.value.fix or "")
