@@ -114,6 +114,38 @@ def test_config_rejects_invalid_settings_clearly(settings: dict[str, str], messa
         S3Config(**settings)
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"access_key_id": "AKIAEXAMPLE"}, "go together"),
+        ({"secret_access_key": "s3cr3t"}, "go together"),
+        ({"access_key_id": "AKIAEXAMPLE", "secret_access_key": " "}, "go together"),
+        (
+            {
+                "mode": "customer_role",
+                "role_arn": ROLE,
+                "access_key_id": "A",
+                "secret_access_key": "B",
+            },
+            "signs with the assumed role",
+        ),
+    ],
+)
+def test_own_access_keys_come_as_a_pair_and_not_with_a_customer_role(
+    settings: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        S3Config.model_validate(settings)
+
+
+def test_own_access_keys_are_kept_for_storage_but_never_shown() -> None:
+    config = S3Config(access_key_id="AKIAEXAMPLE", secret_access_key="s3cr3t")
+    stored = config.model_dump(mode="json")  # what the connection service encrypts
+    assert S3Config.model_validate(stored) == config
+    assert "s3cr3t" not in repr(config) and "s3cr3t" not in str(config.public())
+    assert "AKIAEXAMPLE" not in str(config.public())
+
+
 def test_config_accepts_a_customer_role_and_an_s3_compatible_endpoint() -> None:
     config = S3Config(
         mode="customer_role", role_arn=ROLE, region="auto", endpoint_url="https://r2.example/"
