@@ -6,20 +6,18 @@ cannot see a response that was sent before the request's commit ran.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine, event
 
 from insitu.config import Settings
 from insitu.jobs.inline import InlineBackend
+from tests.api.live_server import serve
 from tests.conftest import OPERATOR, Org
-from tests.fixtures.processes import free_port
 
 
 @pytest.fixture
@@ -28,19 +26,8 @@ def served(settings: Settings, worker: InlineBackend) -> Iterator[tuple[str, Eng
     from insitu.api.app import create_app
 
     app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", app.state.engine
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve(app) as base_url:
+        yield base_url, app.state.engine
 
 
 @pytest.fixture
