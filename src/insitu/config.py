@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     import_batch_size: int = Field(default=500, ge=1, le=10_000)
     probe_byte_budget: int = Field(default=4 * 1024 * 1024, ge=1024)
     text_max_bytes: int = Field(default=1024 * 1024, ge=1)
+    # The largest request body the API reads. The default holds an import naming the most
+    # source_files one request may (10,000 keys of up to 1,024 characters).
+    max_body_bytes: int = Field(default=12 * 1024 * 1024, ge=64 * 1024)
 
     @field_validator("portal_origins", mode="before")
     @classmethod

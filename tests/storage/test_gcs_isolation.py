@@ -30,7 +30,10 @@ from tests.storage.conftest import PORTAL
 ORG_A = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 ORG_B = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 TEMPLATE = "insitu-{org_id_short}@platform-project.iam.gserviceaccount.com"
-PRODUCTION = {"environment": "production", "secret_key": "a-long-random-production-secret-" * 2}
+PRODUCTION = {
+    "environment": "production",
+    "secret_key": "kq3W9vZr8TmN2pXs7LbY4hJc6FdG1eRa0uVo5iKw",
+}
 
 
 def context(org_id: str, **settings: Any) -> ProviderContext:

@@ -27,13 +27,18 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request, committed when the route returns, rolled back if it raises."""
+    """One session per request, committed when the route returns, rolled back if it raises.
+
+    ``SessionDep`` runs this with ``scope="function"``: the commit happens before FastAPI sends
+    the response, so a 2xx always means committed, and a failed commit becomes the 500 error
+    instead of a success the database never saw.
+    """
     with session_scope(request.app.state.engine) as session:
         yield session
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,17 @@ from insitu.imports.models import (
     ImportFailure,
     ImportJob,
 )
-from insitu.imports.schemas import ImportCounts, ImportCreate, ImportProgress, ImportRead
+from insitu.imports.schemas import (
+    MAX_SOURCE_FILES,
+    ImportCounts,
+    ImportCreate,
+    ImportProgress,
+    ImportRead,
+)
 from insitu.organizations.models import Organization
 from insitu.projects.models import Project
 from insitu.storage.base import Location
+from insitu.storage.registry import check_plain_text, parse_location
 
 RUN_TASK = "imports.run"
 # A running job whose worker has not written for this long is taken to have died.
@@ -46,6 +53,7 @@ def create(
     actor: Actor = OPERATOR,
 ) -> ImportJob:
     """Validate the source and files, record the job, and queue it once committed."""
+    check_plain_text(data.source, what="source")
     connection = connections.get(session, org=org, connection_id=data.connection_id)
     location = connections.location_for(connection, data.source)
     files = None
@@ -54,6 +62,13 @@ def create(
             raise InvalidInput(
                 "source_files is empty: there is nothing to import",
                 fix="name at least one file, or leave source_files out to import the prefix",
+            )
+        if len(data.source_files) > MAX_SOURCE_FILES:
+            raise InvalidInput(
+                f"source_files names {len(data.source_files):,} files; one import takes at "
+                f"most {MAX_SOURCE_FILES:,}",
+                fix=f"split the list over several imports of up to {MAX_SOURCE_FILES:,} "
+                "files each, or import the files' common prefix without source_files",
             )
         # Naming a file twice imports it once.
         files = list(dict.fromkeys(relative_key(location, name) for name in data.source_files))
@@ -76,9 +91,8 @@ def create(
 
 def relative_key(source: Location, name: str) -> str:
     """The object key a ``source_files`` entry names, refusing anything outside ``source``."""
+    check_plain_text(name, what="source file")
     if "://" in name:
-        from insitu.storage.registry import parse_location
-
         named = parse_location(name)
         if (named.provider, named.account, named.bucket) != (
             source.provider,
