@@ -16,6 +16,8 @@ import socket
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from insitu.audit import service as audit
+from insitu.audit.service import OPERATOR, Actor
 from insitu.errors import Conflict, InvalidInput, NotFound
 from insitu.organizations.models import EndpointGrant, Organization
 
@@ -67,8 +69,10 @@ def normalize(endpoint: str) -> str:
     return f"{host}:{port}" if colon else host
 
 
-def grant(session: Session, *, org: Organization, endpoint: str) -> EndpointGrant:
-    """Open ``endpoint`` to ``org``'s connections; Conflict if it already is."""
+def grant(
+    session: Session, *, org: Organization, endpoint: str, actor: Actor = OPERATOR
+) -> EndpointGrant:
+    """Open ``endpoint`` to ``org``'s connections (audited); Conflict if it already is."""
     normalized = normalize(endpoint)
     existing = session.scalar(
         select(EndpointGrant).where(
@@ -83,6 +87,7 @@ def grant(session: Session, *, org: Organization, endpoint: str) -> EndpointGran
     row = EndpointGrant(org_id=org.id, endpoint=normalized)
     session.add(row)
     session.flush()
+    _audit(session, actor, "endpoint.granted", row)
     return row
 
 
@@ -95,8 +100,10 @@ def list_for_org(session: Session, *, org: Organization) -> list[EndpointGrant]:
     return list(session.scalars(query))
 
 
-def revoke(session: Session, *, org: Organization, endpoint: str) -> EndpointGrant:
-    """Close ``endpoint`` to ``org`` again; connections naming it are refused from then on."""
+def revoke(
+    session: Session, *, org: Organization, endpoint: str, actor: Actor = OPERATOR
+) -> EndpointGrant:
+    """Close ``endpoint`` to ``org`` again (audited); connections to it are refused from then."""
     normalized = normalize(endpoint)
     row = session.scalar(
         select(EndpointGrant).where(
@@ -110,7 +117,19 @@ def revoke(session: Session, *, org: Organization, endpoint: str) -> EndpointGra
         )
     session.delete(row)
     session.flush()
+    _audit(session, actor, "endpoint.revoked", row)
     return row
+
+
+def _audit(session: Session, actor: Actor, action: str, row: EndpointGrant) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        org_id=row.org_id,
+        target_type="endpoint",
+        target_id=row.endpoint,
+    )
 
 
 def _network(endpoint: str, text: str) -> str:
