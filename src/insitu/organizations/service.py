@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, object_session
 from insitu.audit import service as audit
 from insitu.audit.service import OPERATOR, Actor
 from insitu.config import Settings
-from insitu.db import utcnow
+from insitu.db import get_engine, session_scope, utcnow
 from insitu.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from insitu.organizations.models import ApiKey, EndpointGrant, Organization
 from insitu.organizations.schemas import OrganizationUpdate
@@ -236,10 +236,16 @@ def revoke_api_key(
 
 
 def allowed_endpoints(org: Organization, *, settings: Settings) -> tuple[str, ...]:
-    """Non-public endpoints ``org`` may use: the operator's list plus the org's own grants."""
+    """Non-public endpoints ``org`` may use: the operator's list plus the org's own grants.
+
+    ``org`` may be detached (an import worker loads it in a session it has closed), so the
+    grants are then read in a session of their own rather than silently left out.
+    """
+    query = select(EndpointGrant.endpoint).where(EndpointGrant.org_id == org.id)
     session = object_session(org)
-    granted: list[str] = []
-    if session is not None and org.id is not None:
-        query = select(EndpointGrant.endpoint).where(EndpointGrant.org_id == org.id)
+    if session is not None:
         granted = list(session.scalars(query))
+    else:
+        with session_scope(get_engine(settings.database_url)) as own_session:
+            granted = list(own_session.scalars(query))
     return (*settings.private_endpoints, *granted)
