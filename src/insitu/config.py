@@ -84,6 +84,18 @@ class Settings(BaseSettings):
     # (e.g. workload identity) in production, an emulator's token in tests.
     azure_credential_factory: ImportString[Callable[..., Any]] | None = None
 
+    # Rate limits, counted by each server process alone (in-process token buckets): with N
+    # processes a client may get up to N times these. Requests per second, with bursts of up
+    # to two seconds' worth; 0 turns a limit off. The defaults let one labeling tool fetch
+    # well over 1,000 signed URLs a second with one key.
+    rate_limit_per_key: float = Field(default=2000.0, ge=0)
+    rate_limit_per_address: float = Field(default=5000.0, ge=0)
+    # Failed authentications (bad API or operator keys) one client address may make per
+    # minute; past that, every request from it is refused until the minute is over.
+    auth_failures_per_minute: int = Field(default=10, ge=0)
+    # Imports of one org running at once; the rest wait queued and start as slots free up.
+    max_running_imports_per_org: int = Field(default=4, ge=1, le=1000)
+
     import_concurrency: int = Field(default=32, ge=1, le=512)
     import_batch_size: int = Field(default=500, ge=1, le=10_000)
     probe_byte_budget: int = Field(default=4 * 1024 * 1024, ge=1024)

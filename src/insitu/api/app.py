@@ -15,7 +15,15 @@ from insitu.api import docs
 from insitu.api.body_limit import BodyLimitMiddleware
 from insitu.api.errors import ERROR_RESPONSES, install_error_handlers
 from insitu.api.headers import SecurityHeadersMiddleware
-from insitu.api.routes import assets, connections, imports, local_files, organization, projects
+from insitu.api.routes import (
+    assets,
+    connections,
+    imports,
+    keys,
+    local_files,
+    organization,
+    projects,
+)
 from insitu.api.routes import audit as audit_routes
 from insitu.api.routes import azure as azure_routes
 from insitu.api.routes import gcs as gcs_routes
@@ -61,7 +69,7 @@ def create_app(
         expose_headers=["Content-Length", "Content-Range", "ETag"],
     )
     install_error_handlers(app)
-    for module in (organization, connections, projects, imports, assets, local_files):
+    for module in (organization, keys, connections, projects, imports, assets, local_files):
         app.include_router(module.router)
     app.include_router(gcs_routes.router)
     app.include_router(azure_routes.router)

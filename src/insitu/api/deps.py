@@ -1,9 +1,10 @@
-"""Request dependencies: a session per request, the caller's organization, the settings."""
+"""Request dependencies: a session per request, the caller (its org and scope), rate limits."""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from typing import Annotated
 
@@ -11,10 +12,11 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from insitu.api.ratelimit import RateLimiter
 from insitu.audit.service import SYSTEM, Actor
 from insitu.config import Settings
 from insitu.db import session_scope
-from insitu.errors import Unauthenticated
+from insitu.errors import Forbidden, Unauthenticated
 from insitu.organizations import service as organizations
 from insitu.organizations.models import ApiKey, Organization
 
@@ -49,7 +51,45 @@ class Caller:
     actor: Actor = SYSTEM
 
 
-BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+_limiter_lock = threading.Lock()
+
+
+def rate_limiter(request: Request) -> RateLimiter:
+    """This app's in-process rate limiter, made from its settings on first use."""
+    state = request.app.state
+    limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
+    if limiter is None:
+        with _limiter_lock:
+            limiter = getattr(state, "rate_limiter", None)
+            if limiter is None:
+                limiter = state.rate_limiter = RateLimiter(state.settings)
+    return limiter
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def bearer_credentials(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AsyncIterator[HTTPAuthorizationCredentials | None]:
+    """The bearer key sent, if any, once the rate limits let the request through.
+
+    Async, so the signed-URL route pays no thread hop for it; a key refused further on (here
+    or in the route itself) counts as a failed authentication from the client's address.
+    """
+    limiter, address = rate_limiter(request), client_address(request)
+    limiter.admit(address, credentials.credentials if credentials else None)
+    try:
+        yield credentials
+    except Unauthenticated:
+        if credentials is not None:
+            limiter.failed(address)
+        raise
+
+
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_credentials)]
 
 
 def no_key_sent() -> Unauthenticated:
@@ -68,6 +108,20 @@ def authenticate(session: Session, credentials: HTTPAuthorizationCredentials | N
 
 
 def get_caller(request: Request, session: SessionDep, credentials: BearerDep) -> Caller:
+    """An admin key's caller: the default for every route, so a new route is never open."""
+    caller = get_reader(request, session, credentials)
+    if caller.api_key.scope != organizations.ADMIN:
+        raise Forbidden(
+            f"this API key has the {caller.api_key.scope!r} scope, which may only read assets "
+            "and their signed URLs",
+            fix="use an admin key of your organization for this (an admin can create one: "
+            "POST /v1/api-keys with scope admin)",
+        )
+    return caller
+
+
+def get_reader(request: Request, session: SessionDep, credentials: BearerDep) -> Caller:
+    """A caller with any scope: for the routes that only read assets and what leads to them."""
     caller = authenticate(session, credentials)
     return replace(caller, actor=request_actor(request, caller.api_key.id))
 
@@ -82,15 +136,30 @@ def request_actor(request: Request, actor_id: str) -> Actor:
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+ReaderDep = Annotated[Caller, Depends(get_reader)]
+
+# Every request sending the operator key shares one bucket, whatever key it sends.
+_OPERATOR_BUCKET = "\0operator"
 
 
 def is_operator(
+    request: Request,
     settings: SettingsDep,
     operator_key: Annotated[str | None, Header(alias="X-Insitu-Operator-Key")] = None,
 ) -> bool:
-    """Whether the request carries the platform operator's key (INSITU_OPERATOR_KEY)."""
+    """Whether the request carries the platform operator's key (INSITU_OPERATOR_KEY).
+
+    Rate-limited like an API key, and a wrong one counts as a failed authentication.
+    """
+    if operator_key is None:
+        return False
+    limiter, address = rate_limiter(request), client_address(request)
+    limiter.admit(address, _OPERATOR_BUCKET)
     expected = settings.operator_key.get_secret_value() if settings.operator_key else None
-    return bool(expected and operator_key and hmac.compare_digest(expected, operator_key))
+    if expected and hmac.compare_digest(expected.encode(), operator_key.encode()):
+        return True
+    limiter.failed(address)
+    return False
 
 
 OperatorDep = Annotated[bool, Depends(is_operator)]

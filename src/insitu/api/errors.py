@@ -50,7 +50,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InsituError)
     async def _insitu_error(request: Request, exc: InsituError) -> JSONResponse:
         await audit_if_denied(request, exc)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+        headers.update(exc.headers)
         return JSONResponse(exc.as_dict(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -81,7 +81,7 @@ def sign_url_for_key(
     )
     row = session.execute(query).first()
     if row is None:
-        raise organizations.unknown_key()
+        raise organizations.rejected_key(session, key=key)
     api_key_id, org_id, asset, connection_deleted_at = row
     if asset is None:
         raise _not_found(asset_id)

@@ -7,7 +7,19 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from insitu.cli import assets, connect, cors, db, imports, org, project, secrets, serve, verify
+from insitu.cli import (
+    assets,
+    connect,
+    cors,
+    db,
+    imports,
+    keys,
+    org,
+    project,
+    secrets,
+    serve,
+    verify,
+)
 from insitu.cli import audit as audit_cli
 from insitu.cli import azure as azure_cli
 from insitu.cli.common import err_console
@@ -21,6 +33,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(org.app, name="org")
+app.add_typer(keys.app, name="keys")
 app.add_typer(connect.app, name="connect")
 app.add_typer(project.app, name="project")
 app.add_typer(azure_cli.app, name="azure")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from insitu import jobs
 from insitu.audit import service as audit
@@ -186,6 +186,86 @@ def _audited(job: ImportJob) -> dict[str, Any]:
         "target_id": job.id,
         "details": {"project_id": job.project_id, "source": job.source, "source_files": files},
     }
+
+
+def claim(session: Session, job_id: str, *, max_running: int) -> datetime | None:
+    """Mark the job running if it is queued (or abandoned) and its org has a free slot.
+
+    One claimant wins any race, and an org never has more than ``max_running`` imports
+    running: a job refused for want of a slot stays queued, and whichever of the org's runs
+    finishes next starts it (:func:`start_waiting`). Returns the heartbeat this run wrote
+    (its claim), or None when it did not win.
+    """
+    org_id = session.scalar(select(ImportJob.org_id).where(ImportJob.id == job_id))
+    if org_id is None:
+        return None
+    # Claims of one org take turns (a row lock on PostgreSQL; SQLite has one writer anyway),
+    # so two workers cannot both take its last free slot.
+    session.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())
+    now = utcnow()
+    stale_before = now - STALE_AFTER
+    other = aliased(ImportJob)  # not the row being updated: counted apart from it
+    running = (
+        select(func.count())
+        .select_from(other)
+        .where(
+            other.org_id == org_id,
+            other.id != job_id,
+            other.status == RUNNING,
+            other.heartbeat_at >= stale_before,
+        )
+        .scalar_subquery()
+    )
+    statement = (
+        update(ImportJob)
+        .where(
+            ImportJob.id == job_id,
+            or_(
+                ImportJob.status == QUEUED,
+                and_(ImportJob.status == RUNNING, ImportJob.heartbeat_at < stale_before),
+            ),
+            running < max_running,
+        )
+        .values(
+            status=RUNNING,
+            heartbeat_at=now,
+            started_at=func.coalesce(ImportJob.started_at, now),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    claimed: bool = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    return now if claimed else None
+
+
+def start_waiting(session: Session, *, org_id: str, max_running: int) -> list[str]:
+    """Queue the org's oldest waiting imports for the slots free now (once committed).
+
+    A job may be handed to a worker twice this way; the second claim finds it taken.
+    """
+    stale_before = utcnow() - STALE_AFTER
+    running = session.scalar(
+        select(func.count())
+        .select_from(ImportJob)
+        .where(
+            ImportJob.org_id == org_id,
+            ImportJob.status == RUNNING,
+            ImportJob.heartbeat_at >= stale_before,
+        )
+    )
+    free = max_running - (running or 0)
+    if free <= 0:
+        return []
+    waiting = list(
+        session.scalars(
+            select(ImportJob.id)
+            .where(ImportJob.org_id == org_id, ImportJob.status == QUEUED)
+            .order_by(ImportJob.created_at, ImportJob.id)
+            .limit(free)
+        )
+    )
+    for job_id in waiting:
+        jobs.enqueue(session, RUN_TASK, job_id=job_id)
+    return waiting
 
 
 def is_stale(job: ImportJob) -> bool:

@@ -9,8 +9,8 @@ from sqlalchemy import Engine
 from insitu.api.deps import (
     AfterQuery,
     BearerDep,
-    CallerDep,
     LimitQuery,
+    ReaderDep,
     SessionDep,
     SettingsDep,
     no_key_sent,
@@ -29,7 +29,7 @@ router = APIRouter(tags=["assets"])
 @router.get("/v1/projects/{project_id}/assets")
 def list_assets(
     project_id: str,
-    caller: CallerDep,
+    caller: ReaderDep,
     session: SessionDep,
     status: Annotated[str | None, Query(description="active or removed")] = None,
     after: AfterQuery = None,
@@ -43,14 +43,14 @@ def list_assets(
 
 
 @router.get("/v1/assets/{asset_id}")
-def get_asset(asset_id: str, caller: CallerDep, session: SessionDep) -> AssetRead:
+def get_asset(asset_id: str, caller: ReaderDep, session: SessionDep) -> AssetRead:
     return AssetRead.model_validate(assets.get(session, org=caller.org, asset_id=asset_id))
 
 
 @router.get("/v1/assets/{asset_id}/url-issues")
 def list_asset_url_issues(
     asset_id: str,
-    caller: CallerDep,
+    caller: ReaderDep,
     session: SessionDep,
     after: AfterQuery = None,
     limit: LimitQuery = 100,
