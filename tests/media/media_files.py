@@ -238,6 +238,7 @@ def cut_off(files: dict[str, bytes]) -> dict[str, bytes]:
         "cut.png": png[:30_000],  # the head holds an IDAT chunk that runs past the end
         "cut_small.png": files["image.png"][:-12],  # no IEND, and the whole file is in hand
         "cut.jpg": files["photo.jpg"][:-2],  # no end-of-image marker
+        "cut_exif.jpg": files["big_exif.jpg"][:20_000],  # cut inside a 40 KB EXIF block
         "cut.webp": files["lossy.webp"][: len(files["lossy.webp"]) // 2],
         "cut.bmp": files["image.bmp"][: len(files["image.bmp"]) // 2],
         "cut.pdf": files["doc.pdf"][: len(files["doc.pdf"]) // 2],

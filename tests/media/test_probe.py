@@ -340,6 +340,7 @@ TRUNCATED = {
     "cut_small.png": "without the IEND chunk",
     "truncated.jpg": "without the end-of-image marker",
     "cut.jpg": "without the end-of-image marker",
+    "cut_exif.jpg": "its JPEG segment 0xE1 (from byte 20)",
     "cut.webp": "its RIFF header",
     "cut.bmp": "its BMP header's file size",
     "cut.pdf": "without the %%EOF marker",

@@ -95,8 +95,8 @@ def jpeg_header(rf: RangedFile) -> ImageHeader:
             raise CorruptHeader("the JPEG reaches its image data without a frame header")
         (length,) = struct.unpack(">H", marker[2:4])
         if pos + 2 + length > rf.size:
-            raise Truncated.past_end(f"its JPEG segment 0x{code:02X} (from byte {pos:,})",
-                                     pos + 2 + length, rf.size)  # fmt: skip
+            what = f"its JPEG segment 0x{code:02X} (from byte {pos:,})"
+            raise Truncated.past_end(what, pos + 2 + length, rf.size)
         if code in _SOF:
             frame = _exact(rf, pos + 4, 5, "JPEG frame header")
             height, width = struct.unpack(">HH", frame[1:5])

@@ -185,7 +185,7 @@ def truncated(key: str, format_name: str, detail: str) -> ProbeFailure:
     return ProbeFailure(
         "truncated",
         f"{_name(key)} is a truncated {format_name.upper()}: {detail}; "
-        "players stop or fail where the data ends",
+        "the rest of the file is missing",
         "the upload or copy was cut off: upload the complete file again from the original "
         "(its size must match the original's), and check that it plays locally",
     )
