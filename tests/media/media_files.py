@@ -66,6 +66,10 @@ FFMPEG: dict[str, list[str]] = {
     "tone.ogg": [*AUDIO, "-c:a", "libvorbis"],
     "tone.opus": [*AUDIO, "-c:a", "libopus", "-f", "ogg"],
     "audio_only.mp4": [*AUDIO, "-c:a", "aac"],
+    "fragmented.mp4": [
+        *[*VIDEO, *AUDIO, *H264, "-c:a", "aac"],
+        *["-movflags", "frag_keyframe+empty_moov"],
+    ],
     # The shape of the file in the truncation finding: 320x240, 2 s, index at the start.
     "finding.mp4": [
         *["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=2"],

@@ -25,9 +25,8 @@ TAIL_FETCH = 1024 * 1024
 # parameters; fetch this much of them with the moov.
 FIRST_SAMPLES = 64 * 1024
 # Files have a handful of top-level boxes; a fragmented MP4 has two per fragment. Stop
-# walking (no verdict) after this many, or after this many uncached headers past the index.
+# walking (no verdict) after this many.
 MAX_BOXES = 64
-MAX_HEADER_READS_AFTER_INDEX = 2
 _HEADER = 16
 
 
@@ -46,19 +45,15 @@ def walk_top_level(rf: RangedFile) -> Box | None:
     """
     pos = 0
     moov: Box | None = None
-    header_reads = 0
     for _ in range(MAX_BOXES):
         if pos + 8 > rf.size:
             return moov  # the end (or a few stray bytes no box fits in)
         if not rf.cached(pos, pos + _HEADER):
             if moov is not None:
-                # Past the index only odd files have more boxes: read just their headers.
-                header_reads += 1
-                if header_reads > MAX_HEADER_READS_AFTER_INDEX:
-                    return moov
-                if not rf.prefetch(pos, pos + _HEADER):
-                    return moov
-            elif rf.size - pos <= min(TAIL_FETCH, _left(rf) // 2):
+                # Past the index, only headers already fetched are checked: a request for
+                # each (a fragmented MP4 has hundreds) would cost more than the probe does.
+                return moov
+            if rf.size - pos <= min(TAIL_FETCH, _left(rf) // 2):
                 rf.prefetch(pos, rf.size)
         box = _box_at(rf.pread(pos, _HEADER), pos, rf.size)
         if box is None:
