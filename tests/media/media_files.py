@@ -247,4 +247,11 @@ def cut_off(files: dict[str, bytes]) -> dict[str, bytes]:
         "cut.bmp": files["image.bmp"][: len(files["image.bmp"]) // 2],
         "cut.pdf": files["doc.pdf"][: len(files["doc.pdf"]) // 2],
         "cut.dcm": files["ct.dcm"][: len(files["ct.dcm"]) - 1000],
+        # not cut: a writer that counted the RIFF header in the RIFF size (players shrug)
+        "riff_counts_header.wav": riff_size_plus(files["tone.wav"], 8),
     }
+
+
+def riff_size_plus(riff: bytes, extra: int) -> bytes:
+    (size,) = struct.unpack("<I", riff[4:8])
+    return riff[:4] + struct.pack("<I", size + extra) + riff[8:]

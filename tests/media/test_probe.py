@@ -140,6 +140,7 @@ ACCEPTED: dict[str, dict[str, Any]] = {
     },
     "long_start.mp4": {"kind": "video", "width": 320, "height": 240, "duration": 8.0},
     "noise.png": {"kind": "image", "width": 160, "height": 120},
+    "riff_counts_header.wav": {"kind": "audio", "audio_codec": "pcm_s16le", "duration": 1.0},
     "fragmented.mp4": {"kind": "video", "video_codec": "h264", "audio_codec": "aac"},
     "audio_only.mp4": {
         "kind": "audio",

@@ -35,6 +35,7 @@ from insitu.media.rangedfile import RangedFile
 
 _PDF_TAIL = 4096  # the same range pdf.py reads for the trailer
 _UNKNOWN_32 = (0, 0xFFFFFFFF)  # sizes streaming writers leave when they cannot seek back
+_RIFF_SLACK = 8
 
 
 def check_extent(rf: RangedFile, format_name: str) -> None:
@@ -54,8 +55,9 @@ def _riff(rf: RangedFile) -> None:
     if len(head) < 12:
         return
     (size,) = struct.unpack("<I", head[4:8])
-    # One byte of slack: a writer may count the pad byte of an odd last chunk it never wrote.
-    if size not in _UNKNOWN_32 and 8 + size > rf.size + 1:
+    # Slack for writers' known miscounts (the 8-byte RIFF header itself, the pad byte of
+    # an odd last chunk never written): a cut-off upload misses far more than that.
+    if size not in _UNKNOWN_32 and 8 + size > rf.size + _RIFF_SLACK:
         raise Truncated.past_end("its RIFF header", 8 + size, rf.size)
     pos = 12
     while pos + 8 <= len(head):
@@ -64,7 +66,7 @@ def _riff(rf: RangedFile) -> None:
         if length in _UNKNOWN_32:
             return
         end = pos + 8 + length
-        if end > rf.size:
+        if end > rf.size + _RIFF_SLACK:
             raise Truncated.past_end(
                 f"its {_chunk_name(kind)} chunk (from byte {pos:,})", end, rf.size
             )
@@ -187,7 +189,8 @@ def _mp3(rf: RangedFile) -> None:
         if audio > rf.size:
             raise Truncated.past_end("its ID3v2 tag", audio, rf.size)
     stream_bytes = _vbr_header_bytes(head[audio : audio + 256])
-    if stream_bytes and audio + stream_bytes > rf.size:
+    # Compared with the whole size: some encoders count the ID3 tag in the stream length.
+    if stream_bytes and stream_bytes > rf.size:
         raise Truncated.past_end("its audio stream (as its VBR header declares)",
                                  audio + stream_bytes, rf.size)  # fmt: skip
 
