@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from insitu.api.ratelimit import RateLimiter
 from insitu.audit.denials import DenialBudget
 from insitu.audit.models import AuditEvent
 from insitu.db import session_scope
@@ -34,6 +35,29 @@ def log(client: TestClient, org: Org, **params: object) -> list[dict[str, object
     body = response.json()
     assert body["next"] is None
     return body["items"]
+
+
+# The first events of every org, oldest last: the operator created it and its first key.
+ORG_CREATED = ["api_key.created", "organization.created"]
+
+
+def assert_org_created(events: list[dict[str, object]], org: Org) -> None:
+    """``events`` are the org's creation by the operator, then that of its first key."""
+    assert [(e["action"], e["actor"], e["outcome"]) for e in events] == [
+        ("api_key.created", "operator", "ok"),
+        ("organization.created", "operator", "ok"),
+    ]
+    key, created = events
+    assert key["target"] == {"type": "api_key", "id": key_id(org)}
+    assert key["details"] == {
+        "name": "default",
+        "scope": "admin",
+        "prefix": org.key[:12],
+        "expires_at": None,
+    }
+    assert created["target"] == {"type": "organization", "id": org.id}
+    # No request made them: no address or user agent to show.
+    assert all(e["client_address"] is None and e["user_agent"] is None for e in events)
 
 
 def act_as_a(
@@ -90,9 +114,11 @@ def test_each_action_is_in_the_orgs_own_log_with_actor_address_and_user_agent(
         "import.created",
         "connection.verified",
         "connection.created",
+        *ORG_CREATED,
     ]
     me = key_id(org)
-    for event in events:
+    assert_org_created(events[-2:], org)
+    for event in events[:-2]:
         assert event["client_address"] == "testclient", event
         assert event["user_agent"] == UA_A, event
     assert by_action["connection.created"]["actor"] == "operator"
@@ -120,11 +146,12 @@ def test_each_action_is_in_the_orgs_own_log_with_actor_address_and_user_agent(
     # Newest first, by time.
     times = [event["at"] for event in events]
     assert times == sorted(times, reverse=True)
-    # The other org sees none of it, even asking for these very actions.
-    assert log(client, other_org) == []
+    # The other org sees none of it (only its own creation), even asking for these very actions.
+    assert [event["action"] for event in log(client, other_org)] == ORG_CREATED
     assert log(client, other_org, action=["url.issued", "connection.created"]) == []
     exported = client.get("/v1/audit/export", headers=other_org.headers)
-    assert exported.status_code == 200 and exported.text == ""
+    assert exported.status_code == 200
+    assert [json.loads(line)["action"] for line in exported.text.splitlines()] == ORG_CREATED
 
 
 def test_denied_requests_are_recorded_in_the_keys_org_or_with_no_org(
@@ -143,7 +170,7 @@ def test_denied_requests_are_recorded_in_the_keys_org_or_with_no_org(
 
     # A key that no longer works is still traced to its org, which sees the attempt.
     second = Org(revoked.id, make_admin_key(revoked.id))
-    events = log(client, second)
+    events = log(client, second, action="request.denied")
     assert [(e["action"], e["actor"], e["outcome"]) for e in events] == [
         ("request.denied", revoked_key, "denied")
     ]
@@ -153,7 +180,8 @@ def test_denied_requests_are_recorded_in_the_keys_org_or_with_no_org(
         "error": "unauthenticated",
     }
     # An unknown key belongs to no org: recorded, but in no org's log.
-    assert log(client, org) == [] and log(client, other_org) == []
+    assert_org_created(log(client, org), org)
+    assert_org_created(log(client, other_org), other_org)
     with session_scope() as session:
         orphans = session.scalars(select(AuditEvent).where(AuditEvent.org_id.is_(None))).all()
     assert sorted((e.actor, e.user_agent or "", e.details["path"]) for e in orphans) == [
@@ -171,16 +199,36 @@ def make_admin_key(org_id: str) -> str:
         )
 
 
-def test_a_flood_of_bad_keys_records_only_the_budget(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    client.app.state.audit_denial_budget = DenialBudget(per_address=5, total=100)  # type: ignore[attr-defined]
+def recorded_denials() -> int:
+    with session_scope() as session:
+        recorded = session.scalars(select(AuditEvent).where(AuditEvent.action == "request.denied"))
+        return len(recorded.all())
+
+
+def test_a_flood_of_bad_keys_records_only_the_budget(client: TestClient) -> None:
+    state = client.app.state  # type: ignore[attr-defined]
+    state.audit_denial_budget = DenialBudget(per_address=5, total=100)
+    # Failed authentications are rate-limited long before 50; lift that limit so every bad
+    # key reaches the audit log and only the denial budget stands between them and it.
+    state.rate_limiter = RateLimiter(
+        state.settings.model_copy(update={"auth_failures_per_minute": 100})
+    )
     bad = {"Authorization": "Bearer insitu_flood"}
     for _ in range(50):
         assert client.get("/v1/projects", headers=bad).status_code == 401
-    with session_scope() as session:
-        recorded = session.scalars(select(AuditEvent).where(AuditEvent.action == "request.denied"))
-        assert len(recorded.all()) == 5
+    assert recorded_denials() == 5
+
+
+def test_a_flood_of_bad_keys_meets_the_rate_limit_then_the_budget(client: TestClient) -> None:
+    """With the default limits: 10 failures a minute are answered, 5 of them recorded."""
+    state = client.app.state  # type: ignore[attr-defined]
+    state.audit_denial_budget = DenialBudget(per_address=5, total=100)
+    assert state.settings.auth_failures_per_minute == 10
+    bad = {"Authorization": "Bearer insitu_flood"}
+    statuses = [client.get("/v1/projects", headers=bad).status_code for _ in range(50)]
+    assert statuses == [401] * 10 + [429] * 40
+    # A request refused by the rate limit never reached authentication: nothing to record.
+    assert recorded_denials() == 5
 
 
 def test_the_denial_budget_says_how_many_went_unrecorded() -> None:
@@ -207,7 +255,7 @@ def test_pages_are_newest_first_and_stable_while_events_arrive(
     for _ in range(5):
         refused_local_connection()
     everything = log(client, org)
-    assert len(everything) == 5
+    assert [event["action"] for event in everything] == ["request.denied"] * 5 + ORG_CREATED
 
     seen: list[str] = []
     after = None

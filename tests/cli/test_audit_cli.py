@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -15,7 +16,11 @@ def test_operator_actions_are_audited_and_exported_as_json_lines(
     env: dict[str, str], data_root: Path, tmp_path: Path
 ) -> None:
     insitu(env, "db", "upgrade")
-    org_id = created_id(insitu(env, "org", "create", "acme").stdout)
+    created = insitu(env, "org", "create", "acme").stdout
+    org_id = created_id(created)
+    printed = re.search(r"insitu_\S+", created)
+    assert printed is not None, created
+    key = printed.group()
     other_id = created_id(insitu(env, "org", "create", "globex").stdout)
     connection = created_id(
         insitu(env, "connect", "local", "--root", str(data_root), "--org", org_id).stdout
@@ -25,11 +30,15 @@ def test_operator_actions_are_audited_and_exported_as_json_lines(
     insitu(env, "audit", "export", "--org", org_id, "--output", str(output))
     assert stat.S_IMODE(output.stat().st_mode) == 0o600
     events = [json.loads(line) for line in output.read_text().splitlines()]
-    assert [(e["action"], e["actor"], e["target"]) for e in events] == [
-        ("connection.created", "operator", {"type": "connection", "id": connection}),
-        ("organization.created", "operator", {"type": "organization", "id": org_id}),
+    assert [(e["action"], e["actor"], e["target"]["type"]) for e in events] == [
+        ("connection.created", "operator", "connection"),
+        ("api_key.created", "operator", "api_key"),
+        ("organization.created", "operator", "organization"),
     ]
+    assert [e["target"]["id"] for e in events[::2]] == [connection, org_id]
     assert events[0]["details"]["provider"] == "local"
+    # The key printed by 'org create' is the one recorded, by its prefix, never in full.
+    assert events[1]["details"]["prefix"] == key[:12] and key not in output.read_text()
 
     # To stdout, filtered; and another org's log holds none of the first's events.
     only = insitu(env, "audit", "export", "--org", org_id, "--action", "organization.created")
@@ -37,7 +46,11 @@ def test_operator_actions_are_audited_and_exported_as_json_lines(
         "organization.created"
     ]
     theirs = insitu(env, "audit", "export", "--org", other_id).stdout.splitlines()
-    assert [json.loads(line)["target"]["id"] for line in theirs] == [other_id]
+    assert [json.loads(line)["action"] for line in theirs] == [
+        "api_key.created",
+        "organization.created",
+    ]
+    assert json.loads(theirs[1])["target"]["id"] == other_id
 
 
 def test_exporting_an_unknown_org_says_so(env: dict[str, str]) -> None:

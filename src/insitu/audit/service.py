@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from insitu.assets.models import SignedUrlIssue
 from insitu.audit.models import AuditEvent
 from insitu.audit.schemas import AuditEventRead, AuditTarget
-from insitu.db import UTCDateTime, session_scope
+from insitu.db import UTCDateTime, session_scope, utcnow
 from insitu.errors import InvalidInput
 
 URL_ISSUED = "url.issued"
@@ -67,8 +67,13 @@ def record(
     outcome: str = "ok",
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Add one event to ``session``; it commits (or rolls back) with the action it records."""
+    """Add one event to ``session``; it commits (or rolls back) with the action it records.
+
+    Stamped now, not when the session flushes: events recorded in one transaction (an org and
+    its first key) keep the order they happened in.
+    """
     event = AuditEvent(
+        created_at=utcnow(),
         org_id=org_id,
         action=action,
         actor=actor.id,

@@ -5,8 +5,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from insitu.audit import service as audit
-from insitu.audit.service import OPERATOR
 from insitu.cli.common import console, session, settings
 from insitu.organizations import endpoints
 from insitu.organizations import service as organizations
@@ -25,15 +23,6 @@ def create(
     with session() as db_session:
         org, key = organizations.create(
             db_session, name=name, settings=settings(), self_host_default=self_host_default
-        )
-        audit.record(
-            db_session,
-            actor=OPERATOR,
-            action="organization.created",
-            org_id=org.id,
-            target_type="organization",
-            target_id=org.id,
-            details={"name": org.name},
         )
     console.print(f"Organization [bold]{org.name}[/] created: {org.id}")
     console.print(f"API key (shown once, keep it secret): [bold green]{key}[/]")

@@ -22,9 +22,18 @@ SCOPES = (ADMIN, LABELER)
 
 
 def create(
-    session: Session, *, name: str, settings: Settings, self_host_default: bool = False
+    session: Session,
+    *,
+    name: str,
+    settings: Settings,
+    self_host_default: bool = False,
+    actor: Actor = OPERATOR,
 ) -> tuple[Organization, str]:
-    """A new organization and its first API key (returned in plain text, once)."""
+    """A new organization and its first API key (returned in plain text, once), both audited.
+
+    Recorded here, not by each caller, so an org made by any path (``insitu org create``, the
+    development bootstrap of ``insitu serve``) starts its log with its creation and first key.
+    """
     box = SecretBox(settings.secret_keys)
     org = Organization(
         name=name,
@@ -33,7 +42,16 @@ def create(
     )
     session.add(org)
     session.flush()
-    return org, create_api_key(session, org=org, name="default")
+    audit.record(
+        session,
+        actor=actor,
+        action="organization.created",
+        org_id=org.id,
+        target_type="organization",
+        target_id=org.id,
+        details={"name": org.name},
+    )
+    return org, create_api_key(session, org=org, name="default", actor=actor)
 
 
 def create_api_key(
