@@ -27,11 +27,14 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
+from insitu.assets.models import Asset
 from insitu.config import Settings
+from insitu.db import session_scope
 from insitu.errors import AccessDenied, InsituError, InvalidLocation, ObjectNotFound
 from insitu.security import Signer
 from insitu.storage.base import ProviderContext
 from insitu.storage.local import PROVIDER, URL_PATH, LocalConfig, LocalStore
+from insitu.storage.registry import parse_location
 from tests.conftest import OPERATOR, Org
 from tests.fixtures.processes import free_port
 from tests.storage.contract import CONTRACT_OBJECTS, DATA, DATA_KEY, ObjectStoreContract
@@ -49,14 +52,35 @@ def root(data_root: Path) -> Path:
 
 @pytest.fixture
 def connection_id(client: TestClient, org: Org, root: Path) -> str:
-    """A local connection over ``root``, made through the API by the operator."""
+    """A local connection over ``root``, made through the API by the operator, with every
+    contract object an active asset of it: the file route serves nothing else."""
     response = client.post(
         "/v1/connections",
         json={"provider": "local", "settings": {"root": str(root)}},
         headers={**org.headers, **OPERATOR},
     )
     assert response.status_code == 201, response.text
-    return str(response.json()["id"])
+    connection = str(response.json()["id"])
+    project = client.post("/v1/projects", json={"name": "contract"}, headers=org.headers).json()
+    # Recorded as an import records a file it accepts: an import would refuse the contract's
+    # binary data object, which is of no media type insitu knows.
+    with session_scope() as session:
+        for name in CONTRACT_OBJECTS:
+            uri = f"file://{root}/{name}"
+            location = parse_location(uri)
+            session.add(
+                Asset(
+                    org_id=org.id,
+                    project_id=project["id"],
+                    connection_id=connection,
+                    location=uri,
+                    provider=location.provider,
+                    bucket=location.bucket,
+                    key=location.key,
+                    size=len(CONTRACT_OBJECTS[name]),
+                )
+            )
+    return connection
 
 
 @pytest.fixture
