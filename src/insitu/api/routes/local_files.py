@@ -14,11 +14,8 @@ process (storage/local.py) and never fetches it through this route.
 
 from __future__ import annotations
 
-import errno
 import mimetypes
-import os
-import stat
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -30,7 +27,7 @@ from insitu.api.deps import SessionDep, SettingsDep
 from insitu.assets.models import ACTIVE, Asset
 from insitu.connections import service as connections
 from insitu.connections.models import Connection
-from insitu.errors import AccessDenied, InvalidLocation, NotFound, ObjectNotFound, StorageError
+from insitu.errors import AccessDenied, NotFound
 from insitu.organizations.models import Organization
 from insitu.security import Signer
 from insitu.storage.local import URL_PATH, LocalStore, url_signer
@@ -102,12 +99,13 @@ def get_local_file(
     store = connections.open_store(connection, org=org, location=location, settings=settings)
     if not isinstance(store, LocalStore):  # a signature only ever names a local connection
         raise _REFUSED
-    path, status = _regular_file(store, key)
+    # A regular file inside the root, or insitu's 4xx error saying why not (gone, a directory,
+    # an over-long name, a symlink out of the root, unreadable).
+    path = store.file_path(key)
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     disposition = "inline" if media_type in _INLINE_TYPES else "attachment"
     return FileResponse(
         path,
-        stat_result=status,
         media_type=media_type,
         filename=PurePosixPath(key).name,
         content_disposition_type=disposition,
@@ -122,36 +120,3 @@ def _is_active_asset(session: Session, *, connection_id: str, key: str) -> bool:
         .limit(1)
     )
     return session.scalar(query) is not None
-
-
-def _regular_file(store: LocalStore, key: str) -> tuple[Path, os.stat_result]:
-    """The file's path and status, or a 4xx error saying why it cannot be served."""
-    try:
-        path = store.resolve(key)
-        status = os.stat(path)
-    except StorageError:
-        raise
-    except (FileNotFoundError, NotADirectoryError) as exc:
-        raise ObjectNotFound(
-            f"file:///{key} no longer exists on the server",
-            fix="the file was moved or deleted after import; re-import it from its new place",
-        ) from exc
-    except PermissionError as exc:
-        raise AccessDenied(
-            f"insitu may not read file:///{key}",
-            fix="let the user insitu runs as read the file",
-        ) from exc
-    except OSError as exc:
-        if exc.errno == errno.ENAMETOOLONG:
-            raise InvalidLocation(
-                f"file:///{key[:200]}... is longer than the file system allows",
-                fix="use a shorter path",
-            ) from exc
-        raise ObjectNotFound(
-            f"file:///{key} cannot be read: {exc.strerror}", fix="check the file on the server"
-        ) from exc
-    if not stat.S_ISREG(status.st_mode):
-        raise ObjectNotFound(
-            f"file:///{key} is not a file (a directory?)", fix="ask for the URL of a file"
-        )
-    return path, status
