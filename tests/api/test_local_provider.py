@@ -156,6 +156,30 @@ def test_symlinks_out_of_the_connection_are_not_imported(
     assert "outside the connection's directory" in failure["message"]
 
 
+def test_a_name_too_long_for_a_file_is_its_own_failure_not_an_internal_error(
+    api: TestClient, worker: InlineBackend, images: Path
+) -> None:
+    """The store's InvalidLocation reaches the failure list with its reason and fix."""
+    connection = connect(api, images)
+    too_long = "n" * 300 + ".png"  # one name past the 255 bytes file systems allow
+    job = run_import(
+        api,
+        worker,
+        {
+            "source": f"file://{images}/",
+            "connection_id": connection["id"],
+            "source_files": ["a.png", too_long],
+        },
+    )
+    assert job["status"] == "succeeded", job
+    assert job["counts"]["imported"] == 1 and job["counts"]["failed"] == 1
+    failure = api.get(f"/v1/imports/{job['id']}/failures").json()["items"][0]
+    assert failure["location"].endswith(too_long)
+    assert failure["code"] == "invalid_location"
+    assert "longer than a file name or path may be" in failure["message"]
+    assert failure["fix"] and "send the server log" not in failure["fix"]
+
+
 def test_a_url_needs_a_live_key_of_the_assets_org(
     api: TestClient, imported: dict[str, Any], org
 ) -> None:  # type: ignore[no-untyped-def]
