@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 
 import pytest
 from fastapi.testclient import TestClient
 
 from insitu.errors import InvalidConfiguration
-from insitu.storage.network import check_endpoint
+from insitu.storage.network import check_address, check_endpoint
 
 
 @pytest.mark.parametrize(
@@ -95,6 +96,45 @@ def test_a_name_resolving_to_any_private_address_is_refused(
     assert "64:ff9b::a00:5 (it carries 10.0.0.5)" in refused.value.detail
     check_endpoint("https://store.example.test", allowed=["64:ff9b::/96"])
     check_endpoint("https://store.example.test", allowed=["store.example.test"])
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        "169.254.169.254",
+        "fe80::1",
+        "::ffff:169.254.169.254",
+        "64:ff9b::a9fe:a9fe",
+        "2002:a9fe:a9fe::",
+    ],
+)
+def test_an_allowed_name_resolving_to_a_link_local_address_is_still_refused(
+    monkeypatch: pytest.MonkeyPatch, metadata: str
+) -> None:
+    """The operator allowed a store by name; DNS pointing that name at a metadata service
+    (then or later, at connect time) does not inherit the allowance."""
+    _resolve_with(monkeypatch, {"minio.internal": ["10.0.0.5", metadata]})
+    every_way = ["minio.internal", "minio.internal:9000", "169.254.0.0/16", "fe80::/10"]
+    with pytest.raises(InvalidConfiguration) as refused:
+        check_endpoint("http://minio.internal:9000", allowed=every_way)
+    assert "link-local" in refused.value.detail
+    assert str(ipaddress.ip_address(metadata)) in refused.value.detail
+    assert "INSITU_PRIVATE_ENDPOINTS" not in (refused.value.fix or "")
+    # The address a socket actually connected to is judged the same way.
+    with pytest.raises(InvalidConfiguration, match="link-local"):
+        check_address("minio.internal", 9000, metadata, every_way)
+    check_address("minio.internal", 9000, "10.0.0.5", every_way)
+
+
+def test_an_allowed_name_leading_only_to_private_addresses_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _resolve_with(monkeypatch, {"minio.internal": ["10.0.0.5", "fd00::5"]})
+    check_endpoint("http://minio.internal:9000", allowed=["minio.internal:9000"])
+    with pytest.raises(InvalidConfiguration, match="non-public"):
+        check_endpoint("http://minio.internal:9000", allowed=[])
+    # Not resolvable from here (yet): allowed by name, and checked again on every connection.
+    check_endpoint("http://not-yet.invalid:9000", allowed=["not-yet.invalid"])
 
 
 def _resolve_with(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:

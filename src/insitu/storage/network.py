@@ -5,7 +5,8 @@ insitu sends signed requests, sometimes with bearer tokens, to it, so a customer
 point it at the platform's own network (metadata services, databases, other tenants'
 on-prem stores). Hosts resolving to loopback, private, link-local or otherwise non-public
 addresses are refused unless the operator lists them in INSITU_PRIVATE_ENDPOINTS (or grants
-them to one org).
+them to one org). Link-local addresses (169.254.0.0/16, fe80::/10: cloud metadata services)
+are refused even then, also when an allowed host name resolves to one.
 
 Three layers, because a name checked once can point elsewhere later:
 
@@ -47,12 +48,22 @@ def endpoint_host(url: str) -> tuple[str, int]:
 
 
 def check_endpoint(url: str, allowed: Sequence[str]) -> None:
-    """Refuse ``url`` unless its host is written plainly and is public or allowed."""
+    """Refuse ``url`` unless its host is written plainly and is public or allowed.
+
+    A host allowed by name may lead to any address but a link-local one: the operator allowed
+    a store, never a metadata service. One that does not resolve from here (yet) passes; each
+    connection to it is checked again (``check_peer``).
+    """
     host, port = endpoint_host(url)
     _refuse_disguised_host(host)
     if _allowed_by_name(host, port, allowed):
-        return
-    for address in resolve(host, port):
+        try:
+            addresses = resolve(host, port)
+        except InvalidConfiguration:
+            return
+    else:
+        addresses = resolve(host, port)
+    for address in addresses:
         check_address(host, port, address, allowed)
 
 
@@ -76,26 +87,34 @@ def resolve(host: str, port: int) -> list[str]:
 
 
 def check_address(host: str, port: int, address: str, allowed: Sequence[str]) -> None:
-    """Refuse connecting to ``address`` (what ``host`` resolved to) unless public or allowed."""
-    if _allowed_by_name(host, port, allowed):
-        return
+    """Refuse connecting to ``address`` (what ``host`` resolved to) unless public or allowed.
+
+    A link-local address (cloud metadata services, in any IPv6 form that carries one) is
+    refused whatever is allowed.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if _public(ip) or _in_allowed_networks(ip, allowed):
-        return
     where = _host_port(host, port)
-    fix = "use the store's public endpoint"
-    if not _is_link_local(ip):  # cloud metadata services live there: never to be allowed
-        fix += (
-            f", or have the operator allow it with INSITU_PRIVATE_ENDPOINTS={where} "
-            "(on-prem stores, emulators)"
+    if _is_link_local(ip):
+        raise InvalidConfiguration(
+            f"the endpoint {where} resolves to {ip}{_carries(ip)}, a link-local, non-public "
+            "address (where cloud metadata services answer) that insitu never calls, even for "
+            "an allowed endpoint",
+            fix="use the store's own address; point its name elsewhere than 169.254.0.0/16 "
+            "or fe80::/10",
         )
-    embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
-    carries = f" (it carries {', '.join(map(str, embedded))})" if embedded else ""
+    if _allowed_by_name(host, port, allowed) or _public(ip) or _in_allowed_networks(ip, allowed):
+        return
     raise InvalidConfiguration(
-        f"the endpoint {where} resolves to {ip}{carries}, a non-public address that insitu "
+        f"the endpoint {where} resolves to {ip}{_carries(ip)}, a non-public address that insitu "
         "does not call on a connection's behalf",
-        fix=fix,
+        fix=f"use the store's public endpoint, or have the operator allow it with "
+        f"INSITU_PRIVATE_ENDPOINTS={where} (on-prem stores, emulators)",
     )
+
+
+def _carries(ip: IPAddress) -> str:
+    embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    return f" (it carries {', '.join(map(str, embedded))})" if embedded else ""
 
 
 def check_peer(sock: socket.socket, host: str, port: int, allowed: Sequence[str]) -> None:
