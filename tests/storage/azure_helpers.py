@@ -106,7 +106,7 @@ def redirect_trap(tls: TlsFiles | None = None) -> Iterator[RedirectTrap]:
             if self.command != "HEAD":
                 self.wfile.write(b"ok")
 
-        do_GET = do_HEAD = do_POST = do_PUT = _answer  # noqa: N815
+        do_GET = do_HEAD = do_POST = do_PUT = do_OPTIONS = _answer  # noqa: N815
 
     class Redirect(BaseHTTPRequestHandler):
         def log_message(self, *_args: Any) -> None:
@@ -122,7 +122,7 @@ def redirect_trap(tls: TlsFiles | None = None) -> Iterator[RedirectTrap]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        do_GET = do_HEAD = do_POST = do_PUT = _answer  # noqa: N815
+        do_GET = do_HEAD = do_POST = do_PUT = do_OPTIONS = _answer  # noqa: N815
 
     servers = [ThreadingHTTPServer(("127.0.0.1", 0), handler) for handler in (Redirect, Target)]
     scheme = "https" if tls else "http"

@@ -47,6 +47,11 @@ def endpoint_host(url: str) -> tuple[str, int]:
     return parts.hostname or "", port or (443 if parts.scheme == "https" else 80)
 
 
+def allowance(url: str) -> str:
+    """The allow-list entry (``host:port``) that lets ``url``'s own host and port through."""
+    return _host_port(*endpoint_host(url))
+
+
 def check_endpoint(url: str, allowed: Sequence[str]) -> None:
     """Refuse ``url`` unless its host is written plainly and is public or allowed.
 
@@ -65,6 +70,21 @@ def check_endpoint(url: str, allowed: Sequence[str]) -> None:
         addresses = resolve(host, port)
     for address in addresses:
         check_address(host, port, address, allowed)
+
+
+def checked_address(url: str, allowed: Sequence[str]) -> str:
+    """The address to connect to for ``url``, checked as ``check_endpoint`` checks its host.
+
+    For a client that connects to this very address (not the name again), so what was checked
+    is what is reached. Unlike ``check_endpoint``, a host that does not resolve is refused even
+    when allowed by name: there is nothing to connect to.
+    """
+    host, port = endpoint_host(url)
+    _refuse_disguised_host(host)
+    addresses = resolve(host, port)
+    for address in addresses:
+        check_address(host, port, address, allowed)
+    return addresses[0]
 
 
 def resolve(host: str, port: int) -> list[str]:

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
-from insitu.errors import InsituError
+from insitu.errors import InsituError, InvalidConfiguration
 from insitu.storage.base import Check, ObjectInfo, ObjectStore
+from insitu.storage.network import checked_address
 
 if TYPE_CHECKING:
     from insitu.config import Settings
@@ -88,11 +89,13 @@ class Steps:
         return self.add(*step())
 
 
-def failed(name: str, what: str, exc: Exception, fix: str | None = None) -> Check:
-    """A failed check from an exception: its detail, and ``fix`` or the error's own fix."""
-    detail = exc.detail if isinstance(exc, InsituError) else f"{type(exc).__name__}: {exc}"
-    own_fix = exc.fix if isinstance(exc, InsituError) else None
-    return Check(name, False, f"{what} failed: {detail}", fix or own_fix)
+def failed(name: str, what: str, exc: InsituError, fix: str | None = None) -> Check:
+    """A failed check from insitu's error: its detail, and ``fix`` or the error's own fix.
+
+    The steps catch only InsituError: providers map their SDK's errors to it at the store's
+    boundary, so anything else is a bug, and reaches the API as a 500 with its traceback.
+    """
+    return Check(name, False, f"{what} failed: {exc.detail}", fix or exc.fix)
 
 
 def list_sample(
@@ -101,7 +104,7 @@ def list_sample(
     """List the first page under ``prefix``; the sample is its first non-empty object."""
     try:
         page = next(iter(store.list_pages(prefix, page_size=page_size)), None)
-    except Exception as exc:
+    except InsituError as exc:
         return failed(LIST, f"listing {prefix or '(bucket root)'}", exc, fix), None
     objects = page.objects if page else []
     files = [obj for obj in objects if not obj.key.endswith("/")]
@@ -128,7 +131,7 @@ def head_sample(
     """HEAD ``key``: its size, ETag and encryption."""
     try:
         info = store.head(key)
-    except Exception as exc:
+    except InsituError as exc:
         return failed(HEAD, f"HEAD {key!r}", exc, fix), None
     encryption = f", encrypted {info.encryption}" if info.encryption else ""
     detail = f"HEAD {key!r}: {info.size} bytes, ETag {info.etag}{encryption}"
@@ -141,7 +144,7 @@ def read_first_byte(
     """Read byte 0 of ``key`` with a ranged GET (empty for an empty object)."""
     try:
         data = store.get_range(key, 0, 1)
-    except Exception as exc:
+    except InsituError as exc:
         return failed(RANGE, f"ranged GET bytes=0-0 of {key!r}", exc, fix), None
     if len(data) > 1:
         detail = f"asked for 1 byte of {key!r}, got {len(data)}: the store ignores Range"
@@ -153,34 +156,72 @@ def fetch_signed_url(
     store: ObjectStore,
     key: str,
     *,
+    allowed: Sequence[str],
     expected: bytes | None = None,
     ttl: timedelta = timedelta(minutes=5),
     fix: str | None = None,
     client: httpx.Client | None = None,
 ) -> tuple[Check, str | None]:
-    """Sign a URL for ``key`` and GET its first byte as a browser would (no credentials)."""
+    """Sign a URL for ``key`` and GET its first byte as a browser would (no credentials).
+
+    The URL's host is checked as a connection's endpoint is (public, or in ``allowed``: the
+    context's ``private_endpoints``) and the checked address is the one connected to; a
+    redirect is reported, never followed.
+    """
     try:
         signed = store.sign(key, ttl=ttl)
-    except Exception as exc:
+    except InsituError as exc:
         return failed(SIGNED_URL, f"signing a URL for {key!r}", exc, fix), None
+    first_byte = {"Range": "bytes=0-0"}
     try:
         if client is None:
-            response = httpx.get(signed.url, headers={"Range": "bytes=0-0"}, timeout=15)
+            with httpx.Client(timeout=15) as own:
+                response = checked_request(own, "GET", signed.url, allowed, headers=first_byte)
         else:
-            response = client.get(signed.url, headers={"Range": "bytes=0-0"})
+            response = checked_request(client, "GET", signed.url, allowed, headers=first_byte)
+    except InvalidConfiguration as exc:
+        detail = f"the signed URL for {key!r} was not fetched: {exc.detail}"
+        return Check(SIGNED_URL, False, detail, exc.fix), None
     except httpx.HTTPError as exc:
-        detail = f"fetching the signed URL for {key!r} failed: {exc!r}"
+        detail = f"fetching the signed URL for {key!r} failed: {type(exc).__name__}: {exc}"
         hint = "make sure the bucket's endpoint is reachable from where browsers run"
-        return Check(SIGNED_URL, False, detail, fix or hint), None
+        return Check(SIGNED_URL, False, detail[:300], fix or hint), None
     if response.status_code not in (200, 206):
-        body = " ".join(response.text.split())[:300]
-        detail = f"the signed URL for {key!r} answered HTTP {response.status_code}: {body}"
+        status = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+        detail = f"the signed URL for {key!r} answered {status}"
+        if response.is_redirect:
+            detail += ", a redirect insitu does not follow"
         return Check(SIGNED_URL, False, detail, fix), None
     if expected is not None and response.content[:1] != expected[:1]:
         detail = f"the signed URL for {key!r} returned other bytes than a ranged GET of it"
         return Check(SIGNED_URL, False, detail, fix), None
     detail = f"the signed URL for {key!r} answered HTTP {response.status_code}"
     return Check(SIGNED_URL, True, detail), signed.url
+
+
+def checked_request(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    allowed: Sequence[str],
+    *,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """``method`` ``url`` through ``client``, connecting only to the address that was checked.
+
+    InvalidConfiguration if the host is not public nor in ``allowed`` (network.check_address).
+    The request goes to that IP, with the URL's own Host header (a signature covers it) and,
+    over HTTPS, its name for SNI and certificate checks. Redirects are returned, not followed.
+    """
+    target = httpx.URL(url)
+    address = checked_address(url, allowed)
+    request = client.build_request(
+        method,
+        target.copy_with(host=address),
+        headers={**(headers or {}), "Host": target.netloc.decode("ascii")},
+        extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
+    )
+    return client.send(request, follow_redirects=False)
 
 
 def sample_object(
@@ -197,18 +238,23 @@ def read_and_sign(
     info: ObjectInfo | None,
     *,
     ttl: timedelta,
+    allowed: Sequence[str],
     fix: str | None = None,
     signed_url_fix: str | None = None,
 ) -> str | None:
     """Read byte 0 of the sampled object, then fetch it through a signed URL (dependent steps).
 
-    ``signed_url_fix`` is what to do when only the signed URL fails (the provider knows why).
+    ``allowed`` are the non-public endpoints the URL may lead to (the context's
+    ``private_endpoints``); ``signed_url_fix`` is what to do when only the signed URL fails
+    (the provider knows why).
     """
     key = info.key if info else ""
     first = steps.run(RANGE, lambda: read_first_byte(store, key, fix=fix))
     return steps.run(
         SIGNED_URL,
-        lambda: fetch_signed_url(store, key, expected=first, ttl=ttl, fix=signed_url_fix),
+        lambda: fetch_signed_url(
+            store, key, allowed=allowed, expected=first, ttl=ttl, fix=signed_url_fix
+        ),
     )
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from insitu.errors import AccessDenied, InsituError
+from insitu.errors import AccessDenied, InsituError, InvalidConfiguration
 from insitu.storage import verify as steps_
 from insitu.storage.azure.advice import cors_command
 from insitu.storage.azure.errors import SDK_ERRORS, Where, map_error
@@ -63,9 +63,17 @@ def _split(value: Any) -> list[str]:
 
 
 def check_cors(
-    identity: Identity, settings: Settings, signed_url: str | None
+    identity: Identity,
+    settings: Settings,
+    signed_url: str | None,
+    *,
+    allowed: Sequence[str],
 ) -> tuple[Check, None]:
-    """Read the blob service's CORS rules; if insitu may not, probe them with preflights."""
+    """Read the blob service's CORS rules; if insitu may not, probe them with preflights.
+
+    The preflights go to the signed URL's host only as ``verify.checked_request`` lets them: a
+    public address or one in ``allowed`` (the context's private endpoints), no redirects.
+    """
     origins = settings.portal_origins
     account = identity.account
     fix = (
@@ -80,7 +88,7 @@ def check_cors(
         if not isinstance(error, AccessDenied):
             return Check(steps_.CORS, False, error.detail, error.fix), None
         if signed_url is not None:
-            return _check_cors_by_preflight(signed_url, origins, account, fix)
+            return _check_cors_by_preflight(signed_url, origins, account, fix, allowed)
         detail = (
             f"{error.detail}; insitu's roles may not read the Blob service properties, and "
             "without a working signed URL it cannot test CORS as a browser would"
@@ -98,17 +106,21 @@ def check_cors(
 
 
 def _check_cors_by_preflight(
-    url: str, origins: Sequence[str], account: str, fix: str
+    url: str, origins: Sequence[str], account: str, fix: str, endpoints: Sequence[str]
 ) -> tuple[Check, None]:
     """Ask the service as a browser would: a CORS preflight per origin and method."""
     missing = []
     with httpx.Client(timeout=15) as client:
         for origin in origins:
             for method in steps_.CORS_METHODS:
+                headers = {"Origin": origin, "Access-Control-Request-Method": method}
                 try:
-                    response = client.options(
-                        url, headers={"Origin": origin, "Access-Control-Request-Method": method}
+                    response = steps_.checked_request(
+                        client, "OPTIONS", url, endpoints, headers=headers
                     )
+                except InvalidConfiguration as exc:
+                    detail = f"a CORS preflight to the Blob service of {account} was not sent: "
+                    return Check(steps_.CORS, False, detail + exc.detail, exc.fix), None
                 except httpx.HTTPError as exc:
                     detail = f"a CORS preflight to the Blob service of {account} failed: {exc!r}"
                     return Check(steps_.CORS, False, detail[:400], fix), None

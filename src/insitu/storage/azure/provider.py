@@ -142,10 +142,19 @@ class AzureProvider:
             with httpx.Client(timeout=15) as client:
                 signed_url = steps.run_anyway(
                     lambda: steps_.fetch_signed_url(
-                        store, info.key, expected=first, ttl=timedelta(minutes=2), client=client
+                        store,
+                        info.key,
+                        allowed=context.private_endpoints,
+                        expected=first,
+                        ttl=timedelta(minutes=2),
+                        client=client,
                     )
                 )
-        steps.run_anyway(lambda: check_cors(identity, context.settings, signed_url))
+        steps.run_anyway(
+            lambda: check_cors(
+                identity, context.settings, signed_url, allowed=context.private_endpoints
+            )
+        )
         return steps.checks
 
     def cors_advice(self, origins: Sequence[str]) -> CorsAdvice:

@@ -29,6 +29,7 @@ from insitu.storage.gcs.policies import (
     shared_account,
 )
 from insitu.storage.gcs.store import GcsObjectStore
+from insitu.storage.network import allowance
 
 
 class GcsProvider:
@@ -114,8 +115,10 @@ class GcsProvider:
         granted = steps.add(*check_permissions(store, email))
         fix = grant_fix(bucket, email)
         info = steps_.sample_object(steps, store, location.key, fix=fix)
+        # Signed URLs point at the operator's own GCS endpoint (or emulator): allowed as set.
+        allowed = (*context.private_endpoints, allowance(identity.endpoint))
         steps_.read_and_sign(
-            steps, store, info, ttl=timedelta(minutes=1), fix=fix,
+            steps, store, info, ttl=timedelta(minutes=1), fix=fix, allowed=allowed,
             signed_url_fix=f"signed URLs read as {email}: it needs {READER_ROLE} on the bucket "
             f"({grant_command(bucket, email)}) and a key that is not disabled or deleted",
         )  # fmt: skip

@@ -130,7 +130,7 @@ class S3Provider:
         if info is not None and info.encryption == "aws:kms":
             steps.run("kms:Decrypt", lambda: check_kms(identity, location.bucket, info))
         steps_.read_and_sign(
-            steps, store, info, ttl=timedelta(minutes=1),
+            steps, store, info, ttl=timedelta(minutes=1), allowed=context.private_endpoints,
             signed_url_fix=f"check that the bucket is in the connection's region "
             f"({config.region}): aws s3api get-bucket-location --bucket {location.bucket}",
         )  # fmt: skip
