@@ -139,14 +139,14 @@ def keyset_page(
 
 def insert_ignoring_duplicates(
     session: Session, model: type[Base], rows: list[dict[str, object]], unique: list[str]
-) -> int:
-    """Insert ``rows``, skipping any that clash on ``unique``; returns how many went in."""
+) -> list[str]:
+    """Insert ``rows``, skipping any that clash on ``unique``; returns the ids that went in."""
     if not rows:
-        return 0
+        return []
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(model).on_conflict_do_nothing(index_elements=unique)
     result = session.execute(statement.returning(model.__table__.c.id), rows)  # type: ignore[attr-defined]
-    return len(result.all())
+    return list(result.scalars().all())

@@ -1,6 +1,6 @@
 """Every ORM model, imported in one place so metadata and Alembic see them all."""
 
-from insitu.assets.models import Asset, SignedUrlIssue
+from insitu.assets.models import Asset, AssetEvent, SignedUrlIssue
 from insitu.audit.models import AuditEvent
 from insitu.azure.models import AzureConsentState, AzureTenant
 from insitu.connections.models import Connection
@@ -12,6 +12,7 @@ from insitu.projects.models import Project
 __all__ = [
     "ApiKey",
     "Asset",
+    "AssetEvent",
     "AuditEvent",
     "AzureConsentState",
     "AzureTenant",

@@ -59,11 +59,15 @@ def list_for_org(session: Session, *, org: Organization) -> Sequence[Connection]
     return session.scalars(query.order_by(Connection.created_at)).all()
 
 
-def delete(session: Session, *, connection: Connection) -> None:
-    """Retire a connection; its assets stay on record but can no longer be signed."""
+def delete(session: Session, *, connection: Connection, by: str) -> int:
+    """Retire a connection; its assets leave circulation but stay on record. Returns how many."""
+    from insitu.assets import service as assets
+
     connection.deleted_at = utcnow()
-    stores.forget(connection.id)
     session.flush()
+    removed = assets.remove_for_connection(session, connection_id=connection.id, by=by)
+    stores.forget(connection.id)
+    return removed
 
 
 def config(connection: Connection, *, settings: Settings) -> ProviderConfig:

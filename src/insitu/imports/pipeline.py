@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from insitu.assets import lifecycle
 from insitu.assets.models import Asset
 from insitu.config import Settings
 from insitu.connections import service as connections
@@ -236,11 +237,11 @@ class _Runner:
             job = session.get_one(ImportJob, self.job_id, with_for_update=True)
             if job.status == CANCELED or not self.claim.renew(job):
                 return False
-            inserted = insert_ignoring_duplicates(
-                session, Asset, tally.assets, ["project_id", "location"]
-            )
-            failed = insert_ignoring_duplicates(
-                session, ImportFailure, tally.failures, ["job_id", "location"]
+            inserted = lifecycle.add_imported(session, tally.assets, by=f"import:{job.id}")
+            failed = len(
+                insert_ignoring_duplicates(
+                    session, ImportFailure, tally.failures, ["job_id", "location"]
+                )
             )
             job.imported += inserted
             job.already_present += tally.already_present + len(tally.assets) - inserted

@@ -147,12 +147,25 @@ def resume(session: Session, *, job: ImportJob, force: bool = False) -> ImportJo
     return job
 
 
-def cancel(session: Session, *, job: ImportJob) -> ImportJob:
+def cancel(
+    session: Session, *, job: ImportJob, remove_assets: bool = False, by: str = "system"
+) -> int:
+    """Stop the import after the page in flight; with ``remove_assets`` its assets leave.
+
+    Returns how many assets left circulation. The job row is locked first, so a page the
+    runner is committing lands before the cancel (and its assets are removed with the rest)
+    or not at all.
+    """
+    session.refresh(job, with_for_update=True)
     if job.status not in FINISHED_STATUSES:
         job.status = CANCELED
         job.finished_at = utcnow()
         session.flush()
-    return job
+    if not remove_assets:
+        return 0
+    from insitu.assets import service as assets
+
+    return assets.remove_for_import(session, job_id=job.id, by=by)
 
 
 def is_stale(job: ImportJob) -> bool:

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from insitu.api.deps import (
     AfterQuery,
@@ -16,7 +17,16 @@ from insitu.api.deps import (
     no_key_sent,
 )
 from insitu.assets import service as assets
-from insitu.assets.schemas import AssetRead, SignedUrlIssueRead, SignedUrlRead
+from insitu.assets.models import Asset
+from insitu.assets.schemas import (
+    AssetDetailRead,
+    AssetEventRead,
+    AssetRead,
+    AssetRemove,
+    AssetsRemovedRead,
+    SignedUrlIssueRead,
+    SignedUrlRead,
+)
 from insitu.config import Settings
 from insitu.db import session_scope
 from insitu.projects import service as projects
@@ -31,20 +41,60 @@ def list_assets(
     project_id: str,
     caller: CallerDep,
     session: SessionDep,
-    status: Annotated[str | None, Query(description="active or removed")] = None,
+    status: Annotated[
+        str | None, Query(description="active (the default), removed or all.")
+    ] = None,
+    reason: Annotated[str | None, Query(description="Only assets removed for this reason.")] = None,
     after: AfterQuery = None,
     limit: LimitQuery = 100,
 ) -> Page[AssetRead]:
+    """The assets in circulation; ``status=removed`` (or ``all``) shows the others and why."""
     project = projects.get(session, org=caller.org, project_id=project_id)
     rows, next_cursor = assets.list_for_project(
-        session, project=project, status=status, after=after, limit=limit
+        session, project=project, status=status, reason=reason, after=after, limit=limit
     )
     return Page(items=[AssetRead.model_validate(row) for row in rows], next=next_cursor)
 
 
+@router.post("/v1/projects/{project_id}/assets/remove")
+def remove_assets(
+    project_id: str, data: AssetRemove, caller: CallerDep, session: SessionDep
+) -> AssetsRemovedRead:
+    """Take assets out of labeling circulation (``canceled``); their records stay."""
+    project = projects.get(session, org=caller.org, project_id=project_id)
+    removed = assets.remove_from_project(
+        session,
+        project=project,
+        by=caller.api_key.id,
+        asset_ids=data.asset_ids,
+        import_id=data.import_id,
+        prefix=data.prefix,
+    )
+    return AssetsRemovedRead(removed=removed)
+
+
 @router.get("/v1/assets/{asset_id}")
-def get_asset(asset_id: str, caller: CallerDep, session: SessionDep) -> AssetRead:
-    return AssetRead.model_validate(assets.get(session, org=caller.org, asset_id=asset_id))
+def get_asset(asset_id: str, caller: CallerDep, session: SessionDep) -> AssetDetailRead:
+    """An asset's facts, whether it is in circulation (and why not), and its history."""
+    asset = assets.get(session, org=caller.org, asset_id=asset_id)
+    return _detail(session, asset)
+
+
+@router.post("/v1/assets/{asset_id}/restore", status_code=status.HTTP_200_OK)
+def restore_asset(
+    asset_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> AssetDetailRead:
+    """Bring a removed asset back into circulation, once a HEAD shows its file unchanged."""
+    asset = assets.get(session, org=caller.org, asset_id=asset_id)
+    assets.restore(session, org=caller.org, asset=asset, by=caller.api_key.id, settings=settings)
+    return _detail(session, asset)
+
+
+def _detail(session: Session, asset: Asset) -> AssetDetailRead:
+    history = [
+        AssetEventRead.model_validate(event) for event in assets.history(session, asset=asset)
+    ]
+    return AssetDetailRead(**AssetRead.model_validate(asset).model_dump(), history=history)
 
 
 @router.get("/v1/assets/{asset_id}/url-issues")

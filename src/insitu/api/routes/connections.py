@@ -52,7 +52,7 @@ def get_connection(
 @router.delete("/v1/connections/{connection_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_connection(connection_id: str, caller: CallerDep, session: SessionDep) -> Response:
     connection = connections.get(session, org=caller.org, connection_id=connection_id)
-    connections.delete(session, connection=connection)
+    connections.delete(session, connection=connection, by=caller.api_key.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
