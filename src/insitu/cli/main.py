@@ -29,6 +29,8 @@ app.command("import")(imports.import_files)
 app.command("verify")(verify.verify)
 app.command("cors")(cors.cors)
 app.command("assets")(assets.assets)
+app.command("remove")(assets.remove)
+app.command("restore")(assets.restore)
 
 
 def main() -> None:

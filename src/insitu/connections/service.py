@@ -54,6 +54,14 @@ def get(session: Session, *, org: Organization, connection_id: str) -> Connectio
     return connection
 
 
+def get_any(session: Session, *, connection_id: str) -> Connection:
+    """Any org's live connection, for the operator's CLI on the server."""
+    connection = session.get(Connection, connection_id)
+    if connection is None or connection.deleted_at is not None:
+        raise NotFound(f"connection {connection_id} does not exist", fix="check the ID")
+    return connection
+
+
 def list_for_org(session: Session, *, org: Organization) -> Sequence[Connection]:
     query = select(Connection).where(Connection.org_id == org.id, Connection.deleted_at.is_(None))
     return session.scalars(query.order_by(Connection.created_at)).all()

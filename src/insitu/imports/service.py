@@ -108,13 +108,26 @@ def _prefix(source: Location) -> str:
 
 
 def get(session: Session, *, org: Organization, job_id: str) -> ImportJob:
+    """The org's import; another org's is simply not found."""
     job = session.get(ImportJob, job_id)
     if job is None or job.org_id != org.id:
-        raise NotFound(
-            f"import {job_id} does not exist",
-            fix="list a project's imports with GET /v1/projects/{id}/imports",
-        )
+        raise _not_found(job_id)
     return job
+
+
+def get_any(session: Session, *, job_id: str) -> ImportJob:
+    """Any org's import, for the operator's CLI on the server."""
+    job = session.get(ImportJob, job_id)
+    if job is None:
+        raise _not_found(job_id)
+    return job
+
+
+def _not_found(job_id: str) -> NotFound:
+    return NotFound(
+        f"import {job_id} does not exist",
+        fix="list a project's imports with GET /v1/projects/{id}/imports",
+    )
 
 
 def list_for_project(
