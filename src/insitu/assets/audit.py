@@ -23,7 +23,7 @@ from insitu.db import new_id, utcnow
 
 @dataclass
 class _Pending:
-    row: dict[str, Any]
+    rows: list[dict[str, Any]]
     done: bool = False
     error: BaseException | None = None
 
@@ -40,15 +40,25 @@ class AuditWriter:
         self, *, org_id: str, asset_id: str, api_key_id: str | None, expires_at: datetime
     ) -> None:
         """Return once the issue is committed; raise if it could not be."""
+        self.record_many(org_id=org_id, api_key_id=api_key_id, issued=[(asset_id, expires_at)])
+
+    def record_many(
+        self, *, org_id: str, api_key_id: str | None, issued: list[tuple[str, datetime]]
+    ) -> None:
+        """Record URLs for several assets (asset id, expiry) at once; return once committed."""
+        now = utcnow()
         pending = _Pending(
-            {
-                "id": new_id(),
-                "created_at": utcnow(),
-                "org_id": org_id,
-                "asset_id": asset_id,
-                "api_key_id": api_key_id,
-                "expires_at": expires_at,
-            }
+            [
+                {
+                    "id": new_id(),
+                    "created_at": now,
+                    "org_id": org_id,
+                    "asset_id": asset_id,
+                    "api_key_id": api_key_id,
+                    "expires_at": expires_at,
+                }
+                for asset_id, expires_at in issued
+            ]
         )
         self._queue.append(pending)
         with self._commit_lock:
@@ -64,7 +74,9 @@ class AuditWriter:
         error: BaseException | None = None
         try:
             with self._engine.begin() as connection:
-                connection.execute(insert(SignedUrlIssue), [item.row for item in batch])
+                connection.execute(
+                    insert(SignedUrlIssue), [row for item in batch for row in item.rows]
+                )
         except BaseException as exc:  # every request in the batch must hear about it
             error = exc
         for item in batch:

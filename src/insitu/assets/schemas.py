@@ -94,3 +94,23 @@ class SignedUrlIssueRead(BaseModel):
     api_key_id: str | None
     created_at: datetime
     expires_at: datetime
+
+
+class CirculationItem(BaseModel):
+    """An asset in circulation, its facts, and a fresh read-only URL for its file."""
+
+    id: str
+    location: str
+    media_kind: str | None
+    extension: str | None
+    mime_type: str | None
+    size: int | None
+    width: int | None
+    height: int | None
+    duration: float | None
+    video_codec: str | None
+    audio_codec: str | None
+    frame_rate: float | None
+    frame_count: int | None
+    url: str
+    expires_at: datetime

@@ -247,3 +247,38 @@ def removed_conflict(asset: Asset) -> Conflict:
         status="removed",
         removal_reason=asset.removal_reason,
     )
+
+
+def circulation(
+    session: Session,
+    *,
+    project: Project,
+    api_key_id: str,
+    after: str | None,
+    limit: int,
+    settings: Settings,
+) -> tuple[list[tuple[Asset, SignedURL]], str | None]:
+    """The next active assets of a project, each with a fresh signed URL, all audited at once.
+
+    Removed assets never appear. Every URL is on the audit trail before any is returned.
+    """
+    query = select(Asset).where(Asset.project_id == project.id, Asset.status == ACTIVE)
+    rows, next_cursor = keyset_page(session, query, Asset, after=after, limit=limit)
+    ttl = timedelta(seconds=settings.url_ttl_seconds)
+    signed = []
+    for asset in rows:
+        store = connections.open_store_by_id(
+            session,
+            connection_id=asset.connection_id,
+            org_id=asset.org_id,
+            location=parse_location(asset.location),
+            settings=settings,
+        )
+        signed.append((asset, store.sign(asset.key, ttl=ttl)))
+    if signed:
+        writer_for(session.get_bind().engine).record_many(  # type: ignore[union-attr]
+            org_id=project.org_id,
+            api_key_id=api_key_id,
+            issued=[(asset.id, url.expires_at) for asset, url in signed],
+        )
+    return signed, next_cursor
