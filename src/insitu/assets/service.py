@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
@@ -29,7 +30,7 @@ from insitu.imports.models import ImportJob
 from insitu.organizations import service as organizations
 from insitu.organizations.models import ApiKey, Organization
 from insitu.projects.models import Project
-from insitu.storage.base import SignedURL
+from insitu.storage.base import ObjectStore, SignedURL
 from insitu.storage.registry import parse_location
 
 STATUSES = (ACTIVE, REMOVED, "all")
@@ -257,28 +258,59 @@ def circulation(
     after: str | None,
     limit: int,
     settings: Settings,
-) -> tuple[list[tuple[Asset, SignedURL]], str | None]:
+) -> tuple[list[tuple[Any, SignedURL]], str | None]:
     """The next active assets of a project, each with a fresh signed URL, all audited at once.
 
     Removed assets never appear. Every URL is on the audit trail before any is returned.
+    This is a labeling tool's hot path: it reads plain rows, not ORM objects, and opens one
+    store per connection and bucket.
     """
-    query = select(Asset).where(Asset.project_id == project.id, Asset.status == ACTIVE)
-    rows, next_cursor = keyset_page(session, query, Asset, after=after, limit=limit)
+    query = select(*CIRCULATION_COLUMNS).where(
+        Asset.project_id == project.id, Asset.status == ACTIVE
+    )
+    if after:
+        query = query.where(Asset.id > after)
+    rows = session.execute(query.order_by(Asset.id).limit(limit + 1)).all()
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
     ttl = timedelta(seconds=settings.url_ttl_seconds)
+    stores: dict[tuple[str, str], ObjectStore] = {}
     signed = []
-    for asset in rows:
-        store = connections.open_store_by_id(
-            session,
-            connection_id=asset.connection_id,
-            org_id=asset.org_id,
-            location=parse_location(asset.location),
-            settings=settings,
-        )
-        signed.append((asset, store.sign(asset.key, ttl=ttl)))
+    for row in rows[:limit]:
+        store = stores.get((row.connection_id, row.bucket))
+        if store is None:
+            store = stores[(row.connection_id, row.bucket)] = connections.open_store_by_id(
+                session,
+                connection_id=row.connection_id,
+                org_id=project.org_id,
+                location=parse_location(row.location),
+                settings=settings,
+            )
+        signed.append((row, store.sign(row.key, ttl=ttl)))
     if signed:
         writer_for(session.get_bind().engine).record_many(  # type: ignore[union-attr]
             org_id=project.org_id,
             api_key_id=api_key_id,
-            issued=[(asset.id, url.expires_at) for asset, url in signed],
+            issued=[(row.id, url.expires_at) for row, url in signed],
         )
     return signed, next_cursor
+
+
+# What a labeling client gets of each asset in circulation, besides its URL.
+CIRCULATION_COLUMNS = (
+    Asset.id,
+    Asset.connection_id,
+    Asset.location,
+    Asset.bucket,
+    Asset.key,
+    Asset.media_kind,
+    Asset.extension,
+    Asset.mime_type,
+    Asset.size,
+    Asset.width,
+    Asset.height,
+    Asset.duration,
+    Asset.video_codec,
+    Asset.audio_codec,
+    Asset.frame_rate,
+    Asset.frame_count,
+)

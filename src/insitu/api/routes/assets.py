@@ -95,23 +95,23 @@ def get_circulation(
     )
     items = [
         CirculationItem(
-            id=asset.id,
-            location=asset.location,
-            media_kind=asset.media_kind,
-            extension=asset.extension,
-            mime_type=asset.mime_type,
-            size=asset.size,
-            width=asset.width,
-            height=asset.height,
-            duration=asset.duration,
-            video_codec=asset.video_codec,
-            audio_codec=asset.audio_codec,
-            frame_rate=asset.frame_rate,
-            frame_count=asset.frame_count,
+            id=row.id,
+            location=row.location,
+            media_kind=row.media_kind,
+            extension=row.extension,
+            mime_type=row.mime_type,
+            size=row.size,
+            width=row.width,
+            height=row.height,
+            duration=row.duration,
+            video_codec=row.video_codec,
+            audio_codec=row.audio_codec,
+            frame_rate=row.frame_rate,
+            frame_count=row.frame_count,
             url=url.url,
             expires_at=url.expires_at,
         )
-        for asset, url in signed
+        for row, url in signed
     ]
     return Page(items=items, next=next_cursor)
 
