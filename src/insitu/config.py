@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # (e.g. workload identity) in production, an emulator's token in tests.
     azure_credential_factory: ImportString[Callable[..., Any]] | None = None
 
+    # How often each project is reconciled with its buckets (0: never on a schedule).
+    reconcile_interval_seconds: int = Field(default=24 * 3600, ge=0)
     import_concurrency: int = Field(default=32, ge=1, le=512)
     import_batch_size: int = Field(default=500, ge=1, le=10_000)
     probe_byte_budget: int = Field(default=4 * 1024 * 1024, ge=1024)

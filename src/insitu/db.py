@@ -10,7 +10,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, Select, String, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Engine,
+    MetaData,
+    Select,
+    SQLColumnExpression,
+    String,
+    create_engine,
+    event,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -150,3 +160,14 @@ def insert_ignoring_duplicates(
     statement = insert(model).on_conflict_do_nothing(index_elements=unique)
     result = session.execute(statement.returning(model.__table__.c.id), rows)  # type: ignore[attr-defined]
     return list(result.scalars().all())
+
+
+def in_byte_order(session: Session, column: SQLColumnExpression[str]) -> ColumnElement[str]:
+    """``column`` compared and sorted byte by byte (code point order), as object stores list.
+
+    SQLite compares text that way already; PostgreSQL needs the "C" collation, since a
+    database's locale collation may sort "B" before "a" or ignore punctuation.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return column.collate("C")
+    return column  # type: ignore[return-value]

@@ -8,6 +8,7 @@ from insitu.db import Base
 from insitu.imports.models import ImportFailure, ImportJob
 from insitu.organizations.models import ApiKey, EndpointGrant, Organization
 from insitu.projects.models import Project
+from insitu.reconcile.models import ReconcileJob
 
 __all__ = [
     "ApiKey",
@@ -23,5 +24,6 @@ __all__ = [
     "ImportJob",
     "Organization",
     "Project",
+    "ReconcileJob",
     "SignedUrlIssue",
 ]

@@ -66,8 +66,10 @@ class SignedUrlIssue(IdMixin, Base):
     """Audit trail: which key asked for a URL to which asset, and until when it worked."""
 
     __tablename__ = "signed_url_issues"
+    # The audit log reads an org's issues newest first.
+    __table_args__ = (Index("ix_signed_url_issues_org_id_created_at", "org_id", "created_at"),)
 
-    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
     api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), default=None)
     expires_at: Mapped[datetime] = mapped_column()

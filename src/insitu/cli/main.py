@@ -7,7 +7,18 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from insitu.cli import assets, connect, cors, db, imports, org, project, serve, verify
+from insitu.cli import (
+    assets,
+    connect,
+    cors,
+    db,
+    imports,
+    org,
+    project,
+    reconcile,
+    serve,
+    verify,
+)
 from insitu.cli import azure as azure_cli
 from insitu.cli.common import err_console
 from insitu.errors import InsituError
@@ -31,6 +42,7 @@ app.command("cors")(cors.cors)
 app.command("assets")(assets.assets)
 app.command("remove")(assets.remove)
 app.command("restore")(assets.restore)
+app.command("reconcile")(reconcile.reconcile)
 
 
 def main() -> None:

@@ -266,7 +266,7 @@ def _failed(key: str, uri: str, code: str, message: str, fix: str | None) -> _Ou
 
 def _asset_row(outcome: _Outcome, location: Location, job: ImportJob) -> dict[str, Any]:
     assert outcome.result is not None and outcome.result.facts is not None
-    facts, info, now = outcome.result.facts, outcome.info, utcnow()
+    now = utcnow()
     return {
         "id": new_id(),
         "created_at": now,
@@ -279,21 +279,8 @@ def _asset_row(outcome: _Outcome, location: Location, job: ImportJob) -> dict[st
         "location": outcome.location,
         "provider": location.provider,
         "bucket": location.bucket,
-        "key": info.key,
-        "size": info.size,
-        "etag": info.etag,
-        "version": info.version,
-        "media_kind": facts.kind,
-        "extension": facts.extension,
-        "mime_type": facts.mime_type,
-        "width": facts.width,
-        "height": facts.height,
-        "duration": facts.duration,
-        "video_codec": facts.video_codec,
-        "audio_codec": facts.audio_codec,
-        "frame_rate": facts.frame_rate,
-        "frame_count": facts.frame_count,
-        "media_details": facts.details or None,
+        "key": outcome.info.key,
+        **lifecycle.fact_columns(outcome.result.facts, outcome.info),
     }
 
 

@@ -16,7 +16,11 @@ from insitu.projects.schemas import ProjectCreate
 def create(session: Session, *, org: Organization, data: ProjectCreate) -> Project:
     self_hosted = org.self_host_default if data.self_hosted is None else data.self_hosted
     project = Project(
-        org_id=org.id, name=data.name, self_hosted=self_hosted, allowed_kinds=data.allowed_kinds
+        org_id=org.id,
+        name=data.name,
+        self_hosted=self_hosted,
+        allowed_kinds=data.allowed_kinds,
+        import_new_files=data.import_new_files,
     )
     session.add(project)
     session.flush()
