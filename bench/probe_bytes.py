@@ -140,7 +140,10 @@ def open_store(root: Path, s3: bool) -> Iterator[ObjectStore]:
         client.create_bucket(Bucket="bench")
         seed(client, "bench", {p.name: p.read_bytes() for p in root.iterdir()})
         provider = get_provider("s3")
-        context = ProviderContext(Settings(_env_file=None), "org", "conn", "ext")  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, private_endpoints=["127.0.0.1"])  # type: ignore[call-arg]
+        context = ProviderContext(
+            settings, "org", "conn", "ext", private_endpoints=tuple(settings.private_endpoints)
+        )
         yield provider.open(
             S3Config(endpoint_url=server.endpoint),
             location=provider.parse("s3://bench/"),

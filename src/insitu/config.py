@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ImportString, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from insitu.security import GOOD_SECRET_KEY_COMMAND, secret_key_weakness
+
 DEVELOPMENT_SECRET_KEY = "insitu-development-secret-key-change-me"
 
 
@@ -22,7 +24,10 @@ def _split_commas(value: object) -> object:
 class Settings(BaseSettings):
     """insitu's configuration; see the README for what each variable does."""
 
-    model_config = SettingsConfigDict(env_prefix="INSITU_", env_file=".env", extra="ignore")
+    # Errors never echo the input: it holds the secret keys.
+    model_config = SettingsConfigDict(
+        env_prefix="INSITU_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     environment: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///./var/insitu.db"
@@ -37,6 +42,14 @@ class Settings(BaseSettings):
     )
     url_ttl_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
     secret_key: str = DEVELOPMENT_SECRET_KEY
+    # A keyring for rotation, newest first: the first key encrypts and signs, every key
+    # decrypts and verifies. After validation it is never empty (INSITU_SECRET_KEY alone is a
+    # one-key ring) and secret_key is its first key.
+    secret_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Denied requests are audited, but no faster than this per client address (and in all):
+    # beyond it they are only counted, so a flood of bad keys cannot flood the audit log.
+    audit_denials_per_minute: int = Field(default=60, ge=0)
+    audit_denials_per_minute_total: int = Field(default=1200, ge=0)
 
     aws_platform_role_template: str | None = None
     # A deployment serving one organization may let it reach storage as insitu's own shared
@@ -73,10 +86,25 @@ class Settings(BaseSettings):
 
     # How often each project is reconciled with its buckets (0: never on a schedule).
     reconcile_interval_seconds: int = Field(default=24 * 3600, ge=0)
+    # Rate limits, counted by each server process alone (in-process token buckets): with N
+    # processes a client may get up to N times these. Requests per second, with bursts of up
+    # to two seconds' worth; 0 turns a limit off. The defaults let one labeling tool fetch
+    # well over 1,000 signed URLs a second with one key.
+    rate_limit_per_key: float = Field(default=2000.0, ge=0)
+    rate_limit_per_address: float = Field(default=5000.0, ge=0)
+    # Failed authentications (bad API or operator keys) one client address may make per
+    # minute; past that, every request from it is refused until the minute is over.
+    auth_failures_per_minute: int = Field(default=10, ge=0)
+    # Imports of one org running at once; the rest wait queued and start as slots free up.
+    max_running_imports_per_org: int = Field(default=4, ge=1, le=1000)
+
     import_concurrency: int = Field(default=32, ge=1, le=512)
     import_batch_size: int = Field(default=500, ge=1, le=10_000)
     probe_byte_budget: int = Field(default=4 * 1024 * 1024, ge=1024)
     text_max_bytes: int = Field(default=1024 * 1024, ge=1)
+    # The largest request body the API reads. The default holds an import naming the most
+    # source_files one request may (10,000 keys of up to 1,024 characters).
+    max_body_bytes: int = Field(default=12 * 1024 * 1024, ge=64 * 1024)
 
     @field_validator("portal_origins", mode="before")
     @classmethod
@@ -86,6 +114,11 @@ class Settings(BaseSettings):
     @field_validator("private_endpoints", mode="before")
     @classmethod
     def _endpoints_from_commas(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("secret_keys", mode="before")
+    @classmethod
+    def _keys_from_commas(cls, value: object) -> object:
         return _split_commas(value)
 
     @field_validator("local_roots", mode="before")
@@ -105,11 +138,32 @@ class Settings(BaseSettings):
         return [origin.rstrip("/") for origin in origins]
 
     @model_validator(mode="after")
-    def _no_default_secret_in_production(self) -> Settings:
-        if self.environment == "production" and self.secret_key == DEVELOPMENT_SECRET_KEY:
+    def _one_keyring(self) -> Settings:
+        explicit_key = self.secret_key != DEVELOPMENT_SECRET_KEY
+        if not self.secret_keys:
+            self.secret_keys = [self.secret_key]
+        elif explicit_key and self.secret_key not in self.secret_keys:
             raise ValueError(
-                "INSITU_SECRET_KEY is the development default; set it to a long random value "
-                '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
+                "INSITU_SECRET_KEY and INSITU_SECRET_KEYS are both set and the keyring does not "
+                "hold INSITU_SECRET_KEY; put it in INSITU_SECRET_KEYS (after the new key) while "
+                "secrets still need it, or unset INSITU_SECRET_KEY once 'insitu secrets rotate' ran"
+            )
+        self.secret_key = self.secret_keys[0]
+        return self
+
+    @model_validator(mode="after")
+    def _strong_secret_in_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        name = "INSITU_SECRET_KEYS's first key" if len(self.secret_keys) > 1 else "the secret key"
+        if self.secret_key == DEVELOPMENT_SECRET_KEY:
+            problem: str | None = "it is the development default, which anyone can read"
+        else:
+            problem = secret_key_weakness(self.secret_key)
+        if problem:
+            raise ValueError(
+                f"{name} (INSITU_SECRET_KEY or INSITU_SECRET_KEYS) is too weak for production: "
+                f"{problem}; set it to a long random value made by: {GOOD_SECRET_KEY_COMMAND}"
             )
         return self
 

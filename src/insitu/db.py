@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
+    make_url,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -71,7 +73,7 @@ class IdMixin:
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
-        _ensure_sqlite_directory(url)
+        _ensure_sqlite_file(url)
         # Enough pooled connections for the API's worker threads: an overflow connection is
         # opened (and its pragmas run) and closed again on every request that needs it.
         engine = create_engine(
@@ -95,10 +97,24 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def _ensure_sqlite_directory(url: str) -> None:
-    path = url.split(":///", 1)[-1]
-    if path and path != ":memory:" and not path.startswith("file:"):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+def _ensure_sqlite_file(url: str) -> None:
+    """Create the database file readable by its owner only, before SQLite creates it.
+
+    It holds encrypted secrets, API key hashes and the audit log. SQLite gives its -wal, -shm
+    and -journal files the main file's mode, so they are 0600 too. An existing file keeps the
+    mode its owner chose.
+    """
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.fchmod(descriptor, 0o600)  # whatever the umask
+    os.close(descriptor)
 
 
 @lru_cache

@@ -8,10 +8,12 @@ them all as ``{"error": code, "detail": ..., "fix": ...}`` with the class's stat
     │   ├── InvalidLocation          422 invalid_location    a URI insitu cannot parse
     │   ├── UnknownProvider          422 unknown_provider
     │   └── InvalidConfiguration     422 invalid_configuration
-    ├── Unauthenticated              401 unauthenticated
+    ├── Unauthenticated              401 unauthenticated     no key, or a bad or expired one
+    ├── Forbidden                    403 forbidden           the key's scope does not allow it
     ├── OperatorOnly                 403 operator_only       needs the platform operator
     ├── NotFound                     404 not_found           also for another org's objects
     ├── Conflict                     409 conflict
+    ├── RateLimited                  429 rate_limited        too many requests; see Retry-After
     └── StorageError                 502 storage_error       the customer's store failed us
         ├── ObjectNotFound           404 object_not_found    (also a FileNotFoundError)
         ├── ContainerNotFound        404 bucket_not_found
@@ -23,6 +25,7 @@ them all as ``{"error": code, "detail": ..., "fix": ...}`` with the class's stat
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 
@@ -37,6 +40,11 @@ class InsituError(Exception):
         self.detail = detail
         self.fix = fix
         self.context = context
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the API sends with this error."""
+        return {}
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.code, "detail": self.detail, "fix": self.fix}
@@ -66,6 +74,11 @@ class Unauthenticated(InsituError):
     status_code = 401
 
 
+class Forbidden(InsituError):
+    code = "forbidden"
+    status_code = 403
+
+
 class OperatorOnly(InsituError):
     code = "operator_only"
     status_code = 403
@@ -79,6 +92,21 @@ class NotFound(InsituError):
 class Conflict(InsituError):
     code = "conflict"
     status_code = 409
+
+
+class RateLimited(InsituError):
+    """Too many requests (or failed authentications) from one key or address."""
+
+    code = "rate_limited"
+    status_code = 429
+
+    def __init__(self, detail: str, *, retry_after: float, fix: str | None = None) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(detail, fix=fix, retry_after=self.retry_after)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class StorageError(InsituError):

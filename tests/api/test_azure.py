@@ -10,13 +10,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import secrets
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,11 +29,15 @@ import pytest
 from azure.storage.blob import CorsRule
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from sqlalchemy import select
 
+from insitu.audit.models import AuditEvent
 from insitu.azure import service as azure
 from insitu.azure.models import AzureTenant
 from insitu.config import Settings
+from insitu.connections import stores
 from insitu.db import session_scope
+from insitu.errors import Conflict
 from insitu.jobs.inline import InlineBackend
 from insitu.organizations.models import Organization
 from tests.conftest import PORTAL_ORIGIN, Org
@@ -593,3 +601,140 @@ def test_a_browser_returning_from_consent_sees_what_to_do_next(
     assert page.headers["content-type"].startswith("text/html")
     assert TENANT in page.text and "acme" in page.text
     assert "Storage Blob Delegator" in page.text and "az role assignment create" in page.text
+
+
+# --- one organization per tenant ----------------------------------------------------------
+
+INSITU = str(Path(sys.executable).with_name("insitu"))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def audit_events(action: str) -> list[AuditEvent]:
+    with session_scope() as session:
+        query = select(AuditEvent).where(AuditEvent.action == action)
+        rows = list(session.scalars(query.order_by(AuditEvent.created_at)))
+        session.expunge_all()
+        return rows
+
+
+def test_another_org_cannot_claim_a_tenant_by_consenting_to_it_again(
+    client: TestClient, org: Org, other_org: Org, entra: FakeEntra, azurite_oauth: Azurite
+) -> None:
+    assert connect_tenant(client, org, entra).status_code == 200
+    # The attacker is (or tricked) an admin of the victim's tenant into consenting for org B.
+    stolen = connect_tenant(client, other_org, entra)
+    assert stolen.status_code == 409, stolen.text
+    body = stolen.json()
+    assert body["error"] == "conflict"
+    assert f"{TENANT} is connected to another organization" in body["detail"]
+    assert f"insitu azure tenant move {TENANT} --to {other_org.id}" in body["fix"]
+    assert org.id not in stolen.text and "acme" not in stolen.text  # never which org
+    assert tenants_of(client, other_org) == []
+    assert [t["tenant_id"] for t in tenants_of(client, org)] == [TENANT]
+    settings = {"account_url": azurite_oauth.account_url, "tenant_id": TENANT}
+    refused = client.post(
+        "/v1/connections",
+        json={"provider": "azure", "settings": settings},
+        headers=other_org.headers,
+    )
+    assert refused.status_code == 422 and "not connected" in refused.json()["detail"]
+    [connected] = audit_events("azure.tenant_connected")
+    assert (connected.org_id, connected.actor) == (org.id, "system")
+    assert (connected.target_type, connected.target_id) == ("azure_tenant", TENANT)
+    assert connected.details == {"how": "consent"}
+
+
+def test_an_operator_cannot_add_another_orgs_tenant_by_hand_either(
+    client: TestClient, org: Org, other_org: Org, entra: FakeEntra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client.app.state.settings, "operator_key", SecretStr(OPERATOR_KEY))  # type: ignore[attr-defined]
+    assert connect_tenant(client, org, entra).status_code == 200
+    operator = {**other_org.headers, "X-Insitu-Operator-Key": OPERATOR_KEY}
+    refused = client.post(
+        "/v1/organization/azure/tenants", json={"tenant_id": TENANT.upper()}, headers=operator
+    )
+    assert refused.status_code == 409, refused.text
+    assert "another organization" in refused.json()["detail"]
+    assert org.id not in refused.text
+    assert tenants_of(client, other_org) == []
+
+
+def test_only_the_operators_move_hands_a_tenant_to_another_org_and_both_logs_say_so(
+    client: TestClient,
+    org: Org,
+    other_org: Org,
+    entra: FakeEntra,
+    azurite_oauth: Azurite,
+    settings: Settings,
+) -> None:
+    assert connect_tenant(client, org, entra).status_code == 200
+    body = {
+        "provider": "azure",
+        "settings": {"account_url": azurite_oauth.account_url, "tenant_id": TENANT},
+    }
+    connection = client.post("/v1/connections", json=body, headers=org.headers)
+    assert connection.status_code == 201, connection.text
+
+    def insitu(*args: str) -> subprocess.CompletedProcess[str]:
+        # The operator runs the CLI on the server, with the same settings (which name a test
+        # module as the credential factory, hence the repository on the path).
+        path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)]))
+        env = {**os.environ, "PYTHONPATH": path, "COLUMNS": "200"}
+        return subprocess.run([INSITU, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    moved = insitu("azure", "tenant", "move", TENANT, "--to", other_org.id)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert f"moved from org {org.id} to org {other_org.id}" in moved.stdout
+    assert tenants_of(client, org) == []
+    assert [t["tenant_id"] for t in tenants_of(client, other_org)] == [TENANT]
+    # The former org's connection on that tenant no longer reaches the storage account.
+    stores.clear()
+    checks = client.post(
+        f"/v1/connections/{connection.json()['id']}/verify",
+        json={"source": f"{azurite_oauth.account_url}/scans/x/"},
+        headers=org.headers,
+    ).json()["checks"]
+    assert not checks[0]["ok"] and "not connected to this organization" in checks[0]["detail"]
+    assert client.post("/v1/connections", json=body, headers=other_org.headers).status_code == 201
+    events = audit_events("azure.tenant_moved")
+    assert {event.org_id for event in events} == {org.id, other_org.id}
+    for event in events:
+        assert (event.actor, event.target_type, event.target_id) == (
+            "operator",
+            "azure_tenant",
+            TENANT,
+        )
+        assert event.details == {"from_org": org.id, "to_org": other_org.id}
+    unknown = insitu("azure", "tenant", "move", OTHER_TENANT, "--to", org.id)
+    assert unknown.returncode == 1 and "not connected to any organization" in unknown.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_orgs_claiming_one_tenant_at_once_cannot_both_win(
+    client: TestClient, org: Org, other_org: Org
+) -> None:
+    first = session_scope()
+    session = first.__enter__()
+    azure.add_tenant(session, org=session.get_one(Organization, org.id), tenant_id=TENANT)
+    outcome: list[BaseException | str] = []
+
+    def second_claim() -> None:
+        try:
+            with session_scope() as other:
+                row = other.get_one(Organization, other_org.id)
+                azure.add_tenant(other, org=row, tenant_id=TENANT, how="consent")
+            outcome.append("claimed")
+        except BaseException as exc:  # noqa: BLE001 - what the race ended with is the result
+            outcome.append(exc)
+
+    racer = threading.Thread(target=second_claim)
+    racer.start()
+    racer.join(timeout=1.0)
+    assert racer.is_alive(), "the second claim should wait on the first one's unique row"
+    first.__exit__(None, None, None)  # the first claim commits
+    racer.join(timeout=30)
+    [result] = outcome
+    assert isinstance(result, Conflict), result
+    assert tenants_of(client, other_org) == []
+    assert [t["tenant_id"] for t in tenants_of(client, org)] == [TENANT]

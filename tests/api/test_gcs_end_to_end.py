@@ -179,3 +179,77 @@ def test_org_gcs_settings_refuse_a_bucket_that_is_no_bucket_name(api: TestClient
 
 def test_org_gcs_settings_need_an_api_key(client: TestClient) -> None:
     assert client.get("/v1/organization/gcs").status_code == 401
+
+
+# --- one account for all orgs -----------------------------------------------------------------
+
+
+def test_in_production_no_org_may_connect_gcs_through_the_account_all_orgs_share(
+    client: TestClient, org: Org, other_org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    email = "insitu@platform-project.iam.gserviceaccount.com"
+    configure(
+        client,
+        monkeypatch,
+        INSITU_ENVIRONMENT="production",
+        INSITU_GCS_SERVICE_ACCOUNT_EMAIL=email,
+    )
+    body = {"provider": "gcs", "settings": {}}
+    refused = client.post("/v1/connections", json=body, headers=other_org.headers)
+    assert refused.status_code == 422, refused.text
+    assert "shared by all organizations" in refused.json()["detail"]
+    assert "INSITU_GCS_SERVICE_ACCOUNT_TEMPLATE" in refused.json()["fix"]
+    settings = client.get("/v1/organization/gcs", headers=other_org.headers).json()
+    assert settings["per_organization"] is False
+    assert any(
+        "shared by all organizations" in line and "refuses GCS connections" in line
+        for line in settings["instructions"]
+    )
+    configure(client, monkeypatch, INSITU_GCS_SERVICE_ACCOUNT_TEMPLATE=TEMPLATE)
+    created = client.post("/v1/connections", json=body, headers=other_org.headers)
+    assert created.status_code == 201, created.text
+    own = client.get("/v1/organization/gcs", headers=other_org.headers).json()
+    assert own["per_organization"] is True
+    assert not any("shared by all" in line for line in own["instructions"])
+
+
+def test_org_gcs_settings_say_plainly_when_the_account_is_shared(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    email = "insitu@platform-project.iam.gserviceaccount.com"
+    configure(api, monkeypatch, INSITU_GCS_SERVICE_ACCOUNT_EMAIL=email)
+    body = api.get("/v1/organization/gcs").json()
+    assert any(
+        line.startswith(f"{email} is shared by all organizations on this server")
+        for line in body["instructions"]
+    )
+
+
+# --- a bug is not the bucket's fault -----------------------------------------------------------
+
+
+def test_a_bug_while_signing_is_an_internal_error_with_its_traceback_not_a_storage_error(
+    api: TestClient,
+    worker: InlineBackend,
+    gcs: dict[str, str],
+    gcs_bucket: str,
+    fake_gcs_server: FakeGcsServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from google.cloud import storage
+
+    seed_gcs(fake_gcs_server, gcs_bucket, {"imgs/a.png": png()})
+    assert run(api, worker, gcs, source=f"gs://{gcs_bucket}/imgs/")["status"] == "succeeded"
+    [asset] = api.get(f"/v1/projects/{gcs['project']}/assets").json()["items"]
+
+    def bug(*_args: object, **_kwargs: object) -> None:
+        raise TypeError("a bug in insitu, not the bucket")
+
+    monkeypatch.setattr(storage.Blob, "generate_signed_url", bug)
+    quiet = TestClient(api.app, raise_server_exceptions=False, headers=dict(api.headers))
+    response = quiet.get(f"/v1/assets/{asset['id']}/url")
+    assert response.status_code == 500, response.text
+    assert response.json()["error"] == "internal_error"
+    logged = [record for record in caplog.records if record.exc_info]
+    assert any(isinstance(record.exc_info[1], TypeError) for record in logged if record.exc_info)

@@ -38,11 +38,13 @@ def local_store(media_files: dict[str, Path]) -> DirectoryStore:
 def s3_store(aws_env: str, s3_client: Any, s3_bucket: str) -> Iterator[ObjectStore]:
     """The real S3 provider on a fresh moto bucket."""
     provider = get_provider("s3")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
     context = ProviderContext(
-        settings=Settings(_env_file=None),  # type: ignore[call-arg]
+        settings=settings,
         org_id="org-media",
         connection_id="conn-media",
         external_id="ext-media",
+        private_endpoints=tuple(settings.private_endpoints),  # moto listens on loopback
     )
     store = provider.open(
         S3Config(endpoint_url=aws_env),

@@ -7,6 +7,7 @@ parallel; the whole set takes a few seconds.
 from __future__ import annotations
 
 import io
+import random
 import shutil
 import struct
 import subprocess
@@ -65,6 +66,23 @@ FFMPEG: dict[str, list[str]] = {
     "tone.ogg": [*AUDIO, "-c:a", "libvorbis"],
     "tone.opus": [*AUDIO, "-c:a", "libopus", "-f", "ogg"],
     "audio_only.mp4": [*AUDIO, "-c:a", "aac"],
+    "fragmented.mp4": [
+        *[*VIDEO, *AUDIO, *H264, "-c:a", "aac"],
+        *["-movflags", "frag_keyframe+empty_moov"],
+    ],
+    # The shape of the file in the truncation finding: 320x240, 2 s, index at the start.
+    "finding.mp4": [
+        *["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=2"],
+        *["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2"],
+        *H264,
+        *["-c:a", "aac", "-movflags", "+faststart"],
+    ],
+    "long_start.mp4": [  # every frame a key frame: ~800 KB, far more than the probe reads
+        *["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=8"],
+        *AUDIO,
+        *[*H264, "-g", "1"],
+        *["-c:a", "aac", "-movflags", "+faststart"],
+    ],
 }
 
 DICOM = {
@@ -173,7 +191,67 @@ def make_all(directory: Path) -> dict[str, Path]:
         for name, job in jobs.items():
             job.result()
             paths[name] = directory / name
-    whole = paths["h264_aac_end.mp4"].read_bytes()
-    paths["truncated.mp4"] = directory / "truncated.mp4"
-    paths["truncated.mp4"].write_bytes(whole[: len(whole) * 6 // 10])  # the moov is cut off
+    for name, data in cut_off({name: path.read_bytes() for name, path in paths.items()}).items():
+        paths[name] = directory / name
+        paths[name].write_bytes(data)
     return paths
+
+
+def noise_png(size: tuple[int, int]) -> bytes:
+    """A PNG too large for the probe's first read (noise does not compress)."""
+    noise = random.Random(0).randbytes(size[0] * size[1] * 3)
+    image = Image.frombytes("RGB", size, noise)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def with_mdat_size_zero(mp4: bytes) -> bytes:
+    """An MP4 whose mdat says "to the end of the file" (size 0), as streaming writers do."""
+    pos = 0
+    while pos + 8 <= len(mp4):
+        size, kind = struct.unpack(">I4s", mp4[pos : pos + 8])
+        if kind == b"mdat":
+            return mp4[:pos] + b"\x00\x00\x00\x00" + mp4[pos + 4 :]
+        pos += size
+    raise AssertionError("no mdat box")
+
+
+def cut_off(files: dict[str, bytes]) -> dict[str, bytes]:
+    """Files cut off as an interrupted upload leaves them: header intact, the rest missing."""
+    end_index = files["h264_aac_end.mp4"]
+    finding = files["finding.mp4"]
+    png = noise_png((160, 120))
+    return {
+        # the finding: the first 4,000 bytes of a faststart H.264/AAC MP4
+        "cut_after_index.mp4": finding[:4000],
+        # the same, with an mdat that claims no size: only the index shows the cut
+        "cut_mdat_to_end.mp4": with_mdat_size_zero(finding[:4000]),
+        "cut_long.mp4": files["long_start.mp4"][: len(files["long_start.mp4"]) // 2],
+        "truncated.mp4": end_index[: len(end_index) * 6 // 10],  # index at the end, cut off
+        "cut_index.mp4": end_index[:-200],  # the cut falls inside the index
+        "cut.mov": files["clip.mov"][: len(files["clip.mov"]) // 2],
+        "cut.m4a": files["tone.m4a"][: len(files["tone.m4a"]) // 2],
+        "cut.webm": files["vp9_opus.webm"][: len(files["vp9_opus.webm"]) // 2],
+        "cut.mkv": files["h264.mkv"][: len(files["h264.mkv"]) // 2],
+        "cut.avi": files["h264.avi"][: len(files["h264.avi"]) // 2],
+        "cut.wav": files["tone.wav"][: len(files["tone.wav"]) // 2],
+        "cut.flac": files["tone.flac"][:6000],
+        "cut.mp3": files["tone.mp3"][: len(files["tone.mp3"]) // 2],
+        "noise.png": png,
+        "cut.png": png[:30_000],  # the head holds an IDAT chunk that runs past the end
+        "cut_small.png": files["image.png"][:-12],  # no IEND, and the whole file is in hand
+        "cut.jpg": files["photo.jpg"][:-2],  # no end-of-image marker
+        "cut_exif.jpg": files["big_exif.jpg"][:20_000],  # cut inside a 40 KB EXIF block
+        "cut.webp": files["lossy.webp"][: len(files["lossy.webp"]) // 2],
+        "cut.bmp": files["image.bmp"][: len(files["image.bmp"]) // 2],
+        "cut.pdf": files["doc.pdf"][: len(files["doc.pdf"]) // 2],
+        "cut.dcm": files["ct.dcm"][: len(files["ct.dcm"]) - 1000],
+        # not cut: a writer that counted the RIFF header in the RIFF size (players shrug)
+        "riff_counts_header.wav": riff_size_plus(files["tone.wav"], 8),
+    }
+
+
+def riff_size_plus(riff: bytes, extra: int) -> bytes:
+    (size,) = struct.unpack("<I", riff[4:8])
+    return riff[:4] + struct.pack("<I", size + extra) + riff[8:]

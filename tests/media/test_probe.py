@@ -129,6 +129,19 @@ ACCEPTED: dict[str, dict[str, Any]] = {
         "duration": 1.0,
     },
     "tone.opus": {"kind": "audio", "mime_type": "audio/ogg", "audio_codec": "opus"},
+    "finding.mp4": {
+        "kind": "video",
+        "width": 320,
+        "height": 240,
+        "duration": 2.0,
+        "video_codec": "h264",
+        "audio_codec": "aac",
+        "details": {"index_at_start": True},
+    },
+    "long_start.mp4": {"kind": "video", "width": 320, "height": 240, "duration": 8.0},
+    "noise.png": {"kind": "image", "width": 160, "height": 120},
+    "riff_counts_header.wav": {"kind": "audio", "audio_codec": "pcm_s16le", "duration": 1.0},
+    "fragmented.mp4": {"kind": "video", "video_codec": "h264", "audio_codec": "aac"},
     "audio_only.mp4": {
         "kind": "audio",
         "mime_type": "audio/mp4",
@@ -157,8 +170,8 @@ REFUSED = {
     "mp3_in.mp4": "unsupported_audio_codec",
     "h264.mkv": "unsupported_container",
     "h264.avi": "unsupported_container",
-    "truncated.mp4": "corrupt_header",
-    "truncated.jpg": "corrupt_header",
+    "truncated.mp4": "truncated",
+    "truncated.jpg": "truncated",
     "bomb.png": "pixel_bomb",
     "image.heic": "unsupported_format",
     "latin1.txt": "text_not_utf8",
@@ -308,3 +321,69 @@ def test_probe_gives_the_same_answers_from_32_threads(s3_store: Any, upload: Any
     serial = [run(info) for info in infos]
     with ThreadPoolExecutor(max_workers=32) as pool:
         assert list(pool.map(run, infos * 2)) == serial * 2
+
+
+# name -> what the reason names as running past the end (see media_files.cut_off)
+TRUNCATED = {
+    "cut_after_index.mp4": "its mdat box (from byte",
+    "cut_mdat_to_end.mp4": "the media data its index (moov) points to",
+    "cut_long.mp4": "its mdat box",
+    "truncated.mp4": "its mdat box",
+    "cut_index.mp4": "its moov box",
+    "cut.mov": "its mdat box",
+    "cut.m4a": "its mdat box",
+    "cut.webm": "its Matroska Segment",
+    "cut.mkv": "its Matroska Segment",
+    "cut.avi": "its RIFF header",
+    "cut.wav": "its RIFF header",
+    "cut.flac": "its metadata block",
+    "cut.mp3": "its audio stream (as its VBR header declares)",
+    "cut.png": "its IDAT chunk",
+    "cut_small.png": "without the IEND chunk",
+    "truncated.jpg": "without the end-of-image marker",
+    "cut.jpg": "without the end-of-image marker",
+    "cut_exif.jpg": "its JPEG segment 0xE1 (from byte 20)",
+    "cut.webp": "its RIFF header",
+    "cut.bmp": "its BMP header's file size",
+    "cut.pdf": "without the %%EOF marker",
+    "cut.dcm": "its pixel data (from byte",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRUNCATED))
+def test_probe_refuses_a_file_cut_off_after_its_header(
+    probe: Probe, media_files: dict[str, Any], name: str
+) -> None:
+    size = media_files[name].stat().st_size
+    result = probe(name)
+    assert result.facts is None, result.facts
+    assert result.failure is not None
+    assert result.failure.code == "truncated", result.failure
+    assert name in result.failure.reason
+    assert TRUNCATED[name] in result.failure.reason
+    assert f"the object has {size:,} bytes" in result.failure.reason or (
+        f"after {size:,} bytes" in result.failure.reason
+    )
+    assert "upload the complete file again" in result.failure.fix
+
+
+def test_probe_refuses_the_cut_off_video_of_the_finding_from_its_first_read(
+    probe: Probe, media_files: dict[str, Any]
+) -> None:
+    whole = media_files["finding.mp4"].read_bytes()
+    result = probe("cut_after_index.mp4")
+    assert result.failure is not None and result.failure.code == "truncated"
+    assert f"runs to byte {len(whole):,}, but the object has 4,000 bytes" in result.failure.reason
+    assert (result.requests, result.bytes_read) == (1, 4000)
+
+
+def test_probe_reads_only_the_head_of_a_cut_off_video(
+    probe: Probe, media_files: dict[str, Any]
+) -> None:
+    """The check costs nothing beyond what probing the complete file reads."""
+    size = media_files["cut_long.mp4"].stat().st_size
+    complete = probe("long_start.mp4")
+    result = probe("cut_long.mp4")
+    assert result.failure is not None and result.failure.code == "truncated"
+    assert result.requests <= complete.requests
+    assert result.bytes_read <= complete.bytes_read < size

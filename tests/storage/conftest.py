@@ -22,8 +22,18 @@ def provider_settings() -> Settings:
 @pytest.fixture
 def context(provider_settings: Settings) -> ProviderContext:
     return ProviderContext(
-        settings=provider_settings, org_id="org1", connection_id="conn1", external_id="ext-org1"
+        settings=provider_settings,
+        org_id="org1",
+        connection_id="conn1",
+        external_id="ext-org1",
+        private_endpoints=tuple(provider_settings.private_endpoints),  # emulators on loopback
     )
+
+
+@pytest.fixture
+def key_base() -> str:
+    """What every key of the storage contract starts with; a local store's keys are paths."""
+    return ""
 
 
 @pytest.fixture(autouse=True)

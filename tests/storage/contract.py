@@ -1,8 +1,10 @@
-"""The contract every storage provider passes (s3 now; local, azure, gcs run it too).
+"""The contract every storage provider passes (s3, azure, gcs and local run it).
 
 A provider's test module subclasses ``ObjectStoreContract`` and defines these fixtures:
 
 - ``store``: an ObjectStore over a bucket/container seeded with ``CONTRACT_OBJECTS``;
+- ``key_base`` (optional, default ""): what the store's keys start with before the
+  contract's own (a local directory's keys are absolute paths);
 - ``fetch(url) -> httpx.Response``: GET a signed URL as a browser would (no credentials);
 - ``verify_url(url) -> str``: check the URL's signature and expiry as the real service would
   (emulators that do not, e.g. moto, need a verifier) and return the key it grants; raise
@@ -18,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from insitu.errors import ObjectNotFound
+from insitu.errors import InvalidInput, ObjectNotFound
 from insitu.storage.base import ObjectStore
 
 PAGE_PREFIX = "contract/page/"
@@ -52,6 +54,10 @@ def _keys(store: ObjectStore, prefix: str, **kwargs: object) -> list[str]:
     return [obj.key for page in store.list_pages(prefix, **kwargs) for obj in page.objects]  # type: ignore[arg-type]
 
 
+def _based(key_base: str, keys: list[str]) -> list[str]:
+    return [key_base + key for key in keys]
+
+
 def _accepted(url: str, fetch: Fetch, verify_url: VerifyURL) -> bool:
     """Whether the real service would serve ``url``."""
     try:
@@ -64,41 +70,66 @@ def _accepted(url: str, fetch: Fetch, verify_url: VerifyURL) -> bool:
 class ObjectStoreContract:
     """Behaviour insitu relies on from every ObjectStore."""
 
-    def test_lists_pages_in_key_order_with_a_small_page_size(self, store: ObjectStore) -> None:
-        pages = list(store.list_pages(PAGE_PREFIX, page_size=5))
+    def test_lists_pages_in_key_order_with_a_small_page_size(
+        self, store: ObjectStore, key_base: str
+    ) -> None:
+        pages = list(store.list_pages(key_base + PAGE_PREFIX, page_size=5))
         assert [len(page.objects) for page in pages] == [5, 5, 2]
-        assert [obj.key for page in pages for obj in page.objects] == PAGE_KEYS
+        assert [obj.key for page in pages for obj in page.objects] == _based(key_base, PAGE_KEYS)
         assert all(page.cursor for page in pages[:-1])
         assert pages[-1].cursor is None
 
-    def test_resumes_listing_from_a_page_cursor(self, store: ObjectStore) -> None:
-        first = next(iter(store.list_pages(PAGE_PREFIX, page_size=5)))
+    def test_resumes_listing_from_a_page_cursor(self, store: ObjectStore, key_base: str) -> None:
+        first = next(iter(store.list_pages(key_base + PAGE_PREFIX, page_size=5)))
         assert first.cursor is not None
-        assert _keys(store, PAGE_PREFIX, cursor=first.cursor, page_size=5) == PAGE_KEYS[5:]
+        resumed = _keys(store, key_base + PAGE_PREFIX, cursor=first.cursor, page_size=5)
+        assert resumed == _based(key_base, PAGE_KEYS[5:])
 
-    def test_prefix_listing_excludes_other_prefixes(self, store: ObjectStore) -> None:
-        assert _keys(store, PAGE_PREFIX) == PAGE_KEYS
-        assert "contract/pagex.bin" in _keys(store, "contract/")
+    def test_prefix_listing_excludes_other_prefixes(
+        self, store: ObjectStore, key_base: str
+    ) -> None:
+        assert _keys(store, key_base + PAGE_PREFIX) == _based(key_base, PAGE_KEYS)
+        assert key_base + "contract/pagex.bin" in _keys(store, key_base + "contract/")
 
-    def test_listing_reports_sizes(self, store: ObjectStore) -> None:
-        sizes = {
-            obj.key: obj.size for page in store.list_pages("contract/") for obj in page.objects
-        }
-        assert sizes == {key: len(data) for key, data in CONTRACT_OBJECTS.items()}
+    def test_listing_reports_sizes(self, store: ObjectStore, key_base: str) -> None:
+        listing = store.list_pages(key_base + "contract/")
+        sizes = {obj.key: obj.size for page in listing for obj in page.objects}
+        assert sizes == {key_base + key: len(data) for key, data in CONTRACT_OBJECTS.items()}
 
-    def test_head_reports_size_and_unquoted_etag(self, store: ObjectStore) -> None:
-        info = store.head(DATA_KEY)
-        listed = next(o for p in store.list_pages("contract/d") for o in p.objects)
-        assert (info.key, info.size) == (DATA_KEY, len(DATA))
+    def test_head_reports_size_and_unquoted_etag(self, store: ObjectStore, key_base: str) -> None:
+        info = store.head(key_base + DATA_KEY)
+        listed = next(o for p in store.list_pages(key_base + "contract/d") for o in p.objects)
+        assert (info.key, info.size) == (key_base + DATA_KEY, len(DATA))
         assert info.etag and '"' not in info.etag
         assert info.etag == listed.etag
 
-    def test_head_of_a_missing_key_raises_object_not_found(self, store: ObjectStore) -> None:
+    def test_head_of_a_missing_key_raises_object_not_found(
+        self, store: ObjectStore, key_base: str
+    ) -> None:
         with pytest.raises(ObjectNotFound) as caught:
-            store.head("contract/missing.bin")
+            store.head(key_base + "contract/missing.bin")
         assert isinstance(caught.value, FileNotFoundError)
         assert "contract/missing.bin" in caught.value.detail
         assert caught.value.fix
+
+    @pytest.mark.parametrize("prefix", ["contract/page", "contract/page/"])
+    def test_a_prefix_is_no_object(self, store: ObjectStore, key_base: str, prefix: str) -> None:
+        """What holds objects (a directory, a "folder") is not itself one to head or read."""
+        with pytest.raises(ObjectNotFound) as caught:
+            store.head(key_base + prefix)
+        assert caught.value.fix
+        with pytest.raises(ObjectNotFound):
+            store.get_range(key_base + prefix, 0, 10)
+
+    def test_an_over_long_name_is_an_error_with_a_fix(
+        self, store: ObjectStore, key_base: str
+    ) -> None:
+        """A name longer than the store allows: not found, or refused as input; never a crash."""
+        key = key_base + "contract/" + "n" * 300 + ".bin"
+        for call in (lambda: store.head(key), lambda: store.get_range(key, 0, 10)):
+            with pytest.raises((ObjectNotFound, InvalidInput)) as caught:
+                call()
+            assert caught.value.fix
 
     @pytest.mark.parametrize(
         ("start", "end", "expected"),
@@ -106,25 +137,28 @@ class ObjectStoreContract:
         ids=["start", "middle", "across-end", "past-end"],
     )
     def test_reads_byte_ranges(
-        self, store: ObjectStore, start: int, end: int, expected: bytes
+        self, store: ObjectStore, key_base: str, start: int, end: int, expected: bytes
     ) -> None:
-        assert store.get_range(DATA_KEY, start, end) == expected
+        assert store.get_range(key_base + DATA_KEY, start, end) == expected
 
-    def test_ranged_read_of_a_missing_key_raises_object_not_found(self, store: ObjectStore) -> None:
+    def test_ranged_read_of_a_missing_key_raises_object_not_found(
+        self, store: ObjectStore, key_base: str
+    ) -> None:
         with pytest.raises(ObjectNotFound):
-            store.get_range("contract/missing.bin", 0, 10)
+            store.get_range(key_base + "contract/missing.bin", 0, 10)
 
-    def test_reads_concurrently_from_threads(self, store: ObjectStore) -> None:
+    def test_reads_concurrently_from_threads(self, store: ObjectStore, key_base: str) -> None:
         with ThreadPoolExecutor(8) as pool:
-            results = list(pool.map(lambda key: store.get_range(key, 0, 4), PAGE_KEYS * 2))
+            keys = _based(key_base, PAGE_KEYS * 2)
+            results = list(pool.map(lambda key: store.get_range(key, 0, 4), keys))
         assert results == [CONTRACT_OBJECTS[key][:4] for key in PAGE_KEYS * 2]
 
     def test_signed_url_fetches_exactly_the_object(
-        self, store: ObjectStore, fetch: Fetch, verify_url: VerifyURL
+        self, store: ObjectStore, key_base: str, fetch: Fetch, verify_url: VerifyURL
     ) -> None:
         before = datetime.now(UTC)
-        signed = store.sign(DATA_KEY, ttl=TTL)
-        assert verify_url(signed.url) == DATA_KEY
+        signed = store.sign(key_base + DATA_KEY, ttl=TTL)
+        assert verify_url(signed.url) == key_base + DATA_KEY
         response = fetch(signed.url)
         assert response.status_code == 200
         assert response.content == DATA
@@ -136,9 +170,9 @@ class ObjectStoreContract:
         )
 
     def test_signed_url_grants_no_other_object(
-        self, store: ObjectStore, fetch: Fetch, verify_url: VerifyURL
+        self, store: ObjectStore, key_base: str, fetch: Fetch, verify_url: VerifyURL
     ) -> None:
-        url = store.sign(PAGE_KEYS[0], ttl=TTL).url
+        url = store.sign(key_base + PAGE_KEYS[0], ttl=TTL).url
         forged = url.replace("000.bin", "001.bin", 1)
         assert forged != url
         assert _accepted(url, fetch, verify_url)
@@ -146,10 +180,11 @@ class ObjectStoreContract:
 
     @pytest.mark.parametrize("key", ODD_KEYS)
     def test_odd_keys_round_trip_from_listing_to_signed_url(
-        self, store: ObjectStore, fetch: Fetch, verify_url: VerifyURL, key: str
+        self, store: ObjectStore, key_base: str, fetch: Fetch, verify_url: VerifyURL, key: str
     ) -> None:
         data = CONTRACT_OBJECTS[key]
-        assert key in _keys(store, ODD_PREFIX, page_size=3)
+        key = key_base + key
+        assert key in _keys(store, key_base + ODD_PREFIX, page_size=3)
         assert store.head(key).size == len(data)
         assert store.get_range(key, 0, 1000) == data
         signed = store.sign(key, ttl=TTL)

@@ -173,10 +173,16 @@ def test_a_location_in_another_account_is_refused(oauth: Azurite, container: str
 def test_a_tenant_the_org_did_not_connect_is_refused() -> None:
     config = AzureConfig(account_url="https://a123.blob.core.windows.net", tenant_id=TENANT)
     other = "99999999-2222-3333-4444-555555555555"
+    # The host is Azure's, but this machine resolves no public name: allowed by name instead.
+    offline = ("a123.blob.core.windows.net",)
     with pytest.raises(InvalidConfiguration) as caught:
-        AzureProvider().validate_config(config, azure_context(azure_settings(), tenants=(other,)))
+        AzureProvider().validate_config(
+            config, azure_context(azure_settings(), tenants=(other,), private_endpoints=offline)
+        )
     assert "/v1/azure/connect" in (caught.value.fix or "")
-    AzureProvider().validate_config(config, azure_context(azure_settings()))
+    AzureProvider().validate_config(
+        config, azure_context(azure_settings(), private_endpoints=offline)
+    )
 
 
 def test_without_an_application_or_factory_no_credential_is_made() -> None:

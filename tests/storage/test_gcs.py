@@ -211,21 +211,24 @@ def test_verify_passes_every_check_when_granted_and_cors_allows_the_portal(
     google_apis.grant(bucket, platform.email, OBJECT_VIEWER | LEGACY_BUCKET_READER)
     google_apis.set_cors(bucket, [{"origin": [PORTAL], "method": ["GET", "HEAD"]}])
     checks = _verify(_context(google_apis, platform), f"gs://{bucket}/scans/")
-    assert [check.name for check in checks] == CHECK_NAMES
+    # One platform account for every org: allowed in development, and said so.
+    assert [check.name for check in checks] == [*CHECK_NAMES, "tenant isolation"]
     assert all(check.ok for check in checks), checks
     assert platform.email in checks[0].detail
+    assert checks[-1].detail.startswith("warning:")
+    assert "INSITU_GCS_SERVICE_ACCOUNT_TEMPLATE" in (checks[-1].fix or "")
 
 
 def test_verify_names_every_missing_permission_and_the_grant_command(
     google_apis: FakeGoogleApis, platform: ServiceAccount, bucket: str
 ) -> None:
     checks = _verify(_context(google_apis, platform), f"gs://{bucket}/scans/")
-    assert [check.name for check in checks] == CHECK_NAMES
+    assert [check.name for check in checks] == [*CHECK_NAMES, "tenant isolation"]
     first = checks[0]
     assert not first.ok
     assert "storage.objects.list" in first.detail and "storage.objects.get" in first.detail
     assert GRANT.format(bucket=bucket, email=platform.email) in (first.fix or "")
-    assert all(c.detail.startswith("skipped:") for c in checks[1:])
+    assert all(c.detail.startswith("skipped:") for c in checks[1:-1])
 
 
 def test_verify_names_only_the_permission_that_is_missing(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -35,10 +37,84 @@ def test_the_operator_can_allow_a_host_a_port_or_a_network() -> None:
         check_endpoint("http://127.0.0.1:9001", allowed=["127.0.0.1:9000"])
 
 
-def test_public_and_unresolvable_hosts_pass_the_check() -> None:
+def test_public_hosts_pass_the_check() -> None:
     check_endpoint("https://8.8.8.8", allowed=[])
-    # Nothing answers there: the first request fails as storage_unreachable instead.
-    check_endpoint("https://no-such-host.invalid", allowed=[])
+    check_endpoint("https://[2001:4860:4860::8888]", allowed=[])
+    # NAT64 and 6to4 forms of a public IPv4 address are as public as it is.
+    check_endpoint("http://[64:ff9b::808:808]", allowed=[])
+    check_endpoint("http://[2002:808:808::]", allowed=[])
+
+
+def test_a_host_that_does_not_resolve_is_refused_not_waved_through() -> None:
+    # Unchecked, it could resolve to anything by the time a request is sent.
+    with pytest.raises(InvalidConfiguration) as refused:
+        check_endpoint("https://no-such-host.invalid", allowed=[])
+    assert "does not resolve" in refused.value.detail
+    assert "endpoint_url" in (refused.value.fix or "")
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1.:9000", "ends with a dot"),
+        ("http://localhost.:9000", "ends with a dot"),
+        ("http://[fe80::1%25eth0]:9000", "zone id"),
+        ("http://[::127.0.0.1]:9000", "IPv6 form of an IPv4"),
+        ("http://[::ffff:127.0.0.1]:9000", "IPv6 form of an IPv4"),
+        ("http://[::ffff:8.8.8.8]:9000", "IPv6 form of an IPv4"),
+        ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]:9000", "IPv6 form of an IPv4"),  # Teredo
+        ("http://2130706433:9000", "decimal, octal or hexadecimal"),
+        ("http://0177.0.0.1:9000", "decimal, octal or hexadecimal"),
+        ("http://0x7f.0.0.1:9000", "decimal, octal or hexadecimal"),
+        ("http://0x7f000001:9000", "decimal, octal or hexadecimal"),
+        ("http://127.1:9000", "decimal, octal or hexadecimal"),
+        ("http://[64:ff9b::7f00:1]:9000", "carries 127.0.0.1"),  # NAT64
+        ("http://[64:ff9b::a9fe:a9fe]:80", "carries 169.254.169.254"),
+        ("http://[2002:7f00:1::]:9000", "carries 127.0.0.1"),  # 6to4
+        ("http://[2002:a00:5::]:9000", "carries 10.0.0.5"),
+        ("http://[64:ff9b:1::808:808]:9000", "non-public"),  # a site's own NAT64
+        ("http://0.0.0.0:9000", "non-public"),
+        ("http://[::]:9000", "non-public"),
+    ],
+)
+def test_disguised_loopback_and_private_hosts_are_refused(url: str, why: str) -> None:
+    # Even with loopback allowed by name: these spellings are never what an operator meant.
+    with pytest.raises(InvalidConfiguration) as refused:
+        check_endpoint(url, allowed=["127.0.0.1:9000", "localhost:9000"])
+    assert why in refused.value.detail
+    assert refused.value.fix
+
+
+def test_a_name_resolving_to_any_private_address_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answers = {"store.example.test": ["93.184.215.14", "64:ff9b::a00:5"]}
+    _resolve_with(monkeypatch, answers)
+    with pytest.raises(InvalidConfiguration) as refused:
+        check_endpoint("https://store.example.test", allowed=[])
+    assert "64:ff9b::a00:5 (it carries 10.0.0.5)" in refused.value.detail
+    check_endpoint("https://store.example.test", allowed=["64:ff9b::/96"])
+    check_endpoint("https://store.example.test", allowed=["store.example.test"])
+
+
+def _resolve_with(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: str, port: object, *args: object, **kwargs: object) -> list:  # type: ignore[type-arg]
+        if host not in answers:
+            return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+        return [
+            (
+                socket.AF_INET6 if ":" in address else socket.AF_INET,
+                socket.SOCK_STREAM,
+                socket.IPPROTO_TCP,
+                "",
+                (address, port),
+            )
+            for address in answers[host]
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 def test_an_s3_connection_to_the_metadata_service_is_refused(

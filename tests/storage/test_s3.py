@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -111,6 +112,38 @@ def test_parse_rejects_malformed_uris_with_an_example(uri: str) -> None:
 def test_config_rejects_invalid_settings_clearly(settings: dict[str, str], message: str) -> None:
     with pytest.raises(ValidationError, match=re.escape(message)):
         S3Config(**settings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"access_key_id": "AKIAEXAMPLE"}, "go together"),
+        ({"secret_access_key": "s3cr3t"}, "go together"),
+        ({"access_key_id": "AKIAEXAMPLE", "secret_access_key": " "}, "go together"),
+        (
+            {
+                "mode": "customer_role",
+                "role_arn": ROLE,
+                "access_key_id": "A",
+                "secret_access_key": "B",
+            },
+            "signs with the assumed role",
+        ),
+    ],
+)
+def test_own_access_keys_come_as_a_pair_and_not_with_a_customer_role(
+    settings: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        S3Config.model_validate(settings)
+
+
+def test_own_access_keys_are_kept_for_storage_but_never_shown() -> None:
+    config = S3Config(access_key_id="AKIAEXAMPLE", secret_access_key="s3cr3t")
+    stored = config.model_dump(mode="json")  # what the connection service encrypts
+    assert S3Config.model_validate(stored) == config
+    assert "s3cr3t" not in repr(config) and "s3cr3t" not in str(config.public())
+    assert "AKIAEXAMPLE" not in str(config.public())
 
 
 def test_config_accepts_a_customer_role_and_an_s3_compatible_endpoint() -> None:
@@ -312,7 +345,8 @@ def test_unknown_bucket_raises_bucket_not_found_with_a_fix(
 def test_unreachable_endpoint_raises_storage_unreachable(
     aws_env: str, context: ProviderContext
 ) -> None:
-    store = _open("abc", context, S3Config(endpoint_url="http://127.0.0.1:9"))
+    allowed = replace(context, private_endpoints=("127.0.0.1:9",))
+    store = _open("abc", allowed, S3Config(endpoint_url="http://127.0.0.1:9"))
     with pytest.raises(StorageUnreachable) as caught:
         next(iter(store.list_pages("")))
     assert "127.0.0.1:9" in (caught.value.fix or "")
@@ -481,7 +515,9 @@ def test_production_refuses_the_shared_platform_identity_without_a_role_template
     from insitu.storage.s3 import PROVIDER as S3
     from insitu.storage.s3 import S3Config
 
-    production = Settings(environment="production", secret_key="s" * 40)
+    production = Settings(
+        environment="production", secret_key="production-secret-key-for-tests-0123456789"
+    )
     context = ProviderContext(
         settings=production, org_id="org1", connection_id="c1", external_id="ext"
     )

@@ -11,16 +11,21 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 
 from insitu import __version__
-from insitu.api.errors import install_error_handlers
+from insitu.api import docs
+from insitu.api.body_limit import BodyLimitMiddleware
+from insitu.api.errors import ERROR_RESPONSES, install_error_handlers
+from insitu.api.headers import SecurityHeadersMiddleware
 from insitu.api.routes import (
     assets,
     connections,
     imports,
+    keys,
     local_files,
     organization,
     projects,
     reconcile,
 )
+from insitu.api.routes import audit as audit_routes
 from insitu.api.routes import azure as azure_routes
 from insitu.api.routes import gcs as gcs_routes
 from insitu.config import Settings, get_settings
@@ -60,9 +65,17 @@ def create_app(
         version=__version__,
         description="Label files that never leave the customer's own cloud.",
         lifespan=lifespan,
+        # Every route may answer with these errors, all in the same {error, detail, fix} shape.
+        responses=ERROR_RESPONSES,
+        # /docs is served from installed assets (api/docs.py); ReDoc would load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings.database_url)
+    # The last added is the outermost: CORS, then the security headers, then the body cap.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.portal_origins,
@@ -71,10 +84,21 @@ def create_app(
         expose_headers=["Content-Length", "Content-Range", "ETag"],
     )
     install_error_handlers(app)
-    for module in (organization, connections, projects, imports, assets, reconcile, local_files):
+    for module in (
+        organization,
+        keys,
+        connections,
+        projects,
+        imports,
+        assets,
+        reconcile,
+        local_files,
+    ):
         app.include_router(module.router)
     app.include_router(gcs_routes.router)
     app.include_router(azure_routes.router)
+    app.include_router(audit_routes.router)
+    app.include_router(docs.router)
 
     from insitu.portal.routes import router as portal_router
 

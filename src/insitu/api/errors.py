@@ -3,21 +3,55 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from insitu.api.denials import audit_if_denied
+from insitu.api.headers import security_headers
 from insitu.errors import InsituError
 
 log = logging.getLogger(__name__)
 
 
+class ErrorRead(BaseModel):
+    """The body of every error: what failed, why, and how to put it right."""
+
+    # Some errors add context (a validation error's ``problems``, a conflict's IDs).
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="A stable code, e.g. not_found or invalid_location.")
+    detail: str = Field(description="What failed and why.")
+    fix: str | None = Field(description="What to do about it.")
+
+
+_DESCRIPTIONS = {
+    401: "No API key, or one that is unknown, revoked or expired.",
+    403: "The key may not do this, or the store refused insitu access.",
+    404: "No such object in the caller's organization.",
+    409: "The request conflicts with the object's current state.",
+    413: "The request body is larger than the server accepts (INSITU_MAX_BODY_BYTES).",
+    422: "The request is malformed or names something insitu cannot use.",
+    429: "Too many requests; wait for Retry-After seconds.",
+}
+
+# Documented on every route of the app (FastAPI(responses=...)).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorRead, "description": description}
+    for status, description in _DESCRIPTIONS.items()
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InsituError)
-    async def _insitu_error(_request: Request, exc: InsituError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    async def _insitu_error(request: Request, exc: InsituError) -> JSONResponse:
+        await audit_if_denied(request, exc)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+        headers.update(exc.headers)
         return JSONResponse(exc.as_dict(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -37,17 +71,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        code = "not_found" if exc.status_code == 404 else "http_error"
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         fix = "see /docs for the API's routes" if exc.status_code in (404, 405) else None
         body = {"error": code, "detail": str(exc.detail), "fix": fix}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         body = {
             "error": "internal_error",
             "detail": "insitu hit an unexpected error; nothing was changed by this request",
             "fix": "retry; if it persists, send the server log to the operator",
         }
-        return JSONResponse(body, status_code=500)
+        # This response is sent outside the middleware that adds these to every other one.
+        headers = security_headers(request.scope, html=False)
+        return JSONResponse(body, status_code=500, headers=headers)

@@ -94,6 +94,8 @@ class SignedUrlIssueRead(BaseModel):
     api_key_id: str | None
     created_at: datetime
     expires_at: datetime
+    client_address: str | None = None
+    user_agent: str | None = None
 
 
 class CirculationItem(BaseModel):

@@ -21,6 +21,8 @@ from insitu.assets.models import (
     Asset,
     SignedUrlIssue,
 )
+from insitu.audit import service as audit
+from insitu.audit.service import Actor
 from insitu.config import Settings
 from insitu.connections import service as connections
 from insitu.connections.models import Connection
@@ -87,7 +89,7 @@ def remove_from_project(
     session: Session,
     *,
     project: Project,
-    by: str,
+    actor: Actor,
     asset_ids: Sequence[str] | None = None,
     import_id: str | None = None,
     prefix: str | None = None,
@@ -113,7 +115,18 @@ def remove_from_project(
         assert prefix is not None
         where = and_(where, Asset.location.startswith(_project_prefix(session, project, prefix),
                                                       autoescape=True))  # fmt: skip
-    return lifecycle.remove(session, where=where, reason=CANCELED, by=by)
+    removed = lifecycle.remove(session, where=where, reason=CANCELED, by=actor.id)
+    named = {"asset_ids": len(asset_ids)} if asset_ids is not None else {}
+    audit.record(
+        session,
+        actor=actor,
+        action="assets.removed",
+        org_id=project.org_id,
+        target_type="project",
+        target_id=project.id,
+        details={**named, "import_id": import_id, "prefix": prefix, "removed": removed},
+    )
+    return removed
 
 
 def _project_prefix(session: Session, project: Project, prefix: str) -> str:
@@ -144,7 +157,7 @@ def remove_for_import(session: Session, *, job_id: str, by: str) -> int:
 
 
 def restore(
-    session: Session, *, org: Organization, asset: Asset, by: str, settings: Settings
+    session: Session, *, org: Organization, asset: Asset, actor: Actor, settings: Settings
 ) -> Asset:
     """Bring a removed asset back, once one HEAD shows its object unchanged in the bucket."""
     if asset.status == ACTIVE:
@@ -176,7 +189,15 @@ def restore(
             f"(ETag {asset.etag} is now {info.etag})",
             fix="reconcile the project to re-probe the changed file, or import it again",
         )
-    lifecycle.restore(session, asset=asset, by=by)
+    lifecycle.restore(session, asset=asset, by=actor.id)
+    audit.record(
+        session,
+        actor=actor,
+        action="asset.restored",
+        org_id=asset.org_id,
+        target_type="asset",
+        target_id=asset.id,
+    )
     session.refresh(asset)
     return asset
 
@@ -193,8 +214,17 @@ def list_url_issues(
     return keyset_page(session, query, SignedUrlIssue, after=after, limit=limit)
 
 
-def sign_url_for_key(session: Session, *, key: str, asset_id: str, settings: Settings) -> SignedURL:
-    """A read-only URL for one asset of the key's org, valid for the configured TTL, audited.
+def sign_url_for_key(
+    session: Session,
+    *,
+    key: str,
+    asset_id: str,
+    settings: Settings,
+    client_address: str | None = None,
+    user_agent: str | None = None,
+) -> SignedURL:
+    """A read-only URL for one asset of the key's org, valid for the configured TTL, audited
+    with the key, the client's address and its user agent.
 
     Every asset a labeler opens passes through here, so the key, the asset and its
     connection come from one query instead of one each.
@@ -207,7 +237,7 @@ def sign_url_for_key(session: Session, *, key: str, asset_id: str, settings: Set
     )
     row = session.execute(query).first()
     if row is None:
-        raise organizations.unknown_key()
+        raise organizations.rejected_key(session, key=key)
     api_key_id, org_id, asset, connection_deleted_at = row
     if asset is None:
         raise _not_found(asset_id)
@@ -227,7 +257,12 @@ def sign_url_for_key(session: Session, *, key: str, asset_id: str, settings: Set
     )
     signed = store.sign(asset.key, ttl=timedelta(seconds=settings.url_ttl_seconds))
     writer_for(session.get_bind().engine).record(  # type: ignore[union-attr]
-        org_id=org_id, asset_id=asset.id, api_key_id=api_key_id, expires_at=signed.expires_at
+        org_id=org_id,
+        asset_id=asset.id,
+        api_key_id=api_key_id,
+        expires_at=signed.expires_at,
+        client_address=client_address,
+        user_agent=user_agent,
     )
     return signed
 
@@ -254,7 +289,7 @@ def circulation(
     session: Session,
     *,
     project: Project,
-    api_key_id: str,
+    actor: Actor,
     after: str | None,
     limit: int,
     settings: Settings,
@@ -289,8 +324,10 @@ def circulation(
     if signed:
         writer_for(session.get_bind().engine).record_many(  # type: ignore[union-attr]
             org_id=project.org_id,
-            api_key_id=api_key_id,
+            api_key_id=actor.id,
             issued=[(row.id, url.expires_at) for row, url in signed],
+            client_address=actor.client_address,
+            user_agent=actor.user_agent,
         )
     return signed, next_cursor
 

@@ -40,6 +40,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
+from insitu.audit import service as audit
+from insitu.audit.service import OPERATOR, SYSTEM, Actor
 from insitu.azure.models import AzureConsentState, AzureTenant
 from insitu.azure.schemas import (
     AzureApplicationRead,
@@ -49,8 +51,9 @@ from insitu.azure.schemas import (
 )
 from insitu.azure.tenant_ids import normalize_tenant_id
 from insitu.config import Settings
-from insitu.db import utcnow
+from insitu.db import session_scope, utcnow
 from insitu.errors import (
+    Conflict,
     InsituError,
     InvalidConfiguration,
     InvalidInput,
@@ -103,7 +106,7 @@ class NotTenantAdmin(InsituError):
 
 
 def _signer(settings: Settings) -> Signer:
-    return Signer(settings.secret_key, "azure-consent-state")
+    return Signer(settings.secret_keys, "azure-consent-state")
 
 
 def redirect_uri(settings: Settings) -> str:
@@ -142,7 +145,7 @@ def read_state(state: str, *, settings: Settings) -> dict[str, Any]:
 
 def _pkce_verifier(nonce: str, settings: Settings) -> str:
     """The PKCE code verifier of the sign-in with ``nonce``: derived, so nothing is stored."""
-    return Signer(settings.secret_key, "azure-consent-pkce").signature(nonce)
+    return Signer(settings.secret_keys, "azure-consent-pkce").signature(nonce)
 
 
 def _pkce_challenge(verifier: str) -> str:
@@ -364,30 +367,113 @@ def complete_consent(
             "this consent state was already used",
             fix="start again from GET /v1/azure/connect; each link connects a tenant once",
         ) from exc
-    return add_tenant(session, org=org, tenant_id=tenant_id, how="consent")
+    return add_tenant(session, org=org, tenant_id=tenant_id, how="consent", actor=SYSTEM)
 
 
 def add_tenant(
-    session: Session, *, org: Organization, tenant_id: str, how: str = "manual"
+    session: Session,
+    *,
+    org: Organization,
+    tenant_id: str,
+    how: str = "manual",
+    actor: Actor = OPERATOR,
 ) -> AzureTenant:
-    """Record ``tenant_id`` on ``org``; a tenant already there is kept (consent wins)."""
+    """Record ``tenant_id`` on ``org``; kept if already there (consent wins); Conflict if taken.
+
+    A tenant belongs to one org: whoever holds its record reads every storage account it opened
+    to insitu. A claim for a tenant another org holds is refused without naming that org; only
+    the operator moves it (``move_tenant``). The unique tenant_id decides between racing claims.
+    """
     tenant_id = normalize_tenant_id(tenant_id)
-    existing = _find(session, org_id=org.id, tenant_id=tenant_id)
-    if existing is not None:
-        if how == "consent":
-            existing.how, existing.consented_at = "consent", utcnow()
-            session.flush()
-        return existing
-    row = AzureTenant(org_id=org.id, tenant_id=tenant_id, how=how, consented_at=utcnow())
-    session.add(row)
+    existing = _find(session, tenant_id=tenant_id)
+    if existing is None:
+        row = AzureTenant(org_id=org.id, tenant_id=tenant_id, how=how, consented_at=utcnow())
+        try:
+            with session.begin_nested():  # a savepoint: a concurrent claim's commit decides
+                session.add(row)
+        except IntegrityError as exc:
+            existing = _find(session, tenant_id=tenant_id)
+            if existing is None or existing.org_id != org.id:
+                raise tenant_taken(tenant_id, org) from exc
+        else:
+            _connected(session, row, actor=actor)
+            return row
+    if existing.org_id != org.id:
+        raise tenant_taken(tenant_id, org)
+    if how == "consent" and existing.how != "consent":
+        existing.how, existing.consented_at = "consent", utcnow()
+        session.flush()
+        _connected(session, existing, actor=actor)
+    return existing
+
+
+def tenant_taken(tenant_id: str, org: Organization) -> Conflict:
+    """The refusal of a claim on a tenant another org holds; it never says which org."""
+    return Conflict(
+        f"Azure tenant {tenant_id} is connected to another organization; a tenant is "
+        "connected to one organization only",
+        fix="if this organization should read that tenant's storage instead, ask the insitu "
+        f"operator to move it: insitu azure tenant move {tenant_id} --to {org.id}",
+    )
+
+
+def _connected(session: Session, row: AzureTenant, *, actor: Actor) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action="azure.tenant_connected",
+        org_id=row.org_id,
+        target_type="azure_tenant",
+        target_id=row.tenant_id,
+        details={"how": row.how},
+    )
+
+
+def move_tenant(session: Session, *, tenant_id: str, to_org: Organization) -> AzureTenant:
+    """Operators only: hand a tenant to ``to_org``, recorded in both orgs' audit logs."""
+    try:
+        tenant_id = normalize_tenant_id(tenant_id)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), fix="pass the tenant's directory ID GUID") from exc
+    row = _find(session, tenant_id=tenant_id)
+    if row is None:
+        raise NotFound(
+            f"Azure tenant {tenant_id} is not connected to any organization",
+            fix="there is nothing to move: connect it to the organization with "
+            f"insitu azure tenant add {tenant_id} --org {to_org.id}, or GET /v1/azure/connect",
+        )
+    from_org = row.org_id
+    if from_org == to_org.id:
+        return row
+    row.org_id = to_org.id
     session.flush()
+    for org_id in (from_org, to_org.id):
+        audit.record(
+            session,
+            actor=OPERATOR,
+            action="azure.tenant_moved",
+            org_id=org_id,
+            target_type="azure_tenant",
+            target_id=tenant_id,
+            details={"from_org": from_org, "to_org": to_org.id},
+        )
     return row
 
 
-def _find(session: Session, *, org_id: str, tenant_id: str) -> AzureTenant | None:
-    query = select(AzureTenant).where(
-        AzureTenant.org_id == org_id, AzureTenant.tenant_id == tenant_id
-    )
+def tenant_owner(session: Session, *, tenant_id: str) -> str | None:
+    """The ID of the org holding ``tenant_id`` (operators only: orgs never learn it)."""
+    try:
+        tenant_id = normalize_tenant_id(tenant_id)
+    except ValueError:
+        return None
+    row = _find(session, tenant_id=tenant_id)
+    return row.org_id if row else None
+
+
+def _find(session: Session, *, tenant_id: str, org_id: str | None = None) -> AzureTenant | None:
+    query = select(AzureTenant).where(AzureTenant.tenant_id == tenant_id)
+    if org_id is not None:
+        query = query.where(AzureTenant.org_id == org_id)
     return session.scalar(query)
 
 
@@ -397,7 +483,7 @@ def get_tenant(session: Session, *, org: Organization, tenant_id: str) -> AzureT
         tenant_id = normalize_tenant_id(tenant_id)
     except ValueError:
         tenant_id = ""
-    row = _find(session, org_id=org.id, tenant_id=tenant_id) if tenant_id else None
+    row = _find(session, tenant_id=tenant_id, org_id=org.id) if tenant_id else None
     if row is None:
         raise NotFound(
             f"Azure tenant {tenant_id or '?'} is not connected to this organization",
@@ -417,16 +503,18 @@ def provider_extra(org: Organization) -> dict[str, Any]:
 
 
 def tenant_lookup(org: Organization) -> Callable[[], list[str]]:
-    """The org's tenant IDs, queried only when a provider asks."""
+    """The org's tenant IDs, queried only when a provider asks (each time: they can move).
+
+    An org loaded by a job that has since closed its session is looked up in a new one.
+    """
+    org_id = org.id
 
     def tenants() -> list[str]:
         session = object_session(org)
-        if session is None:
-            raise InvalidConfiguration(
-                "insitu cannot look up the organization's Azure tenants here",
-                fix="retry; if it persists, report it to the operator",
-            )
-        return [row.tenant_id for row in list_tenants(session, org_id=org.id)]
+        if session is not None:
+            return [row.tenant_id for row in list_tenants(session, org_id=org_id)]
+        with session_scope() as own:
+            return [row.tenant_id for row in list_tenants(own, org_id=org_id)]
 
     return tenants
 

@@ -8,12 +8,10 @@ import typer
 from rich.table import Table
 
 from insitu.assets import service as assets_service
+from insitu.audit.service import OPERATOR
 from insitu.cli.common import console, session, settings
 from insitu.organizations import service as organizations
 from insitu.projects import service as projects
-
-# What the CLI records as who removed or restored an asset: it runs on the server.
-BY_OPERATOR = "operator"
 
 
 def assets(
@@ -66,7 +64,7 @@ def remove(
         removed = assets_service.remove_from_project(
             db_session,
             project=found,
-            by=BY_OPERATOR,
+            actor=OPERATOR,
             asset_ids=asset or None,
             import_id=import_id,
             prefix=prefix,
@@ -80,7 +78,7 @@ def restore(asset_id: Annotated[str, typer.Argument(help="The removed asset's ID
         asset = assets_service.get_any(db_session, asset_id=asset_id)
         org = organizations.get(db_session, org_id=asset.org_id)
         assets_service.restore(
-            db_session, org=org, asset=asset, by=BY_OPERATOR, settings=settings()
+            db_session, org=org, asset=asset, actor=OPERATOR, settings=settings()
         )
         location = asset.location
     console.print(f"Asset {asset_id} ({location}) is back in circulation.", highlight=False)

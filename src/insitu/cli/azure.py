@@ -49,6 +49,29 @@ def add_tenant(
     )
 
 
+@tenant_app.command("move")
+def move_tenant(
+    tenant_id: Annotated[str, typer.Argument(help="The tenant (directory) ID to move.")],
+    to: Annotated[str, typer.Option("--to", help="The organization ID that gets the tenant.")],
+) -> None:
+    """Operator only: give a tenant to another organization (recorded in both audit logs).
+
+    A tenant is connected to one organization at a time; its former organization's Azure
+    connections on that tenant stop opening stores.
+    """
+    with session() as db_session:
+        target = pick_org(db_session, to)
+        before = azure.tenant_owner(db_session, tenant_id=tenant_id)
+        row = azure.move_tenant(db_session, tenant_id=tenant_id, to_org=target)
+    if before == target.id:
+        console.print(f"Tenant [bold]{row.tenant_id}[/] is already connected to org {target.id}.")
+        return
+    console.print(
+        f"Tenant [bold]{row.tenant_id}[/] moved from org {before} to org {target.id}.",
+        highlight=False,
+    )
+
+
 @tenant_app.command("list")
 def list_tenants(org: OrgOption = None) -> None:
     """List the org's connected tenants."""

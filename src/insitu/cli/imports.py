@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from insitu.cli.assets import BY_OPERATOR
+from insitu.audit.service import OPERATOR
 from insitu.cli.common import console, session, settings
 from insitu.connections import service as connections
 from insitu.errors import InvalidInput
@@ -61,7 +61,7 @@ def import_files(
 def _cancel(job_id: str, remove_assets: bool) -> None:
     with session() as db_session:
         job = imports.get_any(db_session, job_id=job_id)
-        removed = imports.cancel(db_session, job=job, remove_assets=remove_assets, by=BY_OPERATOR)
+        removed = imports.cancel(db_session, job=job, remove_assets=remove_assets, actor=OPERATOR)
         status = job.status
     console.print(f"Import {job_id} is {status}.", highlight=False)
     if remove_assets:

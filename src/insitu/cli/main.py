@@ -13,12 +13,15 @@ from insitu.cli import (
     cors,
     db,
     imports,
+    keys,
     org,
     project,
     reconcile,
+    secrets,
     serve,
     verify,
 )
+from insitu.cli import audit as audit_cli
 from insitu.cli import azure as azure_cli
 from insitu.cli.common import err_console
 from insitu.errors import InsituError
@@ -31,9 +34,12 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(org.app, name="org")
+app.add_typer(keys.app, name="keys")
 app.add_typer(connect.app, name="connect")
 app.add_typer(project.app, name="project")
 app.add_typer(azure_cli.app, name="azure")
+app.add_typer(audit_cli.app, name="audit")
+app.add_typer(secrets.app, name="secrets")
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("import")(imports.import_files)

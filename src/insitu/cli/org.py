@@ -5,7 +5,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from insitu.audit import service as audit
+from insitu.audit.service import OPERATOR
 from insitu.cli.common import console, session, settings
+from insitu.organizations import endpoints
 from insitu.organizations import service as organizations
 
 app = typer.Typer(help="Organizations and their API keys.", no_args_is_help=True)
@@ -22,6 +25,15 @@ def create(
     with session() as db_session:
         org, key = organizations.create(
             db_session, name=name, settings=settings(), self_host_default=self_host_default
+        )
+        audit.record(
+            db_session,
+            actor=OPERATOR,
+            action="organization.created",
+            org_id=org.id,
+            target_type="organization",
+            target_id=org.id,
+            details={"name": org.name},
         )
     console.print(f"Organization [bold]{org.name}[/] created: {org.id}")
     console.print(f"API key (shown once, keep it secret): [bold green]{key}[/]")
@@ -49,3 +61,47 @@ def new_key(
         org = organizations.get(db_session, org_id=org_id)
         key = organizations.create_api_key(db_session, org=org, name=name)
     console.print(f"API key (shown once, keep it secret): [bold green]{key}[/]")
+
+
+@app.command("allow-endpoint")
+def allow_endpoint(
+    org_id: Annotated[str, typer.Argument(help="Organization ID.")],
+    endpoint: Annotated[str, typer.Argument(help="HOST, HOST:PORT or a CIDR network.")],
+) -> None:
+    """Let one organization's connections use a private endpoint (e.g. its on-prem MinIO)."""
+    with session() as db_session:
+        org = organizations.get(db_session, org_id=org_id)
+        grant = endpoints.grant(db_session, org=org, endpoint=endpoint)
+        granted = grant.endpoint
+    console.print(f"Organization {org_id} may now use the private endpoint [bold]{granted}[/]")
+
+
+@app.command("endpoints")
+def list_endpoints(
+    org_id: Annotated[str, typer.Argument(help="Organization ID.")],
+) -> None:
+    """List the private endpoints granted to one organization."""
+    table = Table("endpoint", "granted")
+    with session() as db_session:
+        org = organizations.get(db_session, org_id=org_id)
+        for grant in endpoints.list_for_org(db_session, org=org):
+            table.add_row(grant.endpoint, f"{grant.created_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@app.command("revoke-endpoint")
+def revoke_endpoint(
+    org_id: Annotated[str, typer.Argument(help="Organization ID.")],
+    endpoint: Annotated[str, typer.Argument(help="The HOST, HOST:PORT or CIDR granted.")],
+) -> None:
+    """Take a private endpoint away from an organization.
+
+    Its connections to the endpoint are refused when next opened; a running server keeps the
+    stores it already opened until it restarts, so restart it to cut access at once.
+    """
+    with session() as db_session:
+        org = organizations.get(db_session, org_id=org_id)
+        grant = endpoints.revoke(db_session, org=org, endpoint=endpoint)
+        revoked = grant.endpoint
+    console.print(f"Organization {org_id} may no longer use [bold]{revoked}[/]")
+    console.print("Restart 'insitu serve' and workers to close stores they already opened.")

@@ -9,7 +9,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from insitu.cli.assets import BY_OPERATOR
+from insitu.audit.service import OPERATOR
 from insitu.cli.common import console, session, settings
 from insitu.projects import service as projects
 from insitu.reconcile import service as reconciles
@@ -24,7 +24,7 @@ def reconcile(project: Annotated[str, typer.Option("--project", help="Project ID
     """Compare a project's assets with listings of its buckets; print what changed."""
     with session() as db_session:
         found = projects.get_any(db_session, project_id=project)
-        job = reconciles.start(db_session, project=found, by=BY_OPERATOR, enqueue=False)
+        job = reconciles.start(db_session, project=found, by=OPERATOR.id, enqueue=False)
         job_id, queued = job.id, job.status == QUEUED
     with Live(_table(None), console=console, refresh_per_second=4) as live:
 

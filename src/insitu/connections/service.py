@@ -6,8 +6,10 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from insitu.audit import service as audit
+from insitu.audit.service import OPERATOR, SYSTEM, Actor
 from insitu.azure import service as azure_tenants
 from insitu.config import Settings
 from insitu.connections import stores
@@ -29,17 +31,30 @@ def create(
     data: ConnectionCreate,
     settings: Settings,
     operator: bool = False,
+    actor: Actor | None = None,
 ) -> Connection:
-    """Validate the settings with the provider's own model, then store them encrypted."""
+    """Validate the settings with the provider's own model, then store them encrypted.
+
+    The audit log names ``actor`` (the operator by default when ``operator`` is set).
+    """
     provider = get_provider(data.provider)
     config = _validated_config(data.provider, data.settings)
     connection = Connection(org_id=org.id, name=data.name or data.provider, provider=data.provider)
     provider.validate_config(config, _context(org, connection, settings, operator=operator))
-    connection.settings_encrypted = SecretBox(settings.secret_key).encrypt_json(
+    connection.settings_encrypted = SecretBox(settings.secret_keys).encrypt_json(
         config.model_dump(mode="json")
     )
     session.add(connection)
     session.flush()
+    audit.record(
+        session,
+        actor=actor or (OPERATOR if operator else SYSTEM),
+        action="connection.created",
+        org_id=org.id,
+        target_type="connection",
+        target_id=connection.id,
+        details={"provider": connection.provider, "name": connection.name, "operator": operator},
+    )
     return connection
 
 
@@ -67,19 +82,28 @@ def list_for_org(session: Session, *, org: Organization) -> Sequence[Connection]
     return session.scalars(query.order_by(Connection.created_at)).all()
 
 
-def delete(session: Session, *, connection: Connection, by: str) -> int:
+def delete(session: Session, *, connection: Connection, actor: Actor = SYSTEM) -> int:
     """Retire a connection; its assets leave circulation but stay on record. Returns how many."""
     from insitu.assets import service as assets
 
     connection.deleted_at = utcnow()
     session.flush()
-    removed = assets.remove_for_connection(session, connection_id=connection.id, by=by)
+    removed = assets.remove_for_connection(session, connection_id=connection.id, by=actor.id)
     stores.forget(connection.id)
+    audit.record(
+        session,
+        actor=actor,
+        action="connection.deleted",
+        org_id=connection.org_id,
+        target_type="connection",
+        target_id=connection.id,
+        details={"assets_removed": removed},
+    )
     return removed
 
 
 def config(connection: Connection, *, settings: Settings) -> ProviderConfig:
-    raw = SecretBox(settings.secret_key).decrypt_json(connection.settings_encrypted)
+    raw = SecretBox(settings.secret_keys).decrypt_json(connection.settings_encrypted)
     return _validated_config(connection.provider, raw)
 
 
@@ -139,17 +163,37 @@ def _open(
 
 
 def verify(
-    connection: Connection, *, org: Organization, source: str, settings: Settings
+    connection: Connection,
+    *,
+    org: Organization,
+    source: str,
+    settings: Settings,
+    actor: Actor = OPERATOR,
 ) -> list[Check]:
+    """Run the provider's checks on ``source``; the audit log records which failed."""
     location = location_for(connection, source)
     provider = get_provider(connection.provider)
-    return list(
+    checks = list(
         provider.verify(
             config(connection, settings=settings),
             location=location,
             context=_context(org, connection, settings),
         )
     )
+    failed = [check.name for check in checks if not check.ok]
+    session = object_session(connection)
+    if session is not None:  # a connection loaded from the database always has one
+        audit.record(
+            session,
+            actor=actor,
+            action="connection.verified",
+            org_id=org.id,
+            target_type="connection",
+            target_id=connection.id,
+            outcome="failed" if failed else "ok",
+            details={"source": location.uri, "ok": not failed, "failed": failed},
+        )
+    return checks
 
 
 def _context(

@@ -17,26 +17,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from insitu.assets import lifecycle
 from insitu.assets.models import Asset
-from insitu.config import Settings
+from insitu.config import Settings, get_settings
 from insitu.connections import service as connections
 from insitu.connections.models import Connection
 from insitu.db import insert_ignoring_duplicates, new_id, session_scope, utcnow
 from insitu.errors import InsituError, ObjectNotFound, StorageError
+from insitu.imports import service as imports
 from insitu.imports.models import (
     CANCELED,
     FAILED,
-    QUEUED,
-    RUNNING,
     SUCCEEDED,
     ImportFailure,
     ImportJob,
 )
-from insitu.imports.service import STALE_AFTER
 from insitu.media import ProbeOptions, ProbeResult, probe_object
 from insitu.organizations.models import Organization
 from insitu.projects.models import Project
@@ -71,22 +69,44 @@ class _PageTally:
 def run_import(
     job_id: str, *, settings: Settings, progress: ProgressCallback | None = None
 ) -> None:
-    """Run (or resume) import ``job_id`` to the end, recording every file's outcome."""
+    """Run (or resume) import ``job_id`` to the end, recording every file's outcome.
+
+    It waits queued while its org already runs INSITU_MAX_RUNNING_IMPORTS_PER_ORG imports;
+    each run, once over, starts the org's next waiting one.
+    """
+    max_running = settings.max_running_imports_per_org
     with session_scope() as session:
-        beat = _claim(session, job_id)
+        beat = _claim(session, job_id, max_running=max_running)
         if beat is None:
-            log.info("import %s is finished or running elsewhere; not starting it", job_id)
+            log.info("import %s is finished, running elsewhere or waiting for a slot", job_id)
             return
         job = session.get_one(ImportJob, job_id)
         org = session.get_one(Organization, job.org_id)
         project = session.get_one(Project, job.project_id)
         connection = session.get_one(Connection, job.connection_id)
     try:
+        _run_claimed(job, org, project, connection, Claim(job_id, beat), settings, progress)
+    finally:
+        with session_scope() as session:
+            imports.start_waiting(session, org_id=org.id, max_running=max_running)
+
+
+def _run_claimed(
+    job: ImportJob,
+    org: Organization,
+    project: Project,
+    connection: Connection,
+    claim: Claim,
+    settings: Settings,
+    progress: ProgressCallback | None,
+) -> None:
+    job_id = job.id
+    try:
         location = connections.location_for(connection, job.source)
         store = connections.open_store(connection, org=org, location=location, settings=settings)
         kinds = frozenset(project.allowed_kinds) if project.allowed_kinds else None
         options = ProbeOptions.from_settings(settings, allowed_kinds=kinds)
-        _Runner(job, store, location, options, settings, progress, Claim(job_id, beat)).run()
+        _Runner(job, store, location, options, settings, progress, claim).run()
     except InsituError as exc:
         _finish(job_id, FAILED, error=exc.as_dict())
         log.warning("import %s failed: %s", job_id, exc.detail)
@@ -284,30 +304,11 @@ def _asset_row(outcome: _Outcome, location: Location, job: ImportJob) -> dict[st
     }
 
 
-def _claim(session: Session, job_id: str) -> datetime | None:
-    """Mark the job running if it is queued or abandoned; one claimant wins any race.
-
-    Returns the heartbeat this run wrote (its claim), or None when it did not win.
-    """
-    now = utcnow()
-    stale_before = now - STALE_AFTER
-    claim = (
-        update(ImportJob)
-        .where(
-            ImportJob.id == job_id,
-            or_(
-                ImportJob.status == QUEUED,
-                and_(ImportJob.status == RUNNING, ImportJob.heartbeat_at < stale_before),
-            ),
-        )
-        .values(
-            status=RUNNING,
-            heartbeat_at=now,
-            started_at=func.coalesce(ImportJob.started_at, now),
-        )
-    )
-    claimed: bool = session.execute(claim).rowcount == 1  # type: ignore[attr-defined]
-    return now if claimed else None
+def _claim(session: Session, job_id: str, *, max_running: int | None = None) -> datetime | None:
+    """Mark the job running if it is queued or abandoned and its org has a free slot."""
+    if max_running is None:
+        max_running = get_settings().max_running_imports_per_org
+    return imports.claim(session, job_id, max_running=max_running)
 
 
 def _finish(

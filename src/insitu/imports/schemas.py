@@ -1,20 +1,30 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# How many files one import may name, and how long each name may be (the longest S3 and GCS
+# key is 1,024 bytes). INSITU_MAX_BODY_BYTES's default holds a request naming all of them.
+MAX_SOURCE_FILES = 10_000
+MAX_NAME_LENGTH = 1024
+MAX_SOURCE_LENGTH = 2048
 
 
 class ImportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    source: str = Field(examples=["s3://my-bucket/images/"])
-    connection_id: str
-    source_files: list[str] | None = Field(
+    source: str = Field(examples=["s3://my-bucket/images/"], max_length=MAX_SOURCE_LENGTH)
+    connection_id: str = Field(max_length=64)
+    # The count is checked by the service, which says how to import more; the schema only
+    # documents it.
+    source_files: list[Annotated[str, Field(max_length=MAX_NAME_LENGTH)]] | None = Field(
         default=None,
-        description="Only these files: keys relative to source, or full URIs under it.",
-        max_length=1_000_000,
+        description="Only these files: keys relative to source, or full URIs under it. At "
+        f"most {MAX_SOURCE_FILES:,} per request: import more with several requests, or "
+        "import their prefix without source_files.",
+        json_schema_extra={"maxItems": MAX_SOURCE_FILES},
     )
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from insitu import jobs
+from insitu.audit import service as audit
+from insitu.audit.service import OPERATOR, Actor
 from insitu.config import Settings
 from insitu.connections import service as connections
 from insitu.db import keyset_page, utcnow
@@ -22,10 +25,17 @@ from insitu.imports.models import (
     ImportFailure,
     ImportJob,
 )
-from insitu.imports.schemas import ImportCounts, ImportCreate, ImportProgress, ImportRead
+from insitu.imports.schemas import (
+    MAX_SOURCE_FILES,
+    ImportCounts,
+    ImportCreate,
+    ImportProgress,
+    ImportRead,
+)
 from insitu.organizations.models import Organization
 from insitu.projects.models import Project
 from insitu.storage.base import Location
+from insitu.storage.registry import check_plain_text, parse_location
 
 RUN_TASK = "imports.run"
 # A running job whose worker has not written for this long is taken to have died.
@@ -40,8 +50,10 @@ def create(
     data: ImportCreate,
     settings: Settings,
     enqueue: bool = True,
+    actor: Actor = OPERATOR,
 ) -> ImportJob:
     """Validate the source and files, record the job, and queue it once committed."""
+    check_plain_text(data.source, what="source")
     connection = connections.get(session, org=org, connection_id=data.connection_id)
     location = connections.location_for(connection, data.source)
     files = None
@@ -50,6 +62,13 @@ def create(
             raise InvalidInput(
                 "source_files is empty: there is nothing to import",
                 fix="name at least one file, or leave source_files out to import the prefix",
+            )
+        if len(data.source_files) > MAX_SOURCE_FILES:
+            raise InvalidInput(
+                f"source_files names {len(data.source_files):,} files; one import takes at "
+                f"most {MAX_SOURCE_FILES:,}",
+                fix=f"split the list over several imports of up to {MAX_SOURCE_FILES:,} "
+                "files each, or import the files' common prefix without source_files",
             )
         # Naming a file twice imports it once.
         files = list(dict.fromkeys(relative_key(location, name) for name in data.source_files))
@@ -64,6 +83,7 @@ def create(
     )
     session.add(job)
     session.flush()
+    audit.record(session, actor=actor, action="import.created", org_id=org.id, **_audited(job))
     if enqueue:
         jobs.enqueue(session, RUN_TASK, job_id=job.id)
     return job
@@ -71,9 +91,8 @@ def create(
 
 def relative_key(source: Location, name: str) -> str:
     """The object key a ``source_files`` entry names, refusing anything outside ``source``."""
+    check_plain_text(name, what="source file")
     if "://" in name:
-        from insitu.storage.registry import parse_location
-
         named = parse_location(name)
         if (named.provider, named.account, named.bucket) != (
             source.provider,
@@ -161,7 +180,7 @@ def resume(session: Session, *, job: ImportJob, force: bool = False) -> ImportJo
 
 
 def cancel(
-    session: Session, *, job: ImportJob, remove_assets: bool = False, by: str = "system"
+    session: Session, *, job: ImportJob, actor: Actor = OPERATOR, remove_assets: bool = False
 ) -> int:
     """Stop the import after the page in flight; with ``remove_assets`` its assets leave.
 
@@ -170,15 +189,110 @@ def cancel(
     or not at all.
     """
     session.refresh(job, with_for_update=True)
+    was = job.status
     if job.status not in FINISHED_STATUSES:
         job.status = CANCELED
         job.finished_at = utcnow()
         session.flush()
-    if not remove_assets:
-        return 0
-    from insitu.assets import service as assets
+    removed = 0
+    if remove_assets:
+        from insitu.assets import service as assets
 
-    return assets.remove_for_import(session, job_id=job.id, by=by)
+        removed = assets.remove_for_import(session, job_id=job.id, by=actor.id)
+    target = _audited(job)
+    target["details"] |= {"was": was, "assets_removed": removed}
+    audit.record(session, actor=actor, action="import.canceled", org_id=job.org_id, **target)
+    return removed
+
+
+def _audited(job: ImportJob) -> dict[str, Any]:
+    """What the audit log says about an import: which one, of what, into where."""
+    files = len(job.source_files) if job.source_files is not None else None
+    return {
+        "target_type": "import",
+        "target_id": job.id,
+        "details": {"project_id": job.project_id, "source": job.source, "source_files": files},
+    }
+
+
+def claim(session: Session, job_id: str, *, max_running: int) -> datetime | None:
+    """Mark the job running if it is queued (or abandoned) and its org has a free slot.
+
+    One claimant wins any race, and an org never has more than ``max_running`` imports
+    running: a job refused for want of a slot stays queued, and whichever of the org's runs
+    finishes next starts it (:func:`start_waiting`). Returns the heartbeat this run wrote
+    (its claim), or None when it did not win.
+    """
+    org_id = session.scalar(select(ImportJob.org_id).where(ImportJob.id == job_id))
+    if org_id is None:
+        return None
+    # Claims of one org take turns (a row lock on PostgreSQL; SQLite has one writer anyway),
+    # so two workers cannot both take its last free slot.
+    session.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())
+    now = utcnow()
+    stale_before = now - STALE_AFTER
+    other = aliased(ImportJob)  # not the row being updated: counted apart from it
+    running = (
+        select(func.count())
+        .select_from(other)
+        .where(
+            other.org_id == org_id,
+            other.id != job_id,
+            other.status == RUNNING,
+            other.heartbeat_at >= stale_before,
+        )
+        .scalar_subquery()
+    )
+    statement = (
+        update(ImportJob)
+        .where(
+            ImportJob.id == job_id,
+            or_(
+                ImportJob.status == QUEUED,
+                and_(ImportJob.status == RUNNING, ImportJob.heartbeat_at < stale_before),
+            ),
+            running < max_running,
+        )
+        .values(
+            status=RUNNING,
+            heartbeat_at=now,
+            started_at=func.coalesce(ImportJob.started_at, now),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    claimed: bool = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    return now if claimed else None
+
+
+def start_waiting(session: Session, *, org_id: str, max_running: int) -> list[str]:
+    """Queue the org's oldest waiting imports for the slots free now (once committed).
+
+    A job may be handed to a worker twice this way; the second claim finds it taken.
+    """
+    stale_before = utcnow() - STALE_AFTER
+    running = session.scalar(
+        select(func.count())
+        .select_from(ImportJob)
+        .where(
+            ImportJob.org_id == org_id,
+            ImportJob.status == RUNNING,
+            ImportJob.heartbeat_at >= stale_before,
+        )
+    )
+    free = max_running - (running or 0)
+    if free <= 0:
+        return []
+    waiting = list(
+        session.scalars(
+            select(ImportJob.id)
+            .where(ImportJob.org_id == org_id, ImportJob.status == QUEUED)
+            .order_by(ImportJob.created_at, ImportJob.id)
+            .limit(free)
+        )
+    )
+    for job_id in waiting:
+        jobs.enqueue(session, RUN_TASK, job_id=job_id)
+    return waiting
 
 
 def is_stale(job: ImportJob) -> bool:

@@ -4,8 +4,9 @@
 
 Modules, one job each: ``rangedfile`` (budgeted ranged reads), ``sniff`` (type from magic
 bytes, then extension), ``images``/``webp`` (image headers), ``dicom``, ``av_probe`` with
-``isobmff`` (video and audio through PyAV), ``text``, ``pdf``, ``rules`` (what is accepted
-and every refusal's code, reason and fix) and ``probe`` (ties them together).
+``isobmff`` (video and audio through PyAV), ``text``, ``pdf``, ``extent`` (a header that
+declares more bytes than the object has: a cut-off file), ``rules`` (what is accepted and
+every refusal's code, reason and fix) and ``probe`` (ties them together).
 """
 
 from insitu.media.facts import (

@@ -11,7 +11,7 @@ from fractions import Fraction
 from typing import Any
 
 from insitu.media.facts import CorruptHeader
-from insitu.media.isobmff import prefetch_moov
+from insitu.media.isobmff import check_sample_tables, walk_top_level
 from insitu.media.rangedfile import RangedFile
 
 # Our format name -> the FFmpeg demuxer that reads it.
@@ -57,9 +57,10 @@ def probe_streams(rf: RangedFile, fmt: str) -> StreamFacts:
 
     details: dict[str, Any] = {}
     if DEMUXERS[fmt] == "mov":
-        moov = prefetch_moov(rf)
+        moov = walk_top_level(rf)  # raises Truncated for a file cut off after its index
         if moov is not None:
-            details["index_at_start"] = moov < rf.size // 2
+            check_sample_tables(rf, moov)
+            details["index_at_start"] = moov.start < rf.size // 2
     try:
         container = av.open(
             rf,

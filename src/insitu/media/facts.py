@@ -81,3 +81,11 @@ class ProbeResult:
 
 class CorruptHeader(ValueError):
     """A parser found bytes that are not the header the file's type promises."""
+
+
+class Truncated(CorruptHeader):
+    """The file's own structure says it goes on past the stored object's end: it was cut off."""
+
+    @classmethod
+    def past_end(cls, what: str, declared_end: int, size: int) -> Truncated:
+        return cls(f"{what} runs to byte {declared_end:,}, but the object has {size:,} bytes")

@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from insitu.media.facts import CorruptHeader
+from insitu.media.facts import CorruptHeader, Truncated
 from insitu.media.rangedfile import RangedFile
 
 # EXIF orientations 5-8 rotate by 90 degrees: the displayed width is the stored height.
@@ -94,6 +94,9 @@ def jpeg_header(rf: RangedFile) -> ImageHeader:
         if code in (0xD9, 0xDA):
             raise CorruptHeader("the JPEG reaches its image data without a frame header")
         (length,) = struct.unpack(">H", marker[2:4])
+        if pos + 2 + length > rf.size:
+            what = f"its JPEG segment 0x{code:02X} (from byte {pos:,})"
+            raise Truncated.past_end(what, pos + 2 + length, rf.size)
         if code in _SOF:
             frame = _exact(rf, pos + 4, 5, "JPEG frame header")
             height, width = struct.unpack(">HH", frame[1:5])

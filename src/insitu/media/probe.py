@@ -15,12 +15,14 @@ from typing import Any
 
 from insitu.errors import StorageError
 from insitu.media import rules
+from insitu.media.extent import check_extent
 from insitu.media.facts import (
     CorruptHeader,
     MediaFacts,
     ProbeFailure,
     ProbeOptions,
     ProbeResult,
+    Truncated,
 )
 from insitu.media.images import (
     ImageHeader,
@@ -99,7 +101,10 @@ def _probe(rf: RangedFile, key: str, options: ProbeOptions) -> Outcome:
     if early:
         return early
     try:
+        check_extent(rf, fmt.name)
         outcome = _PROBERS[fmt.kind](rf, key, fmt, ext, options)
+    except Truncated as exc:
+        return rules.truncated(key, fmt.name, str(exc))
     except (CorruptHeader, struct.error) as exc:
         return rules.corrupt_header(key, fmt.name, str(exc) or "it is truncated")
     if isinstance(outcome, ProbeFailure):

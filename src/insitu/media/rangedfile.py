@@ -129,6 +129,16 @@ class RangedFile(io.RawIOBase):
         self._fetch(gap[0], gap_end, gap_end)
         return True
 
+    def first_fetch(self) -> bytes:
+        """What the first request fetched from offset 0 (without copying), or b"" if none.
+
+        For checks that may look only at bytes already paid for: every probe fetches the
+        head first, and a small file whole.
+        """
+        if self._starts and self._starts[0] == 0:
+            return self._chunks[0]
+        return b""
+
     def cached(self, start: int, end: int) -> bool:
         """Whether ``[start, end)`` can be read without a request."""
         return self._first_gap(start, min(self.size, end)) is None

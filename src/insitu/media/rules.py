@@ -9,6 +9,7 @@ a rule takes the probed facts and the file name and returns a ``ProbeFailure`` o
     unknown_type             neither the first bytes nor the extension name a known type
     unsupported_format       a known type insitu does not take (HEIC/AVIF images)
     corrupt_header           the header is truncated or not what the type promises
+    truncated                the header declares more bytes than the object has (cut off)
     over_budget              learning the facts would read more than the byte budget
     kind_not_allowed         the project does not accept this media kind
     pixel_bomb               the image claims more pixels than any labeler can open
@@ -177,6 +178,16 @@ def corrupt_header(key: str, format_name: str, detail: str) -> ProbeFailure:
         f"{_name(key)} looks like {format_name.upper()} but its header cannot be read: {detail}",
         "the file is truncated or damaged: upload it again from the original, "
         "and check that it opens locally",
+    )
+
+
+def truncated(key: str, format_name: str, detail: str) -> ProbeFailure:
+    return ProbeFailure(
+        "truncated",
+        f"{_name(key)} is a truncated {format_name.upper()}: {detail}; "
+        "the rest of the file is missing",
+        "the upload or copy was cut off: upload the complete file again from the original "
+        "(its size must match the original's), and check that it plays locally",
     )
 
 

@@ -43,6 +43,8 @@ def settings_for(org: Organization, *, settings: Settings, bucket: str | None) -
             "INSITU_GCS_SERVICE_ACCOUNT_TEMPLATE or INSITU_GCS_CREDENTIALS_FILE): ask its operator "
             "which account to grant."
         )
+    elif not settings.gcs_service_account_template:
+        instructions.append(_shared_notice(email, settings))
     instructions += [
         f"In the Google Cloud console, open Cloud Storage > gs://{target} > Permissions > "
         f"Grant access, add {member} as a principal with the role Storage Object Viewer "
@@ -60,6 +62,26 @@ def settings_for(org: Organization, *, settings: Settings, bucket: str | None) -
         grant=_grant(target, member, READER_ROLE) if bucket else None,
         optional_grants=[_grant(target, member, CORS_READER_ROLE)],
         instructions=instructions,
+    )
+
+
+def _shared_notice(email: str, settings: Settings) -> str:
+    """Say plainly that one account serves every org, and what that means here."""
+    notice = (
+        f"{email} is shared by all organizations on this server, not this organization's own: "
+        "any organization here could import a bucket granted to it."
+    )
+    if settings.single_tenant:
+        return notice + " This server is declared single-tenant (INSITU_SINGLE_TENANT)."
+    if not settings.shared_identity_allowed:
+        return notice + (
+            " So this server refuses GCS connections until its operator gives each "
+            "organization its own account (INSITU_GCS_SERVICE_ACCOUNT_TEMPLATE), or declares "
+            "a single-organization deployment (INSITU_SINGLE_TENANT=true)."
+        )
+    return notice + (
+        " Grant it only buckets every organization here may read; the operator gives each "
+        "organization its own account with INSITU_GCS_SERVICE_ACCOUNT_TEMPLATE."
     )
 
 

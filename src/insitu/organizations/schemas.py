@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,3 +53,34 @@ class GcsSettingsRead(BaseModel):
     grant: GcsGrant | None = Field(description="The exact grant for ?bucket=, when given.")
     optional_grants: list[GcsGrant]
     instructions: list[str]
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="A label, e.g. the tool using it.")
+    scope: Literal["admin", "labeler"] = Field(
+        default="admin",
+        description="admin: everything in the org; labeler: read assets and their signed URLs.",
+    )
+    expires_at: datetime | None = Field(
+        default=None, description="When the key stops working (with a time zone); null: never."
+    )
+
+
+class ApiKeyRead(BaseModel):
+    """An API key as listed: never its secret or hash."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    scope: str
+    prefix: str = Field(description="The key's first characters, to recognize it.")
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    secret: str = Field(description="The key itself. Shown once; insitu keeps only its hash.")

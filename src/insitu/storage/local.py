@@ -8,6 +8,7 @@ itself (``/v1/local/...``) with an HMAC signature that binds connection, key and
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator, Sequence
@@ -26,6 +27,7 @@ from insitu.errors import (
     InvalidLocation,
     ObjectNotFound,
     OperatorOnly,
+    StorageError,
 )
 from insitu.security import Signer
 from insitu.storage.base import (
@@ -64,7 +66,7 @@ class LocalConfig(ProviderConfig):
 
 
 def url_signer(settings: Settings) -> Signer:
-    return Signer(settings.secret_key, "local-files")
+    return Signer(settings.secret_keys, "local-files")
 
 
 def allowed_root(root: str, settings: Settings) -> Path:
@@ -99,9 +101,12 @@ class LocalStore:
     # -- resolving keys safely -------------------------------------------------
 
     def resolve(self, key: str) -> Path:
-        """The real path of ``key``; AccessDenied if it (or a symlink in it) leaves the root."""
-        if "\x00" in key:
-            raise AccessDenied(f"{key!r} is not a valid path", fix="remove the NUL byte")
+        """The real path of ``key``, which may not exist (yet).
+
+        InvalidLocation for a key no file can have (a NUL byte, a '..' part, a name longer
+        than file systems allow); AccessDenied if it (or a symlink in it) leaves the root.
+        """
+        _check_key(key)
         real = Path(os.path.realpath("/" + key))
         if real != self.root and self.root not in real.parents:
             raise AccessDenied(
@@ -109,6 +114,16 @@ class LocalStore:
                 fix=f"import only files under {self.root}",
             )
         return real
+
+    def file_path(self, key: str) -> Path:
+        """The real path of ``key``, checked to be a regular file inside the root right now.
+
+        Raises insitu's errors, never an OSError: ObjectNotFound for a missing file or a
+        directory, InvalidLocation or AccessDenied as ``resolve`` does.
+        """
+        path = self.resolve(key)
+        self._stat(key, path)
+        return path
 
     # -- ObjectStore -----------------------------------------------------------
 
@@ -121,14 +136,16 @@ class LocalStore:
             raise ObjectNotFound(
                 f"/{directory} is not a directory", fix="check the path of the source"
             )
+        # A full page is held back until one more file shows there is a next page: the
+        # last page has no cursor, as with every other store.
         page: list[ObjectInfo] = []
         for info in self._walk(f"{directory}/", base, name_start, cursor):
-            page.append(info)
             if len(page) == page_size:
                 yield ListPage(page, page[-1].key)
                 page = []
+            page.append(info)
         if page:
-            yield ListPage(page, page[-1].key)
+            yield ListPage(page, None)
 
     def _walk(
         self, key_prefix: str, directory: Path, name_start: str, cursor: str | None
@@ -156,19 +173,14 @@ class LocalStore:
                 continue
             try:
                 yield self._info(key, self.resolve(key))
-            except (AccessDenied, ObjectNotFound):
-                continue  # a symlink out of the root, or a file gone meanwhile
+            except (AccessDenied, ObjectNotFound, InvalidLocation):
+                continue  # a symlink out of the root, a file gone meanwhile, a FIFO
 
     def head(self, key: str) -> ObjectInfo:
         return self._info(key, self.resolve(key))
 
     def _info(self, key: str, path: Path) -> ObjectInfo:
-        try:
-            status = path.stat()
-        except FileNotFoundError as exc:
-            raise ObjectNotFound(f"file:///{key} does not exist", fix="check the path") from exc
-        if not stat.S_ISREG(status.st_mode):
-            raise ObjectNotFound(f"file:///{key} is not a regular file", fix="check the path")
+        status = self._stat(key, path)
         return ObjectInfo(
             key=key,
             size=status.st_size,
@@ -176,14 +188,33 @@ class LocalStore:
             last_modified=datetime.fromtimestamp(status.st_mtime, UTC),
         )
 
+    def _stat(self, key: str, path: Path) -> os.stat_result:
+        try:
+            status = path.stat()
+        except OSError as exc:
+            raise _os_error(key, exc) from exc
+        if not stat.S_ISREG(status.st_mode):
+            raise _not_a_file(key, status)
+        return status
+
     def get_range(self, key: str, start: int, end: int) -> bytes:
         path = self.resolve(key)
+        # O_NOFOLLOW: the path was resolved, so a symlink here was swapped in since;
+        # O_NONBLOCK: opening a FIFO must not hang; fstat then checks what was opened.
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
         try:
-            with open(path, "rb") as file:
-                file.seek(start)
-                return file.read(max(0, end - start))
-        except FileNotFoundError as exc:
-            raise ObjectNotFound(f"file:///{key} does not exist", fix="check the path") from exc
+            fd = os.open(path, flags)
+        except OSError as exc:
+            raise _os_error(key, exc) from exc
+        try:
+            status = os.fstat(fd)
+            if stat.S_ISREG(status.st_mode):
+                return os.pread(fd, max(0, end - start), start)
+        except OSError as exc:
+            raise _os_error(key, exc) from exc
+        finally:
+            os.close(fd)
+        raise _not_a_file(key, status)
 
     def sign(self, key: str, *, ttl: timedelta) -> SignedURL:
         expires_at = datetime.now(UTC).replace(microsecond=0) + ttl
@@ -280,6 +311,79 @@ def _signed_url_round_trip(store: LocalStore, key: str) -> tuple[Check, str | No
     return Check(
         SIGNED_URL, True, f"signed URL for {key!r} verifies until {signed.expires_at}"
     ), signed.url
+
+
+# Linux's limits for one path component and a whole path, in bytes (ext4, xfs, btrfs, tmpfs).
+NAME_MAX = 255
+PATH_MAX = 4096
+
+
+def _check_key(key: str) -> None:
+    """Refuse a key no file can have, before it reaches the file system."""
+    if "\x00" in key:
+        raise InvalidLocation(f"{key!r} is not a valid path", fix="remove the NUL byte")
+    parts = key.split("/")
+    if ".." in parts:
+        raise InvalidLocation(
+            f"{'/' + key!r} contains '..'",
+            fix="name the file by its plain path under the connection's directory",
+        )
+    try:
+        encoded = [part.encode("utf-8", "surrogateescape") for part in parts]
+    except UnicodeEncodeError as exc:
+        raise InvalidLocation(
+            f"{key!r} is not a valid path: {exc.reason}", fix="name the file in UTF-8"
+        ) from exc
+    if (
+        any(len(part) > NAME_MAX for part in encoded)
+        or sum(map(len, encoded)) + len(parts) >= PATH_MAX
+    ):
+        raise _too_long(key)
+
+
+def _too_long(key: str) -> InvalidLocation:
+    return InvalidLocation(
+        f"{'/' + key[:120]!r}{'...' if len(key) > 120 else ''} is longer than a file name "
+        "or path may be "
+        f"(at most {NAME_MAX} bytes a name, {PATH_MAX} a path)",
+        fix="check the file name; no file on the server can have this one",
+    )
+
+
+def _not_a_file(key: str, status: os.stat_result) -> ObjectNotFound:
+    what = "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file"
+    return ObjectNotFound(
+        f"file:///{key} is {what}", fix="name a file, or import the directory as a prefix"
+    )
+
+
+def _os_error(key: str, exc: OSError) -> InsituError:
+    """insitu's error for an OSError met reading ``key``: never a bare OSError to callers."""
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return ObjectNotFound(
+            f"file:///{key} does not exist",
+            fix="check the path; a file moved or deleted after import must be imported again",
+        )
+    if exc.errno == errno.EISDIR:
+        return ObjectNotFound(
+            f"file:///{key} is a directory", fix="name a file, or import the directory as a prefix"
+        )
+    if exc.errno == errno.ENAMETOOLONG:
+        return _too_long(key)
+    if exc.errno == errno.ELOOP:
+        return AccessDenied(
+            f"file:///{key} is a symlink (or loops through symlinks) where a file was resolved",
+            fix="replace the symlink with the file itself, under the connection's directory",
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return AccessDenied(
+            f"the insitu server may not read file:///{key}",
+            fix="the operator gives the server's user read permission on the file",
+        )
+    return StorageError(
+        f"reading file:///{key} failed: {exc.strerror or exc}",
+        fix="check the server's disk or mount; try again once it is readable",
+    )
 
 
 PROVIDER = LocalProvider()

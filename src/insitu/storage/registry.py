@@ -59,7 +59,12 @@ def clear_caches() -> None:
 
 
 def parse_location(uri: str) -> Location:
-    """Parse any supported storage URI into a Location, or say which forms are accepted."""
+    """Parse any supported storage URI into a Location, or say which forms are accepted.
+
+    Every provider's locations are held to the same rules here: no NUL, no lone surrogate
+    (text no store can hold), no ``.`` or ``..`` path segment (a browser would resolve it in
+    a signed URL and fetch another object, or none).
+    """
     if not isinstance(uri, str) or "://" not in uri:
         raise InvalidLocation(
             f"{uri!r} is not a storage URI: an absolute path starts with its scheme and "
@@ -73,7 +78,57 @@ def parse_location(uri: str) -> Location:
             f"{uri!r} uses the unsupported scheme {scheme!r}",
             fix="write it as one of: " + ", ".join(_examples()),
         )
-    return get_provider(candidates[0]).parse(uri)
+    _refuse_unstorable(uri, what="location")
+    location = get_provider(candidates[0]).parse(uri)
+    refuse_dot_segments(location.key, what=f"location {uri!r}")
+    return location
+
+
+def check_plain_text(text: str, *, what: str) -> None:
+    """Refuse ``text`` (a location or file name a user sent) holding any control character.
+
+    Stores allow some (an S3 key may hold a tab), so objects already listed keep working;
+    but a name a person types never holds one, and NUL or a newline in a name is a mistake or
+    an attack on whatever later prints or logs it.
+    """
+    _refuse_unstorable(text, what=what)
+    bad = next((char for char in text if _is_control(char)), None)
+    if bad is not None:
+        raise InvalidLocation(
+            f"{what} {text!r} holds the control character {bad!r}",
+            fix="remove it; names are plain text, without NUL, tabs, newlines or other "
+            "control characters",
+        )
+
+
+def refuse_dot_segments(key: str, *, what: str) -> None:
+    """Refuse a key with a ``.`` or ``..`` segment."""
+    if any(segment in (".", "..") for segment in key.split("/")):
+        raise InvalidLocation(
+            f"{what} has a '.' or '..' path segment",
+            fix="write the plain path, without '.' or '..', e.g. s3://my-bucket/scans/a.dcm",
+        )
+
+
+def _refuse_unstorable(text: str, *, what: str) -> None:
+    if "\x00" in text:
+        raise InvalidLocation(
+            f"{what} {text!r} holds a NUL character", fix="remove the NUL (\\x00) character"
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidLocation(
+            f"{what} {text!r} holds a lone UTF-16 surrogate ({text[exc.start]!r}), "
+            "which is not text any store can hold",
+            fix="send the name as valid UTF-8 / JSON: a \\uD800-\\uDFFF escape must be one "
+            "half of a pair",
+        ) from exc
+
+
+def _is_control(char: str) -> bool:
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code < 0xA0
 
 
 def _examples() -> list[str]:

@@ -12,6 +12,7 @@ from insitu.api.deps import (
     BearerDep,
     CallerDep,
     LimitQuery,
+    ReaderDep,
     SessionDep,
     SettingsDep,
     no_key_sent,
@@ -40,7 +41,7 @@ router = APIRouter(tags=["assets"])
 @router.get("/v1/projects/{project_id}/assets")
 def list_assets(
     project_id: str,
-    caller: CallerDep,
+    caller: ReaderDep,
     session: SessionDep,
     status: Annotated[
         str | None, Query(description="active (the default), removed or all.")
@@ -66,7 +67,7 @@ def remove_assets(
     removed = assets.remove_from_project(
         session,
         project=project,
-        by=caller.api_key.id,
+        actor=caller.actor,
         asset_ids=data.asset_ids,
         import_id=data.import_id,
         prefix=data.prefix,
@@ -77,7 +78,7 @@ def remove_assets(
 @router.get("/v1/projects/{project_id}/circulation")
 def get_circulation(
     project_id: str,
-    caller: CallerDep,
+    caller: ReaderDep,
     session: SessionDep,
     settings: SettingsDep,
     after: AfterQuery = None,
@@ -88,7 +89,7 @@ def get_circulation(
     signed, next_cursor = assets.circulation(
         session,
         project=project,
-        api_key_id=caller.api_key.id,
+        actor=caller.actor,
         after=after,
         limit=limit,
         settings=settings,
@@ -117,7 +118,7 @@ def get_circulation(
 
 
 @router.get("/v1/assets/{asset_id}")
-def get_asset(asset_id: str, caller: CallerDep, session: SessionDep) -> AssetDetailRead:
+def get_asset(asset_id: str, caller: ReaderDep, session: SessionDep) -> AssetDetailRead:
     """An asset's facts, whether it is in circulation (and why not), and its history."""
     asset = assets.get(session, org=caller.org, asset_id=asset_id)
     return _detail(session, asset)
@@ -129,7 +130,7 @@ def restore_asset(
 ) -> AssetDetailRead:
     """Bring a removed asset back into circulation, once a HEAD shows its file unchanged."""
     asset = assets.get(session, org=caller.org, asset_id=asset_id)
-    assets.restore(session, org=caller.org, asset=asset, by=caller.api_key.id, settings=settings)
+    assets.restore(session, org=caller.org, asset=asset, actor=caller.actor, settings=settings)
     return _detail(session, asset)
 
 
@@ -143,7 +144,7 @@ def _detail(session: Session, asset: Asset) -> AssetDetailRead:
 @router.get("/v1/assets/{asset_id}/url-issues")
 def list_asset_url_issues(
     asset_id: str,
-    caller: CallerDep,
+    caller: ReaderDep,
     session: SessionDep,
     after: AfterQuery = None,
     limit: LimitQuery = 100,
@@ -164,11 +165,31 @@ async def get_asset_url(
     # The hottest route (every asset a labeler opens): its blocking work runs in one
     # worker-thread hop instead of one per dependency, which roughly doubles its throughput.
     signed = await run_in_threadpool(
-        _sign, request.app.state.engine, credentials.credentials, asset_id, settings
+        _sign,
+        request.app.state.engine,
+        credentials.credentials,
+        asset_id,
+        settings,
+        request.client.host if request.client else None,
+        request.headers.get("user-agent"),
     )
     return SignedUrlRead(url=signed.url, expires_at=signed.expires_at)
 
 
-def _sign(engine: Engine, key: str, asset_id: str, settings: Settings) -> SignedURL:
+def _sign(
+    engine: Engine,
+    key: str,
+    asset_id: str,
+    settings: Settings,
+    client_address: str | None,
+    user_agent: str | None,
+) -> SignedURL:
     with session_scope(engine) as session:
-        return assets.sign_url_for_key(session, key=key, asset_id=asset_id, settings=settings)
+        return assets.sign_url_for_key(
+            session,
+            key=key,
+            asset_id=asset_id,
+            settings=settings,
+            client_address=client_address,
+            user_agent=user_agent,
+        )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -27,8 +28,10 @@ def create_connection(
     settings: SettingsDep,
     operator: OperatorDep,
 ) -> ConnectionRead:
+    # Whoever presents the operator key acts as the operator, through this org's key.
+    actor = replace(caller.actor, id="operator") if operator else caller.actor
     connection = connections.create(
-        session, org=caller.org, data=data, settings=settings, operator=operator
+        session, org=caller.org, data=data, settings=settings, operator=operator, actor=actor
     )
     return connections.read(connection, settings=settings)
 
@@ -52,7 +55,7 @@ def get_connection(
 @router.delete("/v1/connections/{connection_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_connection(connection_id: str, caller: CallerDep, session: SessionDep) -> Response:
     connection = connections.get(session, org=caller.org, connection_id=connection_id)
-    connections.delete(session, connection=connection, by=caller.api_key.id)
+    connections.delete(session, connection=connection, actor=caller.actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -66,7 +69,9 @@ def verify_connection(
 ) -> VerifyRead:
     """Try every step labelers will need, and say how to fix each one that fails."""
     connection = connections.get(session, org=caller.org, connection_id=connection_id)
-    checks = connections.verify(connection, org=caller.org, source=data.source, settings=settings)
+    checks = connections.verify(
+        connection, org=caller.org, source=data.source, settings=settings, actor=caller.actor
+    )
     return VerifyRead(
         ok=all(check.ok for check in checks),
         source=data.source,

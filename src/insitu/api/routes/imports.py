@@ -27,7 +27,9 @@ def create_import(
 ) -> ImportRead:
     """Queue an import of a prefix, or of ``source_files`` under it; poll the returned job."""
     project = projects.get(session, org=caller.org, project_id=project_id)
-    job = imports.create(session, org=caller.org, project=project, data=data, settings=settings)
+    job = imports.create(
+        session, org=caller.org, project=project, data=data, settings=settings, actor=caller.actor
+    )
     return imports.read(job)
 
 
@@ -59,8 +61,8 @@ def cancel_import(
     removed = imports.cancel(
         session,
         job=job,
+        actor=caller.actor,
         remove_assets=bool(data and data.remove_assets),
-        by=caller.api_key.id,
     )
     return ImportCanceledRead(**imports.read(job).model_dump(), assets_removed=removed)
 

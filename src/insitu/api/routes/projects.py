@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from insitu.api.deps import CallerDep, SessionDep
+from insitu.api.deps import CallerDep, ReaderDep, SessionDep
 from insitu.projects import service as projects
 from insitu.projects.schemas import ProjectCreate, ProjectRead
 
@@ -16,11 +16,11 @@ def create_project(data: ProjectCreate, caller: CallerDep, session: SessionDep) 
 
 
 @router.get("")
-def list_projects(caller: CallerDep, session: SessionDep) -> list[ProjectRead]:
+def list_projects(caller: ReaderDep, session: SessionDep) -> list[ProjectRead]:
     return [ProjectRead.model_validate(p) for p in projects.list_for_org(session, org=caller.org)]
 
 
 @router.get("/{project_id}")
-def get_project(project_id: str, caller: CallerDep, session: SessionDep) -> ProjectRead:
+def get_project(project_id: str, caller: ReaderDep, session: SessionDep) -> ProjectRead:
     project = projects.get(session, org=caller.org, project_id=project_id)
     return ProjectRead.model_validate(project)

@@ -11,6 +11,10 @@ Signed URLs are user-delegation SAS: read-only, one blob, short-lived. A delegat
 fetched once per account and tenant and reused for every URL until shortly before it
 expires (a SAS is refused once its key has expired, so a URL never outlives its key).
 
+Isolation: a tenant is connected to one org at a time (``insitu.azure``); a connection's
+``account_url`` must be ``https://ACCOUNT.blob.<suffix>`` of the cloud insitu signs in to, or
+a private endpoint the operator allowed; the SDK follows no redirect.
+
 URIs: ``az://ACCOUNT/CONTAINER/PREFIX`` (key kept raw),
 ``https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX`` (any cloud's ``blob.`` endpoint,
 percent-decoded as a URL is), and path-style emulator URLs
@@ -19,6 +23,7 @@ percent-decoded as a URL is), and path-style emulator URLs
 Modules, one job each:
 
 - ``config``: ``AzureConfig`` (account endpoint, tenant) and ``parse_uri``
+- ``endpoints``: which account endpoints insitu calls (the cloud's blob hosts, allowed ones)
 - ``identity``: the tenant credential, the cached client and user-delegation key
 - ``errors``: the table from Azure Storage and Entra ID errors to insitu's, with their fixes
 - ``store``: ``AzureStore``, read-only list, properties, ranged GET and user-delegation SAS

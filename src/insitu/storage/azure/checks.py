@@ -13,7 +13,7 @@ import httpx
 from insitu.errors import AccessDenied, InsituError
 from insitu.storage import verify as steps_
 from insitu.storage.azure.advice import cors_command
-from insitu.storage.azure.errors import Where, map_error
+from insitu.storage.azure.errors import SDK_ERRORS, Where, map_error
 from insitu.storage.base import Check
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def check_token(identity: Identity) -> tuple[Check, bool | None]:
     tenant = identity.config.tenant_id
     try:
         token = identity.credential.get_token(STORAGE_SCOPE)
-    except Exception as exc:
+    except SDK_ERRORS as exc:
         error = map_error(exc, f"getting a token for tenant {tenant}", Where(identity))
         return Check(TOKEN, False, error.detail, error.fix), None
     claims = _claims(token.token)
@@ -75,7 +75,7 @@ def check_cors(
     )
     try:
         found = identity.service.get_service_properties().get("cors") or []
-    except Exception as exc:
+    except SDK_ERRORS as exc:
         error = map_error(exc, f"reading the blob service CORS rules of {account}", Where(identity))
         if not isinstance(error, AccessDenied):
             return Check(steps_.CORS, False, error.detail, error.fix), None
@@ -105,9 +105,13 @@ def _check_cors_by_preflight(
     with httpx.Client(timeout=15) as client:
         for origin in origins:
             for method in steps_.CORS_METHODS:
-                response = client.options(
-                    url, headers={"Origin": origin, "Access-Control-Request-Method": method}
-                )
+                try:
+                    response = client.options(
+                        url, headers={"Origin": origin, "Access-Control-Request-Method": method}
+                    )
+                except httpx.HTTPError as exc:
+                    detail = f"a CORS preflight to the Blob service of {account} failed: {exc!r}"
+                    return Check(steps_.CORS, False, detail[:400], fix), None
                 allowed = response.headers.get("access-control-allow-origin", "")
                 if response.status_code != 200 or allowed not in ("*", origin):
                     missing.append(f"{method} from {origin}")

@@ -42,7 +42,11 @@ def account_of_url(account_url: str) -> str:
 
 
 class AzureConfig(ProviderConfig):
-    """An Azure connection: the storage account's blob endpoint and the tenant it lives in."""
+    """An Azure connection: the storage account's blob endpoint and the tenant it lives in.
+
+    Which endpoints are allowed depends on the server (its cloud, its private endpoints):
+    ``endpoints.check_account_url`` decides that when a connection is made or opened.
+    """
 
     account_url: str
     tenant_id: str
@@ -66,11 +70,13 @@ class AzureConfig(ProviderConfig):
         elif _HOST.match(host):
             if parts.path.strip("/"):
                 problem = "it is the account endpoint only: leave the container out"
-        elif _is_loopback_or_ip(host):
-            if not _ACCOUNT.match(parts.path.strip("/")):
-                problem = "an emulator endpoint ends with the account, e.g. /devstoreaccount1"
-        else:
-            problem = "the host must be ACCOUNT.blob.<cloud suffix> (or an emulator's IP)"
+        elif not _ACCOUNT.match(parts.path.strip("/")):
+            # Only an endpoint the operator allowed (an emulator, Azure Stack) has another host;
+            # the provider checks which hosts are allowed, this only checks the URL's shape.
+            problem = (
+                "the host must be ACCOUNT.blob.<cloud suffix>; an allowed private endpoint "
+                "ends with the account, e.g. https://10.0.0.5:10000/devstoreaccount1"
+            )
         if problem:
             raise ValueError(f"account_url {value!r} is invalid: {problem}, {example}")
         path = parts.path.rstrip("/")

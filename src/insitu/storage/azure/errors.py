@@ -1,12 +1,18 @@
-"""The Azure SDK's and Entra ID's errors mapped once to insitu's, with their fixes."""
+"""The Azure SDK's and Entra ID's errors mapped once to insitu's, with their fixes.
+
+Only the SDKs' own errors are mapped (``SDK_ERRORS``: azure-core's ``AzureError`` tree, which
+azure-identity's errors belong to); callers catch exactly those, so anything else (a bug in
+insitu) propagates unchanged and is answered as an internal error with its traceback logged,
+not blamed on the customer's storage account.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
 from azure.core.exceptions import (
+    AzureError,
     ClientAuthenticationError,
     HttpResponseError,
     ServiceRequestError,
@@ -68,8 +74,9 @@ _TOKEN_ERRORS = {
     "AADSTS7000222": "secret",  # expired client secret
     "AADSTS700024": "secret",
 }
-_NETWORK_HINTS = ("Failed to resolve", "Max retries exceeded", "Connection refused", "timed out")
-_UNREACHABLE = (ServiceRequestError, ServiceResponseError, httpx.TransportError)
+_UNREACHABLE = (ServiceRequestError, ServiceResponseError)
+# What callers catch and map; everything else is a bug and propagates as it is.
+SDK_ERRORS: tuple[type[AzureError], ...] = (AzureError,)
 
 
 def code_of(exc: Exception) -> str:
@@ -80,10 +87,8 @@ def code_of(exc: Exception) -> str:
     return str(getattr(code, "value", code) or "")
 
 
-def map_error(exc: Exception, what: str, where: Where, *, operation: str = "read") -> InsituError:
-    """Map an SDK or sign-in error to insitu's error tree, with what failed and the fix."""
-    if isinstance(exc, InsituError):
-        return exc
+def map_error(exc: AzureError, what: str, where: Where, *, operation: str = "read") -> InsituError:
+    """Map an SDK or sign-in error (one of ``SDK_ERRORS``) to insitu's, with the fix."""
     identity = where.identity
     settings, account = identity.settings, identity.account
     endpoint = identity.config.account_url
@@ -98,6 +103,9 @@ def map_error(exc: Exception, what: str, where: Where, *, operation: str = "read
     if token_error is not None or (isinstance(exc, ClientAuthenticationError) and not code_of(exc)):
         return _token_error(exc, what, identity, token_error, message)
     code = code_of(exc)
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, HttpResponseError) and isinstance(status, int) and 300 <= status < 400:
+        return _redirected(exc, status, what, where)
     kind, fix_kind = _ERRORS.get(code, (StorageError, ""))
     detail = f"{what} failed: {code or type(exc).__name__}"
     if kind is not ObjectNotFound:
@@ -144,11 +152,40 @@ def map_error(exc: Exception, what: str, where: Where, *, operation: str = "read
     return kind(detail, fix=fix, account=account, container=where.container, key=where.key)
 
 
+def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether ``exc`` or an error it was raised from is one of ``kinds`` (azure-identity wraps
+    a network failure of the sign-in in ClientAuthenticationError)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, kinds):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _redirected(exc: HttpResponseError, status: int, what: str, where: Where) -> InsituError:
+    headers = getattr(exc.response, "headers", None) or {}
+    target = headers.get("Location") or headers.get("location") or "elsewhere"
+    endpoint = where.identity.config.account_url
+    return StorageError(
+        f"{what} failed: {endpoint} answered HTTP {status} redirecting to {target}, and insitu "
+        "does not follow redirects from a storage endpoint",
+        fix=f"set the connection's account_url to the storage account's own blob endpoint "
+        f"(az storage account show --name {where.identity.account} --query "
+        "primaryEndpoints.blob); a proxy in front of it must answer, not redirect",
+        account=where.identity.account,
+        container=where.container,
+        key=where.key,
+    )
+
+
 def _token_error(
-    exc: Exception, what: str, identity: Identity, kind: str | None, message: str
+    exc: AzureError, what: str, identity: Identity, kind: str | None, message: str
 ) -> InsituError:
     tenant, settings = identity.config.tenant_id, identity.settings
-    if kind is None and any(hint in message for hint in _NETWORK_HINTS):
+    if kind is None and _caused_by(exc, _UNREACHABLE):
         authority = settings.azure_authority_host
         return StorageUnreachable(
             f"{what} failed: cannot reach the sign-in service {authority} ({message[:300]})",

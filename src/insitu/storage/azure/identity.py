@@ -11,7 +11,7 @@ from azure.storage.blob import BlobServiceClient, UserDelegationKey
 
 from insitu.errors import InvalidConfiguration
 from insitu.storage.azure.config import AzureConfig
-from insitu.storage.azure.errors import Where, map_error
+from insitu.storage.azure.errors import SDK_ERRORS, Where, map_error
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -80,6 +80,9 @@ class Identity:
             config.account_url,
             credential=self.credential,
             raw_request_hook=run_hooks(hooks) if hooks else None,
+            # A redirect would carry the tenant's token (or the request) to a host nobody
+            # checked: the answer is reported instead of followed.
+            permit_redirects=False,
             retry_total=2,
             connection_timeout=10,
             read_timeout=30,
@@ -103,7 +106,7 @@ class Identity:
                 )
                 try:
                     key = self.service.get_user_delegation_key(now - _CLOCK_SKEW, expiry)
-                except Exception as exc:
+                except SDK_ERRORS as exc:
                     what = f"getting a user-delegation key for storage account {self.account}"
                     raise map_error(exc, what, Where(self), operation="delegate") from exc
                 self._key, self._key_expiry = key, expiry

@@ -26,6 +26,7 @@ from insitu.storage.azure.checks import (
     check_token,
 )
 from insitu.storage.azure.config import AzureConfig, parse_uri
+from insitu.storage.azure.endpoints import check_account_url
 from insitu.storage.azure.identity import KEY_LIFETIME, Identity, RequestHook
 from insitu.storage.azure.store import AzureStore
 from insitu.storage.base import (
@@ -37,7 +38,6 @@ from insitu.storage.base import (
     provider_config,
 )
 from insitu.storage.cache import IdentityCache
-from insitu.storage.network import check_endpoint
 
 
 class AzureProvider:
@@ -64,9 +64,9 @@ class AzureProvider:
         return parse_uri(uri)
 
     def validate_config(self, config: ProviderConfig, context: ProviderContext) -> None:
-        """Refuse a tenant the organization has not connected (admin consent or operator)."""
+        """Refuse an endpoint of another cloud or host, and a tenant the org does not hold."""
         config = _azure_config(config)
-        check_endpoint(config.account_url, context.private_endpoints)
+        check_account_url(config.account_url, context.settings, context.private_endpoints)
         tenants = context.extra.get(TENANTS)
         if tenants is None:
             raise InvalidConfiguration(
@@ -85,7 +85,9 @@ class AzureProvider:
     ) -> AzureStore:
         """A store on ``location``'s container; no network call until it is used."""
         config = _azure_config(config)
-        check_endpoint(config.account_url, context.private_endpoints)
+        # Checked on every open, not only when the connection was made: the operator may have
+        # moved the tenant to another org, or withdrawn the endpoint, since.
+        self.validate_config(config, context)
         _same_account(config, location)
         settings = context.settings
         cache_key = (

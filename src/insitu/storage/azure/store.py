@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
-from insitu.storage.azure.errors import Where, code_of, map_error
+from insitu.storage.azure.errors import SDK_ERRORS, Where, code_of, map_error
 from insitu.storage.azure.identity import Identity
 from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range
 
@@ -40,7 +40,7 @@ class AzureStore:
             pages = self._client.list_blobs(
                 name_starts_with=prefix or None, results_per_page=page_size
             ).by_page(continuation_token=cursor)
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise map_error(exc, what, self._where()) from exc
         while True:
             try:
@@ -48,7 +48,7 @@ class AzureStore:
                 if page is None:
                     return
                 blobs = list(page)
-            except Exception as exc:
+            except SDK_ERRORS as exc:
                 raise map_error(exc, what, self._where()) from exc
             objects = [
                 ObjectInfo(
@@ -70,7 +70,7 @@ class AzureStore:
         """Blob properties: size, ETag (unquoted), version, customer-provided-key encryption."""
         try:
             props = self._client.get_blob_client(key).get_blob_properties()
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise map_error(exc, f"HEAD {self._where(key).uri}", self._where(key)) from exc
         cpk = props.encryption_key_sha256
         return ObjectInfo(
@@ -92,7 +92,7 @@ class AzureStore:
                 offset=start, length=end - start, max_concurrency=1
             )
             return downloader.readall()
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             if code_of(exc) == "InvalidRange":
                 return b""
             what = f"ranged GET bytes={start}-{end - 1} of {self._where(key).uri}"
@@ -105,18 +105,16 @@ class AzureStore:
         delegation_key, key_expiry = self.identity.delegation_key(wanted)
         expires_at = min(wanted, key_expiry)
         account_url = self.identity.config.account_url
-        try:
-            sas = generate_blob_sas(
-                self.identity.account,
-                self.container,
-                key,
-                user_delegation_key=delegation_key,
-                permission=BlobSasPermissions(read=True),
-                expiry=expires_at,
-                protocol="https",
-            )
-        except Exception as exc:
-            raise map_error(exc, f"signing {self._where(key).uri}", self._where(key)) from exc
+        # Signing is local computation: no Azure error can come of it, only a bug.
+        sas = generate_blob_sas(
+            self.identity.account,
+            self.container,
+            key,
+            user_delegation_key=delegation_key,
+            permission=BlobSasPermissions(read=True),
+            expiry=expires_at,
+            protocol="https",
+        )
         url = f"{account_url}/{self.container}/{quote(key, safe='/~')}?{sas}"
         return SignedURL(url, expires_at)
 

@@ -7,6 +7,10 @@ authenticates with that key file, or Application Default Credentials; when the a
 is another one (per-org template) it impersonates it, which needs
 ``roles/iam.serviceAccountTokenCreator`` on it for the platform identity.
 
+Isolation: with one account for all orgs (no template), any org could read a bucket granted
+to it, so production refuses that unless ``INSITU_SINGLE_TENANT=true``; development allows it
+with a warning in verify. No client follows redirects.
+
 Signed URLs are V4 (GOOG4-RSA-SHA256), GET only, for one object: signed locally with the key
 file when it belongs to the account (thousands a second), else through IAM ``signBlob`` (one
 call per URL). ``STORAGE_EMULATOR_HOST`` points everything at an emulator (no auth there, as the

@@ -2,6 +2,11 @@
 
 One table maps HTTP statuses to the error classes; a 403's fix names the missing permission and
 the ``gcloud`` grant, a credentials failure the impersonation binding the operator must add.
+
+Only the SDKs' own errors are mapped (``SDK_ERRORS``: google-api-core's, google-auth's,
+requests', the storage SDK's media errors, and IAM signBlob's answer); callers catch exactly
+those, so anything else (a bug in insitu) propagates unchanged and is answered as an internal
+error with its traceback logged, not blamed on the customer's bucket.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Literal
 import google.auth.exceptions
 import requests
 from google.api_core import exceptions as api_errors
+from google.cloud.storage import exceptions as storage_errors
 
 from insitu.errors import (
     AccessDenied,
@@ -43,6 +49,15 @@ _ERRORS: dict[int, type[StorageError]] = {
     504: StorageUnreachable,
 }
 _UNREACHABLE = (requests.ConnectionError, requests.Timeout, google.auth.exceptions.TransportError)
+# What callers catch and map; everything else is a bug and propagates as it is.
+SDK_ERRORS: tuple[type[Exception], ...] = (
+    api_errors.GoogleAPIError,
+    google.auth.exceptions.GoogleAuthError,
+    requests.RequestException,
+    storage_errors.InvalidResponse,
+    storage_errors.DataCorruption,
+    SignBlobFailed,
+)
 
 
 def missing_permission(message: str) -> str | None:
@@ -60,9 +75,7 @@ def map_error(
     *,
     on: Literal["bucket", "object"] = "object",
 ) -> InsituError:
-    """Map an SDK or auth error to insitu's error tree, with the exact fix."""
-    if isinstance(exc, InsituError):
-        return exc
+    """Map an SDK or auth error (one of ``SDK_ERRORS``) to insitu's, with the exact fix."""
     if isinstance(exc, api_errors.RetryError) and isinstance(exc.cause, Exception):
         exc = exc.cause  # retried until the deadline: the last failure says why
     email, uri = identity.grantee, f"gs://{bucket}/{key or ''}"
@@ -93,6 +106,8 @@ def map_error(
     status = getattr(exc, "code", None)
     message = " ".join(getattr(exc, "message", str(exc)).split())
     message = _REQUEST_PREFIX.sub("", message)[:300]
+    if isinstance(status, int) and 300 <= status < 400:
+        return _redirected(exc, status, what, identity, bucket, key)
     kind = _ERRORS.get(status, StorageError) if isinstance(status, int) else StorageError
     if status == 404 and (on == "bucket" or "bucket does not exist" in message.lower()):
         kind = ContainerNotFound
@@ -116,3 +131,19 @@ def map_error(
     else:
         fix = f"retry; if it persists, check {identity.endpoint} and the bucket {bucket!r}"
     return kind(detail, fix=fix, bucket=bucket, key=key)
+
+
+def _redirected(
+    exc: Exception, status: int, what: str, identity: Identity, bucket: str, key: str | None
+) -> StorageError:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    target = headers.get("Location") or "elsewhere"
+    return StorageError(
+        f"{what} failed: {identity.endpoint} answered HTTP {status} redirecting to {target}, "
+        "and insitu does not follow redirects from a storage endpoint",
+        fix="the operator points INSITU_GCS_ENDPOINT (or STORAGE_EMULATOR_HOST) at the JSON API "
+        "endpoint itself, e.g. https://storage.googleapis.com; a proxy must answer, not redirect",
+        bucket=bucket,
+        key=key,
+    )

@@ -13,8 +13,9 @@ import threading
 
 import google.auth
 import google.auth.credentials
+import requests
 from google.auth import impersonated_credentials
-from google.auth.transport.requests import AuthorizedSession
+from google.auth.transport.requests import AuthorizedSession, Request
 from google.cloud import storage
 from google.oauth2 import service_account
 from requests.adapters import HTTPAdapter
@@ -67,6 +68,28 @@ class _IamSigner(google.auth.credentials.Signing):
         if response.status_code != 200:
             raise SignBlobFailed(self._email, response.status_code, response.text)
         return base64.b64decode(response.json()["signedBlob"])
+
+
+class _PlainNoRedirects(requests.Session):
+    """A plain session (for token requests) that follows no redirect."""
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
+
+
+class NoRedirectSession(AuthorizedSession):
+    """An authorized session that hands a redirect back as the answer instead of following it.
+
+    A redirect could send a request (and its token) to a host nobody checked; the SDK then
+    reports the 3xx as an error, and insitu says the endpoint redirected. Its token requests
+    (OAuth, IAM generateAccessToken) follow none either.
+    """
+
+    def __init__(self, credentials: google.auth.credentials.Credentials) -> None:
+        super().__init__(credentials, auth_request=Request(session=_PlainNoRedirects()))
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
 
 
 class SignBlobFailed(Exception):
@@ -134,7 +157,7 @@ class Identity:
         base = self.base_credentials()
         with self._lock:
             if self._iam_session is None:
-                self._iam_session = AuthorizedSession(base)
+                self._iam_session = NoRedirectSession(base)
             return self._iam_session
 
     def data_credentials(self) -> google.auth.credentials.Credentials:
@@ -182,12 +205,14 @@ class Identity:
         if self.settings.gcs_endpoint and not self.emulator:
             options = {"api_endpoint": self.settings.gcs_endpoint.rstrip("/")}
         project = (self.key.project_id if self.key else None) or "<none>"
-        client = storage.Client(
-            project=project, credentials=self.data_credentials(), client_options=options
-        )
+        credentials = self.data_credentials()
+        session = NoRedirectSession(credentials)
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64)
-        client._http.mount("https://", adapter)
-        client._http.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        client = storage.Client(
+            project=project, credentials=credentials, client_options=options, _http=session
+        )
         with self._lock:
             if self._client is None:
                 self._client = client

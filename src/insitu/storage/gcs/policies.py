@@ -9,9 +9,12 @@ import json
 import re
 import shlex
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from insitu.errors import InvalidConfiguration
+
+if TYPE_CHECKING:
+    from insitu.config import Settings
 
 READER_ROLE = "roles/storage.objectViewer"
 # objectViewer lacks storage.buckets.get, which reading the bucket's CORS needs; this legacy
@@ -68,6 +71,41 @@ def service_account_email(
             )
         return email
     return key_file_email
+
+
+ISOLATION_FIX = (
+    "the operator sets INSITU_GCS_SERVICE_ACCOUNT_TEMPLATE (e.g. "
+    f"{TEMPLATE_EXAMPLE}) so each organization reads through its own service account, which "
+    "the platform identity impersonates (roles/iam.serviceAccountTokenCreator on each); or sets "
+    "INSITU_SINGLE_TENANT=true if this deployment serves a single organization"
+)
+
+
+def shared_account(settings: Settings) -> str | None:
+    """What makes every org reach GCS as one account (None with a per-org template)."""
+    if settings.gcs_service_account_template:
+        return None
+    if settings.gcs_service_account_email:
+        return f"INSITU_GCS_SERVICE_ACCOUNT_EMAIL ({settings.gcs_service_account_email})"
+    if settings.gcs_credentials_file:
+        return f"the key file INSITU_GCS_CREDENTIALS_FILE ({settings.gcs_credentials_file})"
+    return "the server's Application Default Credentials"
+
+
+def refuse_shared_account(settings: Settings) -> None:
+    """Refuse a shared service account where the deployment does not allow a shared identity.
+
+    With one account for all orgs, any org could import a bucket another org granted to it.
+    """
+    shared = shared_account(settings)
+    if shared is None or settings.shared_identity_allowed:
+        return
+    raise InvalidConfiguration(
+        f"this server reaches GCS as one service account shared by all organizations, "
+        f"{shared}, so any organization could read a bucket another one granted to it; "
+        "production refuses a shared account",
+        fix=ISOLATION_FIX,
+    )
 
 
 def bucket_problem(bucket: str) -> str | None:

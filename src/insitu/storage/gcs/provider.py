@@ -18,12 +18,15 @@ from insitu.storage.gcs.checks import PERMISSIONS_CHECK, check_cors, check_permi
 from insitu.storage.gcs.config import GcsConfig, gcs_config
 from insitu.storage.gcs.identity import Identity, emulator_host
 from insitu.storage.gcs.policies import (
+    ISOLATION_FIX,
     READER_ROLE,
     bucket_problem,
     cors_command,
     cors_configuration,
     grant_command,
     grant_fix,
+    refuse_shared_account,
+    shared_account,
 )
 from insitu.storage.gcs.store import GcsObjectStore
 
@@ -62,8 +65,10 @@ class GcsProvider:
         return Location(self.name, "gs", bucket, key)
 
     def validate_config(self, config: ProviderConfig, context: ProviderContext) -> None:
-        """Refuse a connection this server cannot serve: bad account settings or key file."""
+        """Refuse a connection this server cannot serve: bad account settings or key file, or
+        an account shared by every org where the deployment does not allow that."""
         gcs_config(config)
+        refuse_shared_account(context.settings)
         self._identity(context)
 
     def _identity(self, context: ProviderContext) -> Identity:
@@ -85,6 +90,7 @@ class GcsProvider:
     ) -> GcsObjectStore:
         """A store on ``location``'s bucket; no network call until it is used."""
         config = gcs_config(config)
+        refuse_shared_account(context.settings)
         return GcsObjectStore(self._identity(context), location.bucket, config.user_project)
 
     def clear_cache(self) -> None:
@@ -98,6 +104,7 @@ class GcsProvider:
         config = gcs_config(config)
         steps = steps_.Steps()
         try:
+            refuse_shared_account(context.settings)
             identity = Identity(context.settings, context.org_id)  # fresh: no cached tokens
             store = GcsObjectStore(identity, location.bucket, config.user_project)
         except InsituError as exc:
@@ -117,6 +124,10 @@ class GcsProvider:
             steps.run_anyway(lambda: check_cors(store, email, granted, origins))
         else:
             steps.skip(steps_.CORS)
+        if shared_account(context.settings) is not None:
+            warning = steps_.isolation_warning(context.settings, fix=ISOLATION_FIX)
+            if warning is not None:
+                steps.add(warning, None)
         return steps.checks
 
     def cors_advice(self, origins: Sequence[str]) -> CorsAdvice:

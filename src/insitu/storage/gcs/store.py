@@ -15,7 +15,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 
 from insitu.errors import InsituError
 from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range
-from insitu.storage.gcs.errors import map_error
+from insitu.storage.gcs.errors import SDK_ERRORS, map_error
 from insitu.storage.gcs.identity import TIMEOUT, Identity
 
 # The SDK retries transient errors for up to 120 s by default; a verify or an import should
@@ -60,13 +60,13 @@ class GcsObjectStore:
                 retry=_RETRY,
             )
             pages = iterator.pages
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise map_error(exc, what, self.identity, self.bucket_name, on="bucket") from exc
         while True:
             try:
                 page = next(pages, None)
                 blobs = list(page) if page is not None else []
-            except Exception as exc:
+            except SDK_ERRORS as exc:
                 raise map_error(exc, what, self.identity, self.bucket_name, on="bucket") from exc
             if page is None:
                 return
@@ -86,7 +86,7 @@ class GcsObjectStore:
         """Object metadata: size, ETag, generation (as version), CMEK key."""
         try:
             blob = self.bucket.get_blob(key, timeout=TIMEOUT, retry=_RETRY)
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise self._error(exc, f"getting gs://{self.bucket_name}/{key}", key) from exc
         if blob is None:
             what = f"getting gs://{self.bucket_name}/{key}"
@@ -109,7 +109,7 @@ class GcsObjectStore:
             )
         except api_errors.RequestRangeNotSatisfiable:
             return b""
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             what = f"ranged GET bytes={start}-{end - 1} of gs://{self.bucket_name}/{key}"
             raise self._error(exc, what, key) from exc
         return data
@@ -126,7 +126,7 @@ class GcsObjectStore:
                 credentials=self.identity.signer(),
                 api_access_endpoint=self.identity.endpoint,
             )
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise self._error(exc, f"signing a URL for gs://{self.bucket_name}/{key}", key) from exc
         return SignedURL(url, now + timedelta(seconds=seconds))
 
@@ -140,7 +140,7 @@ class GcsObjectStore:
             granted: list[str] = self.bucket.test_iam_permissions(
                 list(permissions), timeout=TIMEOUT, retry=_RETRY
             )
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             what = f"testIamPermissions on gs://{self.bucket_name}"
             raise map_error(exc, what, self.identity, self.bucket_name, on="bucket") from exc
         return granted
@@ -148,7 +148,7 @@ class GcsObjectStore:
     def cors(self) -> list[dict[str, Any]]:
         try:
             self.bucket.reload(timeout=TIMEOUT, retry=_RETRY)
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             what = f"reading the CORS configuration of gs://{self.bucket_name}"
             raise map_error(exc, what, self.identity, self.bucket_name, on="bucket") from exc
         return list(self.bucket.cors or [])

@@ -10,20 +10,30 @@ import botocore.exceptions
 from insitu.errors import AccessDenied
 from insitu.storage import verify as steps_
 from insitu.storage.base import Check, ObjectInfo
-from insitu.storage.s3.errors import Where, code_of, map_error
+from insitu.storage.s3.errors import SDK_ERRORS, Where, code_of, map_error
 from insitu.storage.s3.identity import Identity
 from insitu.storage.s3.policies import cors_configuration, dumps, kms_fix, put_cors_command
 
 
 def check_identity(identity: Identity) -> tuple[Check, None]:
     """Assume the roles (customer role with the external ID) and say who insitu is."""
+    config = identity.config
+    if config.access_key_id is not None and identity.customer_endpoint:
+        # AWS STS cannot vouch for an S3-compatible store's keys; listing the bucket tests them.
+        key = config.access_key_id.get_secret_value()
+        detail = (
+            f"signing with the connection's own access key ...{key[-4:]} for {config.endpoint_url}"
+        )
+        return Check("assume role", True, detail), None
     try:
         arn = identity.client("sts").get_caller_identity()["Arn"]
-    except Exception as exc:
+    except SDK_ERRORS as exc:
         error = map_error(exc, "getting AWS credentials", Where(identity, ""))
         return Check("assume role", False, error.detail, error.fix), None
-    if identity.config.mode == "customer_role":
-        detail = f"assumed {identity.config.role_arn} with the organization's external ID ({arn})"
+    if config.mode == "customer_role":
+        detail = f"assumed {config.role_arn} with the organization's external ID ({arn})"
+    elif config.has_own_keys:
+        detail = f"signing with the connection's own access keys ({arn})"
     elif identity.platform_role:
         detail = f"assumed the platform role {identity.platform_role} ({arn})"
     else:
@@ -38,7 +48,7 @@ def check_kms(identity: Identity, bucket: str, info: ObjectInfo) -> tuple[Check,
         identity.client("s3").get_object(Bucket=bucket, Key=info.key, Range="bytes=0-0")[
             "Body"
         ].read()
-    except Exception as exc:
+    except SDK_ERRORS as exc:
         error = map_error(
             exc,
             f"reading SSE-KMS object s3://{bucket}/{info.key}",
@@ -66,7 +76,7 @@ def check_cors(identity: Identity, bucket: str, origins: Sequence[str]) -> tuple
                 exc, f"reading the CORS configuration of {bucket}", Where(identity, bucket)
             )
             return Check(steps_.CORS, False, error.detail, error.fix), None
-    except Exception as exc:
+    except SDK_ERRORS as exc:
         error = map_error(
             exc, f"reading the CORS configuration of {bucket}", Where(identity, bucket)
         )

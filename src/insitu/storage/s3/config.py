@@ -1,4 +1,4 @@
-"""``S3Config``: an S3 connection's settings (mode, role, region, endpoint), validated."""
+"""``S3Config``: an S3 connection's settings (mode, role, region, endpoint, keys), validated."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import field_validator, model_validator
+from pydantic import SecretStr, field_serializer, field_validator, model_validator
 
 from insitu.storage.base import ProviderConfig, provider_config
 from insitu.storage.s3.policies import ROLE_ARN_PATTERN
@@ -22,6 +22,23 @@ class S3Config(ProviderConfig):
     external_id: str | None = None
     region: str = "us-east-1"
     endpoint_url: str | None = None
+    # The connection's own keys (an S3-compatible store's, or an IAM user's the org created):
+    # requests are signed with them instead of insitu's AWS identity. Secret: stored
+    # encrypted with the connection, never shown (``public()`` leaves them out).
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+
+    @property
+    def has_own_keys(self) -> bool:
+        """Whether requests are signed with the connection's own access keys."""
+        return self.access_key_id is not None
+
+    @field_serializer("access_key_id", "secret_access_key", when_used="json")
+    def _reveal_for_storage(self, value: SecretStr | None) -> str | None:
+        # JSON dumps are what the connection service encrypts into its settings column; keep
+        # the key itself there (pydantic would write "**********"). Shown settings go through
+        # ``public()``, which leaves secret fields out.
+        return value.get_secret_value() if value is not None else None
 
     @field_validator("role_arn")
     @classmethod
@@ -65,6 +82,17 @@ class S3Config(ProviderConfig):
             raise ValueError(
                 "customer_role mode needs role_arn, the ARN of the role insitu assumes, "
                 "e.g. arn:aws:iam::123456789012:role/insitu-reader"
+            )
+        keys = [self.access_key_id, self.secret_access_key]
+        if any(keys) and not all(key and key.get_secret_value().strip() for key in keys):
+            raise ValueError(
+                "access_key_id and secret_access_key go together: set both (the store's "
+                "access key and its secret) or neither"
+            )
+        if self.mode == "customer_role" and self.has_own_keys:
+            raise ValueError(
+                "a customer_role connection signs with the assumed role, not with its own keys; "
+                "remove access_key_id and secret_access_key, or drop mode customer_role"
             )
         if self.mode == "platform_role" and (self.role_arn or self.external_id):
             raise ValueError(

@@ -2,6 +2,10 @@
 
 One table maps error codes (or bare HTTP statuses, for HEAD) to the error classes; the fixes name
 the bucket policy, trust policy or KMS grant to apply, for the principal that needs it.
+
+Only the SDKs' own errors are mapped (``SDK_ERRORS``, matched by type): callers catch exactly
+those, so a bug in insitu (a TypeError, a KeyError) propagates unchanged to the API's
+internal_error handler with its traceback, instead of passing for the customer's store failing.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 import botocore.exceptions
+import obstore.exceptions
 
 from insitu.errors import (
     AccessDenied,
@@ -20,7 +25,7 @@ from insitu.errors import (
     StorageError,
     StorageUnreachable,
 )
-from insitu.storage.s3.identity import AssumeRoleFailed, Identity, identity_arn_of
+from insitu.storage.s3.identity import BOTO_ERRORS, AssumeRoleFailed, Identity, identity_arn_of
 from insitu.storage.s3.policies import (
     bucket_policy,
     dumps,
@@ -52,6 +57,14 @@ _ERRORS: dict[str, type[StorageError]] = {
     "KMS.NotFoundException": KeyAccessDenied,
     "KMS.KMSInvalidStateException": KeyAccessDenied,
 }
+# What a call through boto3 or obstore raises when the store, STS or the network fails us.
+SDK_ERRORS: tuple[type[Exception], ...] = (
+    *BOTO_ERRORS,
+    obstore.exceptions.BaseError,
+    FileNotFoundError,  # obstore's "not found" (its NotFoundError class is no longer raised)
+    AssumeRoleFailed,
+)
+_REDIRECTS = ("301", "302", "303", "307", "308", "PermanentRedirect", "TemporaryRedirect")
 _KMS_HINTS = ("kms", "customer master key")
 _KMS_ARN = re.compile(r"arn:aws[\w-]*:kms:[\w-]+:\d{12}:key/[\w-]+")
 _UNREACHABLE = (
@@ -82,22 +95,34 @@ def code_of(exc: Exception) -> tuple[str, str, str]:
         return str(error.get("Code", "")), str(error.get("Message", "")), exc.operation_name
     text = str(exc)
     code = re.search(r"<Code>([\w.]+)</Code>", text)
-    status = re.search(r"status code: (\d{3})", text)
-    found = code[1] if code else status[1] if status else ""
-    if not found and isinstance(exc, FileNotFoundError):
-        found = "404"
-    elif not found and isinstance(exc, PermissionError):
-        found = "403"
-    return found, text, ""
+    if code:  # S3's own code, which obstore keeps only in the message
+        return code[1], text, ""
+    if isinstance(exc, FileNotFoundError | obstore.exceptions.NotFoundError):
+        return "404", text, ""
+    if isinstance(
+        exc, obstore.exceptions.PermissionDeniedError | obstore.exceptions.UnauthenticatedError
+    ):
+        return "403", text, ""
+    if isinstance(exc, obstore.exceptions.GenericError):
+        # Other HTTP statuses have no class of their own in obstore; the status is in the text.
+        status = re.search(r"status code: (\d{3})", text)
+        return (status[1] if status else ""), text, ""
+    return "", text, ""
 
 
 def map_error(exc: Exception, what: str, where: Where) -> InsituError:
-    """Map an SDK error to insitu's error tree, with what failed and the exact fix."""
+    """Map an SDK error (one of ``SDK_ERRORS``) to insitu's errors, with what failed and the fix."""
     if isinstance(exc, InsituError):
         return exc
+    if isinstance(exc, botocore.exceptions.HTTPClientError):
+        cause = exc.kwargs.get("error")
+        if isinstance(cause, InsituError):  # refused by insitu's own connection check
+            return cause
     identity, bucket = where.identity, where.bucket
     endpoint = identity.endpoint or f"S3 in {identity.config.region}"
-    unreachable = isinstance(exc, _UNREACHABLE) or "error sending request" in str(exc)
+    unreachable = isinstance(exc, _UNREACHABLE) or (
+        isinstance(exc, obstore.exceptions.GenericError) and "error sending request" in str(exc)
+    )
     if unreachable:
         return StorageUnreachable(
             f"{what} failed: cannot reach {endpoint}",
@@ -113,6 +138,8 @@ def map_error(exc: Exception, what: str, where: Where) -> InsituError:
     if isinstance(exc, AssumeRoleFailed):
         return _assume_error(exc, identity)
     code, message, _ = code_of(exc)
+    if code in _REDIRECTS:
+        return _redirect_error(exc, what, where)
     kind = _ERRORS.get(code, StorageError)
     if kind is AccessDenied and any(hint in message.lower() for hint in _KMS_HINTS):
         kind = KeyAccessDenied
@@ -138,6 +165,33 @@ def map_error(exc: Exception, what: str, where: Where) -> InsituError:
     else:
         fix = f"retry; if it persists, check {endpoint} and the bucket {bucket!r}"
     return kind(detail, fix=fix, bucket=bucket, key=where.key)
+
+
+def _redirect_error(exc: Exception, what: str, where: Where) -> StorageError:
+    identity = where.identity
+    endpoint = identity.endpoint or f"S3 in {identity.config.region}"
+    location = ""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        location = headers.get("location", "")
+    status = code_of(exc)[0]
+    to = f" to {location[:200]}" if location else ""
+    if identity.customer_endpoint:
+        fix = (
+            "set the connection's endpoint_url to the address that serves the bucket itself, "
+            "not one that redirects"
+        )
+    else:
+        fix = (
+            f"set the connection's region to the bucket's region: "
+            f"aws s3api get-bucket-location --bucket {where.bucket}"
+        )
+    return StorageError(
+        f"{what} failed: {endpoint} answered with a redirect ({status}){to}, which insitu does "
+        "not follow",
+        fix=fix,
+        bucket=where.bucket,
+    )
 
 
 def _bucket_policy_fix(identity: Identity, bucket: str) -> str:

@@ -1,8 +1,10 @@
 """Who insitu is on AWS for one connection: credentials, the STS role chain, cached clients.
 
 The platform's identity comes from boto3's standard chain; the org's platform role and then the
-customer's role (with the org's external ID) are assumed from it as configured. One ``Identity``
-holds the boto3 clients and obstore stores made with those credentials.
+customer's role (with the org's external ID) are assumed from it as configured. A connection
+with its own access keys signs with those alone (no platform identity, no role). One
+``Identity`` holds the boto3 clients and obstore stores made with those credentials; clients on
+a customer's endpoint check every connection's address and follow no redirect (``transport``).
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from obstore.store import S3Store
 from insitu.storage.base import ProviderContext
 from insitu.storage.s3.config import S3Config
 from insitu.storage.s3.policies import platform_role_arn
+from insitu.storage.s3.transport import guard_connections, refuse_redirects
 
 EventHook = tuple[str, Callable[..., Any]]
+# The errors botocore raises for a failed call; anything else is a bug and propagates.
+BOTO_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 _PLACEHOLDER_PRINCIPAL = "arn:aws:iam::ACCOUNT_ID:role/ROLE_NAME"
 # obstore re-asks for credentials at least this often, so botocore's refresh reaches it.
 _CREDENTIAL_CACHE = timedelta(minutes=5)
@@ -91,7 +96,7 @@ class _AssumedRole:
             args["ExternalId"] = self.external_id
         try:
             creds = sts.assume_role(**args)["Credentials"]
-        except Exception as exc:
+        except BOTO_ERRORS as exc:
             raise AssumeRoleFailed(self, exc) from exc
         self.expiry = creds["Expiration"]
         return {
@@ -118,12 +123,24 @@ class Identity:
     ) -> None:
         self.config, self.hooks = config, hooks
         self.endpoint = config.endpoint_url or env_endpoint()
+        self.private_endpoints = tuple(context.private_endpoints)
         template = context.settings.aws_platform_role_template
-        self.platform_role = platform_role_arn(template, context.org_id) if template else None
+        self.platform_role = (
+            platform_role_arn(template, context.org_id)
+            if template and not config.has_own_keys
+            else None
+        )
         self.roles: list[_AssumedRole] = []
         session = _session(config.region)
         name = f"insitu-{context.org_id}"[:64]
-        if self.platform_role:
+        if config.access_key_id is not None and config.secret_access_key is not None:
+            own = botocore.credentials.Credentials(
+                config.access_key_id.get_secret_value(),
+                config.secret_access_key.get_secret_value(),
+                method="insitu-connection-keys",
+            )
+            session = _session(config.region, own)
+        elif self.platform_role:
             self.roles.append(_AssumedRole(session, self.platform_role, name, None, hooks))
             session = _session(config.region, self.roles[-1].credentials)
         if config.mode == "customer_role":
@@ -139,6 +156,16 @@ class Identity:
         self.obstore_expiry: datetime | None = None
 
     @property
+    def customer_endpoint(self) -> bool:
+        """Whether requests go to an endpoint the connection named (not AWS, not the operator's)."""
+        return self.config.endpoint_url is not None
+
+    @property
+    def uses_obstore(self) -> bool:
+        """Whether obstore may send requests: not to a customer endpoint (it follows redirects)."""
+        return not self.customer_endpoint
+
+    @property
     def principal(self) -> str | None:
         """The role ARN that must be granted bucket access (None: not known without a call)."""
         if self.config.mode == "customer_role":
@@ -149,10 +176,12 @@ class Identity:
         """The principal to name in policies, asking STS who we are if need be."""
         if self.principal:
             return self.principal
+        if self.config.has_own_keys and self.customer_endpoint:
+            return _PLACEHOLDER_PRINCIPAL  # AWS STS does not know an S3-compatible store's keys
         if self._caller is None:
             try:
                 self._caller = _role_of(self.client("sts").get_caller_identity()["Arn"])
-            except Exception:
+            except BOTO_ERRORS:
                 return _PLACEHOLDER_PRINCIPAL
         return self._caller
 
@@ -168,6 +197,9 @@ class Identity:
                         endpoint_url=self.endpoint,
                         config=_config(max_pool_connections=64, s3={"addressing_style": style}),
                     )
+                    if self.customer_endpoint:
+                        guard_connections(client, self.private_endpoints)
+                        refuse_redirects(client)
                 else:
                     client = self.session.client(service, config=_config())
                 for event, handler in self.hooks:
@@ -243,5 +275,5 @@ def identity_arn_of(identity: Identity) -> str:
     try:
         arn = _session(identity.config.region).client("sts", config=_config())
         return _role_of(arn.get_caller_identity()["Arn"])
-    except Exception:
+    except BOTO_ERRORS:
         return _PLACEHOLDER_PRINCIPAL

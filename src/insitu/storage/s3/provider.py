@@ -57,15 +57,16 @@ class S3Provider:
         return Location("s3", "s3", bucket, key)
 
     def validate_config(self, config: ProviderConfig, context: ProviderContext) -> None:
-        """Refuse a customer role without the org's external ID, or with another one."""
+        """Refuse a non-public endpoint, a shared identity in production, a customer role
+        without the org's external ID or with another one."""
         config = s3_config(config)
         if config.endpoint_url:
             check_endpoint(config.endpoint_url, context.private_endpoints)
         template = context.settings.aws_platform_role_template
         if template:
             platform_role_arn(template, context.org_id)
+        _refuse_shared_identity(config, context)
         if config.mode != "customer_role":
-            _refuse_shared_identity_in_production(config, context)
             return
         if not context.external_id:
             raise InvalidConfiguration(
@@ -121,6 +122,10 @@ class S3Provider:
             return steps.skip_all([*steps_.READS, steps_.CORS])
         store = S3ObjectStore(identity, location.bucket)
         steps.add(*check_identity(identity))
+        if uses_shared_identity(config, context):
+            warning = steps_.isolation_warning(context.settings, fix=_PER_ORG_IDENTITY_FIX)
+            if warning is not None:
+                steps.add(warning)
         info = steps_.sample_object(steps, store, location.key)
         if info is not None and info.encryption == "aws:kms":
             steps.run("kms:Decrypt", lambda: check_kms(identity, location.bucket, info))
@@ -155,24 +160,41 @@ def _bucket_problem(bucket: str) -> str | None:
     return None
 
 
-def _refuse_shared_identity_in_production(config: S3Config, context: ProviderContext) -> None:
-    """Without a per-org role, every org would read buckets as the same AWS identity.
+_PER_ORG_IDENTITY_FIX = (
+    "give the connection an identity only your organization controls: mode customer_role with "
+    "a role whose trust policy requires your organization's external ID "
+    "(GET /v1/organization/aws), or the connection's own access_key_id and secret_access_key "
+    "(S3-compatible stores); or the operator sets INSITU_AWS_PLATFORM_ROLE_TEMPLATE "
+    "(e.g. arn:aws:iam::123456789012:role/insitu-org-{org_id}) for a role per organization"
+)
 
-    Any org could then import a bucket that granted that identity to another customer, so
-    production needs INSITU_AWS_PLATFORM_ROLE_TEMPLATE (S3-compatible stores, reached by
-    their own endpoint and keys, are the exception).
+
+def uses_shared_identity(config: S3Config, context: ProviderContext) -> bool:
+    """Whether ``config`` reaches storage as insitu's own AWS identity, which all orgs share.
+
+    A per-org identity is a customer role (assumed with the org's external ID), the org's own
+    platform role (INSITU_AWS_PLATFORM_ROLE_TEMPLATE), or the connection's own access keys.
+    An ``endpoint_url`` changes nothing: without its own keys, the connection signs its
+    requests to that store as insitu's shared identity too.
     """
-    settings = context.settings
-    if settings.environment != "production" or settings.aws_platform_role_template:
-        return
-    if config.endpoint_url:
+    return not (
+        config.mode == "customer_role"
+        or config.has_own_keys
+        or context.settings.aws_platform_role_template
+    )
+
+
+def _refuse_shared_identity(config: S3Config, context: ProviderContext) -> None:
+    """In production, refuse a connection that any org could make to any bucket granted to
+    insitu's own identity (a confused deputy), unless the operator declares one tenant."""
+    if context.settings.shared_identity_allowed or not uses_shared_identity(config, context):
         return
     raise InvalidConfiguration(
-        "platform_role mode needs a per-organization AWS role in production; without one "
-        "every organization would read buckets as the same identity",
-        fix="the operator sets INSITU_AWS_PLATFORM_ROLE_TEMPLATE "
-        "(e.g. arn:aws:iam::123456789012:role/insitu-org-{org_id}), "
-        "or use mode customer_role with your own role",
+        "this connection would reach storage as insitu's own AWS identity, which every "
+        "organization shares, so it could read any bucket granted to insitu for another "
+        "organization; production refuses that",
+        fix=f"{_PER_ORG_IDENTITY_FIX}; a deployment serving one organization may set "
+        "INSITU_SINGLE_TENANT=true instead",
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import obstore
 
 from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range
-from insitu.storage.s3.errors import Where, code_of, map_error
+from insitu.storage.s3.errors import SDK_ERRORS, Where, code_of, map_error
 from insitu.storage.s3.identity import Identity
 
 
@@ -45,7 +45,7 @@ class S3ObjectStore:
                 args["StartAfter"] = after
             try:
                 response = client.list_objects_v2(**args)
-            except Exception as exc:
+            except SDK_ERRORS as exc:
                 raise map_error(exc, f"listing {self._where(prefix).uri}", self._where()) from exc
             contents = response.get("Contents", [])
             objects = [
@@ -69,7 +69,7 @@ class S3ObjectStore:
         """HEAD one object: size, ETag (unquoted), version, SSE algorithm and KMS key."""
         try:
             response = self.identity.client("s3").head_object(Bucket=self.bucket, Key=key)
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise map_error(exc, f"HEAD {self._where(key).uri}", self._where(key)) from exc
         return ObjectInfo(
             key=key,
@@ -86,7 +86,8 @@ class S3ObjectStore:
         if empty_range(start, end):
             return b""
         try:
-            if _obstore_can_address(key):
+            # obstore follows redirects to any host, so a customer's endpoint gets boto3 only.
+            if self.identity.uses_obstore and _obstore_can_address(key):
                 self.identity.frozen_credentials()  # STS errors surface here, not inside obstore
                 return bytes(
                     obstore.get_range(self.identity.store(self.bucket), key, start=start, end=end)
@@ -96,7 +97,7 @@ class S3ObjectStore:
             )
             data: bytes = response["Body"].read()
             return data
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             if code_of(exc)[0] in ("InvalidRange", "416"):
                 return b""
             what = f"ranged GET bytes={start}-{end - 1} of {self._where(key).uri}"
@@ -107,7 +108,7 @@ class S3ObjectStore:
         seconds = max(1, int(ttl.total_seconds()))
         now = datetime.now(UTC)
         try:
-            if _obstore_can_address(key):
+            if _obstore_can_address(key):  # signing is local: obstore sends nothing here
                 self.identity.frozen_credentials()
                 url = obstore.sign(
                     self.identity.store(self.bucket), "GET", key, timedelta(seconds=seconds)
@@ -118,7 +119,7 @@ class S3ObjectStore:
                     "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds
                 )
                 credentials_expire = self.identity.roles[-1].expiry if self.identity.roles else None
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise map_error(
                 exc, f"signing a URL for {self._where(key).uri}", self._where(key)
             ) from exc
