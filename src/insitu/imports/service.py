@@ -186,13 +186,14 @@ def cancel(
 
     Returns how many assets left circulation. The job row is locked first, so a page the
     runner is committing lands before the cancel (and its assets are removed with the rest)
-    or not at all.
+    or not at all. Withdrawing a finished import's assets cancels it too, so a reconcile does
+    not import its prefix's files again.
     """
     session.refresh(job, with_for_update=True)
     was = job.status
-    if job.status not in FINISHED_STATUSES:
+    if job.status not in FINISHED_STATUSES or remove_assets:
         job.status = CANCELED
-        job.finished_at = utcnow()
+        job.finished_at = job.finished_at or utcnow()
         session.flush()
     removed = 0
     if remove_assets:
