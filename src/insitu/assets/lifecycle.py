@@ -227,6 +227,7 @@ def fact_columns(facts: MediaFacts, info: ObjectInfo) -> dict[str, Any]:
     return {
         "size": info.size,
         "etag": info.etag,
+        "content_hash": info.content_hash,
         "version": info.version,
         "media_kind": facts.kind,
         "extension": facts.extension,

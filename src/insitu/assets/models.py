@@ -40,6 +40,8 @@ class Asset(IdMixin, Base):
     key: Mapped[str] = mapped_column(Text)
     size: Mapped[int | None] = mapped_column(BigInteger, default=None)
     etag: Mapped[str | None] = mapped_column(String(200), default=None)
+    # A digest of the content where the store reports one: how a reconcile recognises a move.
+    content_hash: Mapped[str | None] = mapped_column(String(100), default=None)
     version: Mapped[str | None] = mapped_column(String(200), default=None)
 
     media_kind: Mapped[str | None] = mapped_column(String(16), default=None)

@@ -92,6 +92,12 @@ class Known:
     etag: str | None
     size: int | None
     connection_id: str
+    content_hash: str | None
+
+    @property
+    def fingerprint(self) -> tuple[str | None, int | None]:
+        """As ``ObjectInfo.fingerprint``: the bytes' digest (else ETag) and size."""
+        return (self.content_hash or self.etag, self.size)
 
 
 @dataclass
@@ -252,7 +258,7 @@ class _Reconciler:
                     changed.append((known, listed))
             elif known is not None:
                 if known.status == ACTIVE:
-                    self.candidates.gone[(known.etag, known.size)].append(known)
+                    self.candidates.gone[known.fingerprint].append(known)
             elif listed is not None:
                 self.candidates.new.append(listed)
             if len(changed) >= _PAGE:
@@ -288,7 +294,7 @@ class _Reconciler:
                 location = in_byte_order(session, Asset.location)
                 query = select(
                     Asset.id, Asset.location, Asset.status, Asset.removal_reason, Asset.etag,
-                    Asset.size, Asset.connection_id,
+                    Asset.size, Asset.connection_id, Asset.content_hash,
                 ).where(
                     Asset.project_id == self.project.id,
                     Asset.location.startswith(root.location.uri, autoescape=True),
@@ -348,7 +354,7 @@ class _Reconciler:
                 failure = result.failure
                 details |= {"code": failure.code, "why": failure.reason, "fix": failure.fix}
                 # Its new ETag is kept, so the same refused file is not probed again.
-                seen = {"etag": info.etag, "size": info.size}
+                seen = {"etag": info.etag, "size": info.size, "content_hash": info.content_hash}
                 lifecycle.change(session, asset_id=known.id, values=seen, by=BY, details=details)
                 if known.status == ACTIVE:
                     lifecycle.remove_ids(
@@ -372,8 +378,9 @@ class _Reconciler:
         unmatched: list[Listed] = []
         with session_scope() as session:
             for listed in self.candidates.new:
-                gone = self.candidates.gone.get((listed.info.etag, listed.info.size))
-                if gone and listed.info.etag:
+                digest, size = listed.info.fingerprint
+                gone = self.candidates.gone.get((digest, size))
+                if gone and digest:
                     asset = gone.pop(0)
                     lifecycle.move(session, asset_id=asset.id, to=_place(listed),
                                    moved_from=asset.location, by=BY)  # fmt: skip
@@ -447,6 +454,7 @@ def _place(listed: Listed) -> dict[str, Any]:
         "bucket": listed.root.location.bucket,
         "connection_id": listed.root.connection_id,
         "etag": info.etag,
+        "content_hash": info.content_hash,
         "size": info.size,
         "version": info.version,
     }

@@ -62,6 +62,15 @@ class ObjectInfo:
     # Server-side encryption as the store reports it, e.g. ("aws:kms", key ARN).
     encryption: str | None = None
     encryption_key: str | None = None
+    # A digest of the content, when the store reports one (S3's single-part ETag, Azure's
+    # Content-MD5, GCS's md5Hash): equal for copies of the same bytes, so a file moved within
+    # a bucket is recognised as the same file. None when the store has no such digest.
+    content_hash: str | None = None
+
+    @property
+    def fingerprint(self) -> tuple[str | None, int]:
+        """What identifies these bytes wherever they are: their digest (else ETag) and size."""
+        return (self.content_hash or self.etag, self.size)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("assets", schema=None) as batch_op:
         batch_op.add_column(sa.Column("removed_by", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("content_hash", sa.String(length=100), nullable=True))
 
     with op.batch_alter_table("projects", schema=None) as batch_op:
         batch_op.add_column(
@@ -99,6 +100,7 @@ def downgrade() -> None:
         batch_op.drop_column("import_new_files")
 
     with op.batch_alter_table("assets", schema=None) as batch_op:
+        batch_op.drop_column("content_hash")
         batch_op.drop_column("removed_by")
 
     with op.batch_alter_table("asset_events", schema=None) as batch_op:
