@@ -228,3 +228,33 @@ def test_another_org_can_neither_reconcile_nor_read_a_reconcile(
     worker.join()
     response = client.get(f"/v1/reconciles/{mine.json()['id']}", headers=intruder)
     assert response.status_code == 404
+
+
+def test_a_client_reporting_a_broken_asset_takes_a_gone_file_out_at_once(
+    api: TestClient, imported: dict[str, Any], s3_client: Any
+) -> None:
+    bucket, assets = imported["bucket"], imported["assets"]
+    labeler = api.post("/v1/api-keys", json={"name": "tool", "scope": "labeler"})
+    assert labeler.status_code == 201, labeler.text
+    as_labeler = {"Authorization": f"Bearer {labeler.json()['secret']}"}
+    present = assets[f"s3://{bucket}/r/keep/1.png"]["id"]
+    gone = assets[f"s3://{bucket}/r/keep/2.png"]["id"]
+    s3_client.delete_object(Bucket=bucket, Key="r/keep/2.png")
+
+    answer = api.post(f"/v1/assets/{present}/report", headers=as_labeler)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"found": "present", "status": "active", "removal_reason": None}
+    answer = api.post(f"/v1/assets/{gone}/report", headers=as_labeler).json()
+    assert answer == {"found": "gone", "status": "removed", "removal_reason": "moved_or_deleted"}
+    asset = api.get(f"/v1/assets/{gone}").json()
+    assert asset["removed_by"] == "report"
+    assert api.get(f"/v1/assets/{gone}/url", headers=as_labeler).status_code == 409
+
+
+def test_another_org_cannot_report_an_asset(
+    client: TestClient, imported: dict[str, Any], other_org: Org
+) -> None:
+    asset = next(iter(imported["assets"].values()))["id"]
+    response = client.post(f"/v1/assets/{asset}/report", headers=other_org.headers)
+    assert response.status_code == 404
+    assert client.get(f"/v1/assets/{asset}").json()["status"] == "active"

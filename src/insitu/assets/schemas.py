@@ -116,3 +116,14 @@ class CirculationItem(BaseModel):
     frame_count: int | None
     url: str
     expires_at: datetime
+
+
+class AssetReportRead(BaseModel):
+    """What insitu found when a labeling client reported that an asset would not load."""
+
+    found: str = Field(
+        description="gone (it left circulation), changed (reconcile re-probes it), present "
+        "(the file is there: look at the URL's expiry, CORS or the network), or removed."
+    )
+    status: str
+    removal_reason: str | None

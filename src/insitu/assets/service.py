@@ -202,6 +202,41 @@ def restore(
     return asset
 
 
+def report(
+    session: Session, *, org: Organization, asset: Asset, actor: Actor, settings: Settings
+) -> str:
+    """A labeling client could not load this asset: one HEAD says whether its file is gone.
+
+    A gone file takes the asset out of circulation at once (``moved_or_deleted``, by
+    ``report``); returns what the HEAD found: ``gone``, ``changed`` or ``present``. A store
+    that refuses the HEAD raises its own error (the file may well be there).
+    """
+    if asset.status != ACTIVE:
+        return "gone" if asset.removal_reason == MOVED_OR_DELETED else "removed"
+    connection = connections.get(session, org=org, connection_id=asset.connection_id)
+    location = parse_location(asset.location)
+    store = connections.open_store(connection, org=org, location=location, settings=settings)
+    try:
+        info = store.head(asset.key)
+    except ObjectNotFound:
+        lifecycle.remove_ids(
+            session, [asset.id], reason=MOVED_OR_DELETED, by="report",
+            details={"reported_by": actor.id},
+        )  # fmt: skip
+        audit.record(
+            session,
+            actor=actor,
+            action="asset.reported",
+            org_id=asset.org_id,
+            target_type="asset",
+            target_id=asset.id,
+            details={"found": "gone"},
+        )
+        session.refresh(asset)
+        return "gone"
+    return "present" if (info.etag, info.size) == (asset.etag, asset.size) else "changed"
+
+
 def history(session: Session, *, asset: Asset) -> Sequence[lifecycle.AssetEvent]:
     return lifecycle.history(session, asset_id=asset.id)
 

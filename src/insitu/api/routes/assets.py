@@ -24,6 +24,7 @@ from insitu.assets.schemas import (
     AssetEventRead,
     AssetRead,
     AssetRemove,
+    AssetReportRead,
     AssetsRemovedRead,
     CirculationItem,
     SignedUrlIssueRead,
@@ -139,6 +140,19 @@ def _detail(session: Session, asset: Asset) -> AssetDetailRead:
         AssetEventRead.model_validate(event) for event in assets.history(session, asset=asset)
     ]
     return AssetDetailRead(**AssetRead.model_validate(asset).model_dump(), history=history)
+
+
+@router.post("/v1/assets/{asset_id}/report")
+def report_asset(
+    asset_id: str, caller: ReaderDep, session: SessionDep, settings: SettingsDep
+) -> AssetReportRead:
+    """A client got 403/404 loading this asset's URL: insitu checks its file with one HEAD,
+    and takes the asset out of circulation at once if the file is gone."""
+    asset = assets.get(session, org=caller.org, asset_id=asset_id)
+    found = assets.report(
+        session, org=caller.org, asset=asset, actor=caller.actor, settings=settings
+    )
+    return AssetReportRead(found=found, status=asset.status, removal_reason=asset.removal_reason)
 
 
 @router.get("/v1/assets/{asset_id}/url-issues")
