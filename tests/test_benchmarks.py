@@ -39,3 +39,9 @@ def test_circulation_bench_prints_its_rate() -> None:
         "--workers", "1",
     )  # fmt: skip
     assert "signed URLs per second" in output
+
+
+def test_reconcile_bench_prints_its_figures() -> None:
+    output = run_bench("bench/reconcile.py", "--case", "churn", "--churn-objects", "300")
+    for figure in ("list requests", "other requests", "CPU per asset", "peak RSS growth"):
+        assert figure in output

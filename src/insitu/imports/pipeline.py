@@ -38,7 +38,7 @@ from insitu.imports.models import (
 from insitu.media import ProbeOptions, ProbeResult, probe_object
 from insitu.organizations.models import Organization
 from insitu.projects.models import Project
-from insitu.storage.base import ListPage, Location, ObjectInfo, ObjectStore
+from insitu.storage.base import Location, ObjectInfo, ObjectStore, prefetched
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class _Runner:
         pages = self.store.list_pages(
             prefix, cursor=job.cursor, page_size=self.settings.import_batch_size
         )
-        for page in _prefetched(pages):
+        for page in prefetched(pages):
             # Keys ending in "/" are folder markers, not files.
             objects: list[ObjectInfo | str] = [
                 info for info in page.objects if not info.key.endswith("/")
@@ -367,12 +367,3 @@ class Claim:
                     self.beat = now
                 else:
                     self.lost = True
-
-
-def _prefetched(pages: Iterator[ListPage]) -> Iterator[ListPage]:
-    """Fetch the next listing page while the caller works on the current one."""
-    with ThreadPoolExecutor(1) as lister:
-        upcoming = lister.submit(next, pages, None)
-        while (page := upcoming.result()) is not None:
-            upcoming = lister.submit(next, pages, None)
-            yield page

@@ -33,6 +33,8 @@ class ReconcileJob(IdMixin, Base):
     added: Mapped[int] = mapped_column(BigInteger, default=0)
     failed: Mapped[int] = mapped_column(BigInteger, default=0)
     list_requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Reads of changed and new files' headers (an unchanged file costs none).
+    read_requests: Mapped[int] = mapped_column(BigInteger, default=0)
     # Imports the reconcile ran for new files: their failures say why a file was not added.
     import_ids: Mapped[list[str] | None] = mapped_column(JSON, default=None)
 

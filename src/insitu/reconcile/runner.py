@@ -53,7 +53,7 @@ from insitu.organizations.models import Organization
 from insitu.projects.models import Project
 from insitu.reconcile.models import FAILED, QUEUED, RUNNING, SKIPPED, SUCCEEDED, ReconcileJob
 from insitu.reconcile.walk import OutOfOrder, merge
-from insitu.storage.base import Location, ObjectInfo, ObjectStore
+from insitu.storage.base import Location, ObjectInfo, ObjectStore, prefetched
 from insitu.storage.registry import parse_location
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ class _Tally:
     added: int = 0
     failed: int = 0
     list_requests: int = 0
+    read_requests: int = 0
 
     def as_values(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -280,7 +281,7 @@ class _Reconciler:
         )
 
     def _listing(self, root: Root, store: ObjectStore) -> Iterator[Listed]:
-        for page in store.list_pages(root.location.key, page_size=_PAGE):
+        for page in prefetched(store.list_pages(root.location.key, page_size=_PAGE)):
             self.tally.list_requests += 1
             for info in page.objects:
                 if not info.key.endswith("/"):
@@ -322,6 +323,9 @@ class _Reconciler:
             pool.map(lambda pair: self._probe(store, pair[1].info), needs_probe),
             strict=True,
         ))  # fmt: skip
+        self.tally.read_requests += sum(
+            result.requests for result in probed.values() if isinstance(result, ProbeResult)
+        )
         with session_scope() as session:
             for known, listed in changed:
                 result = probed.get(known.id)
@@ -429,6 +433,7 @@ class _Reconciler:
                     done = session.get_one(ImportJob, import_id)
                     self.tally.added += done.imported
                     self.tally.failed += done.failed
+                    self.tally.read_requests += done.requests
                 self._save()
 
     def _save(self) -> None:

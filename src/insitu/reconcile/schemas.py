@@ -24,6 +24,7 @@ class ReconcileRead(BaseModel):
     requested_by: str
     counts: ReconcileCounts
     list_requests: int = Field(description="List requests made: one per 1,000 objects listed.")
+    read_requests: int = Field(description="Header reads of changed and new files only.")
     import_ids: list[str] = Field(description="The imports that added new files.")
     error: dict[str, Any] | None
     created_at: datetime

@@ -91,6 +91,7 @@ def read(job: ReconcileJob) -> ReconcileRead:
             failed=job.failed,
         ),
         list_requests=job.list_requests,
+        read_requests=job.read_requests,
         import_ids=job.import_ids or [],
         error=job.error,
         created_at=job.created_at,

@@ -8,6 +8,7 @@ This package imports neither FastAPI nor the ORM; each provider imports its SDK 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
@@ -221,3 +222,12 @@ class Provider(Protocol):
     def clear_cache(self) -> None:
         """Forget cached credentials and clients (rotated platform keys, tests)."""
         ...
+
+
+def prefetched(pages: Iterator[ListPage]) -> Iterator[ListPage]:
+    """``pages``, fetching the next listing page while the caller works on the current one."""
+    with ThreadPoolExecutor(1) as lister:
+        upcoming = lister.submit(next, pages, None)
+        while (page := upcoming.result()) is not None:
+            upcoming = lister.submit(next, pages, None)
+            yield page

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("added", sa.BigInteger(), nullable=False),
         sa.Column("failed", sa.BigInteger(), nullable=False),
         sa.Column("list_requests", sa.BigInteger(), nullable=False),
+        sa.Column("read_requests", sa.BigInteger(), nullable=False),
         sa.Column("import_ids", sa.JSON(), nullable=True),
         sa.Column("error", sa.JSON(), nullable=True),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
