@@ -7,6 +7,7 @@ all from one listing per 1,000 objects.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -258,3 +259,31 @@ def test_another_org_cannot_report_an_asset(
     response = client.post(f"/v1/assets/{asset}/report", headers=other_org.headers)
     assert response.status_code == 404
     assert client.get(f"/v1/assets/{asset}").json()["status"] == "active"
+
+
+def test_projects_are_reconciled_on_the_schedule_and_listed_newest_first(
+    imported: dict[str, Any],
+    worker: InlineBackend,
+    org: Org,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from insitu.api.app import create_app
+    from insitu.config import get_settings
+
+    monkeypatch.setenv("INSITU_RECONCILE_INTERVAL_SECONDS", "1")
+    get_settings.cache_clear()
+    app = create_app(get_settings(), schedule_reconciles=True)
+    with TestClient(app, headers=org.headers) as server:
+        url = f"/v1/projects/{imported['project']}/reconciles"
+        deadline = time.monotonic() + 20
+        while len(done := [r for r in server.get(url).json()["items"]
+                           if r["status"] == "succeeded"]) < 2:  # fmt: skip
+            assert time.monotonic() < deadline, server.get(url).json()
+            time.sleep(0.2)
+        assert {r["requested_by"] for r in done} == {"schedule"}
+        assert done[0]["created_at"] > done[1]["created_at"]  # newest first
+        assert done[0]["counts"]["unchanged"] == len(FILES)
+        first = server.get(url, params={"limit": 1}).json()
+        second = server.get(url, params={"limit": 1, "after": first["next"]}).json()
+        assert second["items"][0]["id"] != first["items"][0]["id"]

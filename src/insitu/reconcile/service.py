@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from insitu import jobs
-from insitu.db import utcnow
+from insitu.db import newest_first_page, utcnow
 from insitu.errors import NotFound
 from insitu.imports.models import ImportJob
 from insitu.organizations.models import Organization
@@ -48,6 +49,14 @@ def get(session: Session, *, org: Organization, reconcile_id: str) -> ReconcileJ
             fix="start one with POST /v1/projects/{id}/reconcile",
         )
     return job
+
+
+def list_for_project(
+    session: Session, *, project: Project, after: str | None, limit: int
+) -> tuple[Sequence[ReconcileJob], str | None]:
+    """A project's reconciles, newest first."""
+    query = select(ReconcileJob).where(ReconcileJob.project_id == project.id)
+    return newest_first_page(session, query, ReconcileJob, after=after, limit=limit)
 
 
 def get_any(session: Session, *, reconcile_id: str) -> ReconcileJob:
