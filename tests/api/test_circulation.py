@@ -18,14 +18,6 @@ from tests.sigv4 import verify_presigned_url
 
 
 @pytest.fixture
-def s3(api: TestClient, aws_env: str) -> dict[str, str]:
-    connection = api.post("/v1/connections", json={"provider": "s3", "settings": {}})
-    assert connection.status_code == 201, connection.text
-    project = api.post("/v1/projects", json={"name": "scans"}).json()
-    return {"connection": connection.json()["id"], "project": project["id"]}
-
-
-@pytest.fixture
 def project(
     api: TestClient,
     worker: InlineBackend,

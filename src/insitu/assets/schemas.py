@@ -6,19 +6,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class AssetRead(BaseModel):
+class AssetFacts(BaseModel):
+    """What insitu knows of a file: where it is and what its header said."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    project_id: str
-    connection_id: str
     location: str
-    provider: str
-    bucket: str
-    key: str
     size: int | None
-    etag: str | None
-    version: str | None
     media_kind: str | None
     extension: str | None
     mime_type: str | None
@@ -29,6 +24,16 @@ class AssetRead(BaseModel):
     audio_codec: str | None
     frame_rate: float | None
     frame_count: int | None
+
+
+class AssetRead(AssetFacts):
+    project_id: str
+    connection_id: str
+    provider: str
+    bucket: str
+    key: str
+    etag: str | None
+    version: str | None
     media_details: dict[str, Any] | None
     status: str = Field(description="active (in circulation) or removed.")
     removal_reason: str | None = Field(
@@ -98,22 +103,9 @@ class SignedUrlIssueRead(BaseModel):
     user_agent: str | None = None
 
 
-class CirculationItem(BaseModel):
+class CirculationItem(AssetFacts):
     """An asset in circulation, its facts, and a fresh read-only URL for its file."""
 
-    id: str
-    location: str
-    media_kind: str | None
-    extension: str | None
-    mime_type: str | None
-    size: int | None
-    width: int | None
-    height: int | None
-    duration: float | None
-    video_codec: str | None
-    audio_codec: str | None
-    frame_rate: float | None
-    frame_count: int | None
     url: str
     expires_at: datetime
 

@@ -96,22 +96,8 @@ def get_circulation(
         settings=settings,
     )
     items = [
-        CirculationItem(
-            id=row.id,
-            location=row.location,
-            media_kind=row.media_kind,
-            extension=row.extension,
-            mime_type=row.mime_type,
-            size=row.size,
-            width=row.width,
-            height=row.height,
-            duration=row.duration,
-            video_codec=row.video_codec,
-            audio_codec=row.audio_codec,
-            frame_rate=row.frame_rate,
-            frame_count=row.frame_count,
-            url=url.url,
-            expires_at=url.expires_at,
+        CirculationItem.model_validate(
+            {**row._mapping, "url": url.url, "expires_at": url.expires_at}
         )
         for row, url in signed
     ]
