@@ -30,7 +30,6 @@ __all__ = [
     "move",
     "remove",
     "remove_ids",
-    "restore",
     "restore_ids",
 ]
 from insitu.db import insert_ignoring_duplicates, new_id, utcnow
@@ -118,11 +117,6 @@ def restore_ids(
 ) -> Sequence[str]:
     """Bring these assets back into circulation (``values`` also updates their columns)."""
     return _transition(session, ids, RESTORED, to=ACTIVE, reason=None, by=by, values=values)
-
-
-def restore(session: Session, *, asset: Asset, by: str) -> bool:
-    """Bring one removed asset back into circulation; False if it already was active."""
-    return bool(restore_ids(session, [asset.id], by=by))
 
 
 def _transition(

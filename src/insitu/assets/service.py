@@ -183,13 +183,13 @@ def restore(
             f"asset {asset.id} cannot come back: {asset.location} is no longer in the bucket",
             fix="put the file back at that location (or import it where it is now)",
         ) from exc
-    if asset.etag and info.etag != asset.etag:
+    if not info.holds(etag=asset.etag, content_hash=asset.content_hash, size=asset.size):
         raise Conflict(
             f"asset {asset.id} cannot come back: {asset.location} changed since it was imported "
             f"(ETag {asset.etag} is now {info.etag})",
             fix="reconcile the project to re-probe the changed file, or import it again",
         )
-    lifecycle.restore(session, asset=asset, by=actor.id)
+    lifecycle.restore_ids(session, [asset.id], by=actor.id, values={"etag": info.etag})
     audit.record(
         session,
         actor=actor,

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, cast, exists, or_, select, update
+from sqlalchemy import String, bindparam, cast, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from insitu.assets import lifecycle
@@ -248,6 +248,7 @@ class _Reconciler:
     def _walk(self, root: Root, pool: ThreadPoolExecutor) -> None:
         store = self._store(root)
         changed: list[tuple[Known, Listed]] = []
+        retagged: list[dict[str, Any]] = []
         for pair in merge(self._listing(root, store), self._known(root)):
             listed, known = pair.listed, pair.known
             if known is not None:
@@ -255,6 +256,8 @@ class _Reconciler:
             if listed is not None and known is not None:
                 if _same(known, listed.info) and known.status == ACTIVE:
                     self.tally.unchanged += 1
+                    if known.etag != listed.info.etag:  # same bytes, written again
+                        retagged.append({"asset_id": known.id, "etag": listed.info.etag})
                 elif self._comes_back_or_changes(known, listed):
                     changed.append((known, listed))
             elif known is not None:
@@ -265,7 +268,11 @@ class _Reconciler:
             if len(changed) >= _PAGE:
                 self._settle_changed(store, changed, pool)
                 changed = []
+            if len(retagged) >= _PAGE:
+                _retag(retagged)
+                retagged = []
         self._settle_changed(store, changed, pool)
+        _retag(retagged)
         self._save()
 
     def _comes_back_or_changes(self, known: Known, listed: Listed) -> bool:
@@ -370,7 +377,7 @@ class _Reconciler:
             facts = lifecycle.fact_columns(result.facts, info)
             lifecycle.change(session, asset_id=known.id, values=facts, by=BY, details=details)
         # Read through a live connection now, if the one it came through was deleted.
-        values = {"connection_id": listed.root.connection_id}
+        values = {"connection_id": listed.root.connection_id, "etag": info.etag}
         if known.status != ACTIVE:
             lifecycle.restore_ids(session, [known.id], by=BY, values=values)
             self.tally.restored += 1
@@ -447,8 +454,20 @@ class _Reconciler:
                 self.progress(session.get_one(ReconcileJob, self.job_id))
 
 
+def _retag(rows: list[dict[str, Any]]) -> None:
+    """Record new ETags of unchanged bytes, so the next reconcile matches them on the ETag."""
+    if rows:
+        with session_scope() as session:
+            statement = (
+                update(Asset)
+                .where(Asset.id == bindparam("asset_id"))
+                .values(etag=bindparam("etag"))
+            )
+            session.connection().execute(statement, rows)
+
+
 def _same(known: Known, info: ObjectInfo) -> bool:
-    return known.etag == info.etag and known.size == info.size
+    return info.holds(etag=known.etag, content_hash=known.content_hash, size=known.size)
 
 
 def _place(listed: Listed) -> dict[str, Any]:

@@ -68,6 +68,18 @@ class ObjectInfo:
     # a bucket is recognised as the same file. None when the store has no such digest.
     content_hash: str | None = None
 
+    def holds(self, *, etag: str | None, content_hash: str | None, size: int | None) -> bool:
+        """Whether this object still holds the bytes once seen with that ETag, digest and size.
+
+        A matching digest is proof even when the ETag changed (a re-upload of the same bytes
+        gets a new ETag on Azure and GCS); without digests, the ETag decides.
+        """
+        if size is not None and size != self.size:
+            return False
+        if content_hash and self.content_hash:
+            return content_hash == self.content_hash
+        return etag is not None and etag == self.etag
+
     @property
     def fingerprint(self) -> tuple[str | None, int]:
         """What identifies these bytes wherever they are: their digest (else ETag) and size."""
