@@ -47,6 +47,8 @@ bench: install-test
 	$(BIN)/python bench/import_throughput.py
 	$(BIN)/python bench/signed_urls.py
 	$(BIN)/python bench/probe_bytes.py
+	$(BIN)/python bench/circulation.py
+	$(BIN)/python bench/reconcile.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -31,3 +31,17 @@ def test_import_memory_bench_runs_on_a_local_source() -> None:
 def test_signed_url_bench_prints_its_rate() -> None:
     output = run_bench("bench/signed_urls.py", "--seconds", "1", "--assets", "10", "--workers", "1")
     assert "signed URLs per second" in output
+
+
+def test_circulation_bench_prints_its_rate() -> None:
+    output = run_bench(
+        "bench/circulation.py", "--seconds", "1", "--assets", "30", "--batch", "10",
+        "--workers", "1",
+    )  # fmt: skip
+    assert "signed URLs per second" in output
+
+
+def test_reconcile_bench_prints_its_figures() -> None:
+    output = run_bench("bench/reconcile.py", "--case", "churn", "--churn-objects", "300")
+    for figure in ("list requests", "other requests", "CPU per asset", "peak RSS growth"):
+        assert figure in output

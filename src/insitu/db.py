@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, Select, String, create_engine, event, make_url
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Engine,
+    MetaData,
+    Select,
+    SQLColumnExpression,
+    String,
+    and_,
+    create_engine,
+    event,
+    make_url,
+    or_,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from insitu.errors import InvalidInput
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -29,7 +46,9 @@ def utcnow() -> datetime:
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as 32 hex digits (a uuid4's size; this is 5x cheaper, and audit rows
+    for every signed URL make it hot)."""
+    return os.urandom(16).hex()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -152,16 +171,79 @@ def keyset_page(
     return rows, (rows[-1].id if has_more else None)
 
 
+@dataclass(frozen=True)
+class NewestCursor:
+    """Where a newest-first page ended: the last row's creation time and id, opaque to clients."""
+
+    at: datetime
+    id: str
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(f"{self.at.isoformat()}|{self.id}".encode()).decode()
+
+    @classmethod
+    def decode(cls, value: str) -> NewestCursor:
+        try:
+            at, _, row_id = base64.urlsafe_b64decode(value.encode()).decode().partition("|")
+            cursor = cls(datetime.fromisoformat(at), row_id)
+        except (binascii.Error, UnicodeError, ValueError):
+            cursor = None
+        if cursor is None or cursor.at.tzinfo is None or not row_id:
+            raise InvalidInput(
+                f"{value[:100]!r} is not a cursor of this list",
+                fix="pass the 'next' of the previous page as 'after', unchanged",
+            )
+        return cursor
+
+
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
+
+
+def older_than(
+    query: S, created_at: Any, row_id: Any, cursor: NewestCursor | None, limit: int
+) -> S:
+    """``query`` newest first (creation time, then id), below ``cursor``, ``limit`` rows."""
+    if cursor is not None:
+        # The first condition alone is an index range; the second breaks ties on the time.
+        query = query.where(
+            created_at <= cursor.at,
+            or_(created_at < cursor.at, and_(created_at == cursor.at, row_id < cursor.id)),
+        )
+    return query.order_by(created_at.desc(), row_id.desc()).limit(limit)
+
+
+def newest_first_page(
+    session: Session, query: Select[M], model: type[M], *, after: str | None, limit: int
+) -> tuple[Sequence[M], str | None]:
+    """Up to ``limit`` rows of ``query``, newest first, stable while rows are added."""
+    cursor = NewestCursor.decode(after) if after else None
+    rows = session.scalars(older_than(query, model.created_at, model.id, cursor, limit + 1)).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (NewestCursor(rows[-1].created_at, rows[-1].id).encode() if has_more else None)
+
+
 def insert_ignoring_duplicates(
     session: Session, model: type[Base], rows: list[dict[str, object]], unique: list[str]
-) -> int:
-    """Insert ``rows``, skipping any that clash on ``unique``; returns how many went in."""
+) -> list[str]:
+    """Insert ``rows``, skipping any that clash on ``unique``; returns the ids that went in."""
     if not rows:
-        return 0
+        return []
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(model).on_conflict_do_nothing(index_elements=unique)
     result = session.execute(statement.returning(model.__table__.c.id), rows)  # type: ignore[attr-defined]
-    return len(result.all())
+    return list(result.scalars().all())
+
+
+def in_byte_order(session: Session, column: SQLColumnExpression[str]) -> ColumnElement[str]:
+    """``column`` compared and sorted byte by byte (code point order), as object stores list.
+
+    SQLite compares text that way already; PostgreSQL needs the "C" collation, since a
+    database's locale collation may sort "B" before "a" or ignore punctuation.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return column.collate("C")
+    return column  # type: ignore[return-value]

@@ -1,6 +1,6 @@
 """Every ORM model, imported in one place so metadata and Alembic see them all."""
 
-from insitu.assets.models import Asset, SignedUrlIssue
+from insitu.assets.models import Asset, AssetEvent, SignedUrlIssue
 from insitu.audit.models import AuditEvent
 from insitu.azure.models import AzureConsentState, AzureTenant
 from insitu.connections.models import Connection
@@ -8,10 +8,12 @@ from insitu.db import Base
 from insitu.imports.models import ImportFailure, ImportJob
 from insitu.organizations.models import ApiKey, EndpointGrant, Organization
 from insitu.projects.models import Project
+from insitu.reconcile.models import ReconcileJob
 
 __all__ = [
     "ApiKey",
     "Asset",
+    "AssetEvent",
     "AuditEvent",
     "AzureConsentState",
     "AzureTenant",
@@ -22,5 +24,6 @@ __all__ = [
     "ImportJob",
     "Organization",
     "Project",
+    "ReconcileJob",
     "SignedUrlIssue",
 ]

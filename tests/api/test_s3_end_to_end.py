@@ -25,14 +25,6 @@ ODD_KEYS = [
 ]
 
 
-@pytest.fixture
-def s3(api: TestClient, aws_env: str) -> dict[str, str]:
-    connection = api.post("/v1/connections", json={"provider": "s3", "settings": {}})
-    assert connection.status_code == 201, connection.text
-    project = api.post("/v1/projects", json={"name": "scans"}).json()
-    return {"connection": connection.json()["id"], "project": project["id"]}
-
-
 def run(api: TestClient, worker: InlineBackend, s3: dict[str, str], **body: object) -> dict:  # type: ignore[type-arg]
     body = {"connection_id": s3["connection"], **body}
     response = api.post(f"/v1/projects/{s3['project']}/imports", json=body)

@@ -23,27 +23,42 @@ from insitu.api.routes import (
     local_files,
     organization,
     projects,
+    reconcile,
 )
 from insitu.api.routes import audit as audit_routes
 from insitu.api.routes import azure as azure_routes
 from insitu.api.routes import gcs as gcs_routes
 from insitu.config import Settings, get_settings
 from insitu.db import get_engine
+from insitu.reconcile.schedule import ReconcileSchedule
 
 log = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings | None = None, engine: Engine | None = None, *, resume_jobs: bool = False
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    *,
+    resume_jobs: bool = False,
+    schedule_reconciles: bool = False,
 ) -> FastAPI:
-    """The insitu API; ``resume_jobs`` re-queues imports a previous process left unfinished."""
+    """The insitu API; ``resume_jobs`` re-queues imports a previous process left unfinished,
+    ``schedule_reconciles`` reconciles every project every INSITU_RECONCILE_INTERVAL_SECONDS."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if resume_jobs:
             _resume_interrupted_imports(app)
+        schedule = None
+        if schedule_reconciles and settings.reconcile_interval_seconds:
+            schedule = ReconcileSchedule(
+                app.state.engine, interval_seconds=settings.reconcile_interval_seconds
+            )
+            schedule.start()
         yield
+        if schedule is not None:
+            schedule.stop()
 
     app = FastAPI(
         title="insitu",
@@ -69,7 +84,16 @@ def create_app(
         expose_headers=["Content-Length", "Content-Range", "ETag"],
     )
     install_error_handlers(app)
-    for module in (organization, keys, connections, projects, imports, assets, local_files):
+    for module in (
+        organization,
+        keys,
+        connections,
+        projects,
+        imports,
+        assets,
+        reconcile,
+        local_files,
+    ):
         app.include_router(module.router)
     app.include_router(gcs_routes.router)
     app.include_router(azure_routes.router)
@@ -102,4 +126,6 @@ def _resume_interrupted_imports(app: FastAPI) -> None:
 def serve_app() -> FastAPI:
     """The app ``insitu serve`` runs in each server process."""
     settings = get_settings()
-    return create_app(settings, resume_jobs=settings.job_backend == "inline")
+    return create_app(
+        settings, resume_jobs=settings.job_backend == "inline", schedule_reconciles=True
+    )

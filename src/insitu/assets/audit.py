@@ -26,7 +26,7 @@ from insitu.db import new_id, utcnow
 @dataclass
 class _Pending:
     table: Table
-    row: dict[str, Any]
+    rows: list[dict[str, Any]]
     done: bool = False
     error: BaseException | None = None
 
@@ -50,19 +50,40 @@ class AuditWriter:
         user_agent: str | None = None,
     ) -> None:
         """Return once the issue is committed; raise if it could not be."""
-        row = {
+        self.record_many(
+            org_id=org_id,
+            api_key_id=api_key_id,
+            issued=[(asset_id, expires_at)],
+            client_address=client_address,
+            user_agent=user_agent,
+        )
+
+    def record_many(
+        self,
+        *,
+        org_id: str,
+        api_key_id: str | None,
+        issued: list[tuple[str, datetime]],
+        client_address: str | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        """Record URLs for several assets (asset id, expiry) at once; return once committed."""
+        shared = {
             "org_id": org_id,
-            "asset_id": asset_id,
             "api_key_id": api_key_id,
-            "expires_at": expires_at,
             "client_address": client_address[:64] if client_address else None,
             "user_agent": user_agent[:300] if user_agent else None,
         }
-        self.insert(SignedUrlIssue.__table__, row)  # type: ignore[arg-type]
+        rows = [
+            {**shared, "asset_id": asset_id, "expires_at": expires_at}
+            for asset_id, expires_at in issued
+        ]
+        self.insert(SignedUrlIssue.__table__, *rows)  # type: ignore[arg-type]
 
-    def insert(self, table: Table, row: dict[str, Any]) -> None:
-        """Insert ``row`` (given a fresh id and time) into ``table``; return once committed."""
-        pending = _Pending(table, {"id": new_id(), "created_at": utcnow(), **row})
+    def insert(self, table: Table, *rows: dict[str, Any]) -> None:
+        """Insert ``rows`` (each with a fresh id and time) into ``table``; return once committed."""
+        now = utcnow()
+        pending = _Pending(table, [{"id": new_id(), "created_at": now, **row} for row in rows])
         self._queue.append(pending)
         with self._commit_lock:
             if not pending.done:
@@ -78,7 +99,7 @@ class AuditWriter:
         try:
             with self._engine.begin() as connection:
                 for table in dict.fromkeys(item.table for item in batch):
-                    rows = [item.row for item in batch if item.table is table]
+                    rows = [row for item in batch if item.table is table for row in item.rows]
                     connection.execute(insert(table), rows)
         except BaseException as exc:  # every request in the batch must hear about it
             error = exc

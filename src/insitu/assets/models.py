@@ -9,6 +9,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from insitu.db import Base, IdMixin, utcnow
 
 ACTIVE, REMOVED = "active", "removed"
+# Why an asset left circulation.
+CANCELED = "canceled"  # a person took it (or its import) out
+CONNECTION_REMOVED = "connection_removed"  # the connection it was read through was deleted
+MOVED_OR_DELETED = "moved_or_deleted"  # its object is gone from the bucket
+CHANGED_INVALID = "changed_invalid"  # its object changed and no longer passes validation
+REMOVAL_REASONS = (CANCELED, CONNECTION_REMOVED, MOVED_OR_DELETED, CHANGED_INVALID)
 
 
 class Asset(IdMixin, Base):
@@ -34,6 +40,8 @@ class Asset(IdMixin, Base):
     key: Mapped[str] = mapped_column(Text)
     size: Mapped[int | None] = mapped_column(BigInteger, default=None)
     etag: Mapped[str | None] = mapped_column(String(200), default=None)
+    # A digest of the content where the store reports one: how a reconcile recognises a move.
+    content_hash: Mapped[str | None] = mapped_column(String(100), default=None)
     version: Mapped[str | None] = mapped_column(String(200), default=None)
 
     media_kind: Mapped[str | None] = mapped_column(String(16), default=None)
@@ -51,6 +59,8 @@ class Asset(IdMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
     removal_reason: Mapped[str | None] = mapped_column(Text, default=None)
     removed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The API key id, or "reconcile", "report", "event", "system".
+    removed_by: Mapped[str | None] = mapped_column(String(64), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -58,10 +68,26 @@ class SignedUrlIssue(IdMixin, Base):
     """Audit trail: which key asked for a URL to which asset, and until when it worked."""
 
     __tablename__ = "signed_url_issues"
+    # The audit log reads an org's issues newest first.
+    __table_args__ = (Index("ix_signed_url_issues_org_id_created_at", "org_id", "created_at"),)
 
-    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
     api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), default=None)
     expires_at: Mapped[datetime] = mapped_column()
     client_address: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(300), default=None)
+
+
+class AssetEvent(IdMixin, Base):
+    """One change of an asset's state: created, removed, restored, moved or changed."""
+
+    __tablename__ = "asset_events"
+
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    event: Mapped[str] = mapped_column(String(16))  # created | removed | restored | moved | changed
+    from_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    by: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

@@ -1,32 +1,54 @@
-"""Assets: listing them, and handing out short-lived signed URLs for active ones."""
+"""Assets: listing them, taking them out of circulation and back, and signing URLs for them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from insitu.assets import lifecycle
 from insitu.assets.audit import writer_for
-from insitu.assets.models import ACTIVE, REMOVED, Asset, SignedUrlIssue
+from insitu.assets.models import (
+    ACTIVE,
+    CANCELED,
+    CONNECTION_REMOVED,
+    MOVED_OR_DELETED,
+    REMOVAL_REASONS,
+    REMOVED,
+    Asset,
+    SignedUrlIssue,
+)
+from insitu.audit import service as audit
+from insitu.audit.service import Actor
 from insitu.config import Settings
 from insitu.connections import service as connections
 from insitu.connections.models import Connection
 from insitu.db import keyset_page
-from insitu.errors import Conflict, InvalidInput, NotFound
+from insitu.errors import Conflict, InvalidInput, InvalidLocation, NotFound, ObjectNotFound
+from insitu.imports.models import ImportJob
 from insitu.organizations import service as organizations
 from insitu.organizations.models import ApiKey, Organization
 from insitu.projects.models import Project
-from insitu.storage.base import SignedURL
+from insitu.storage.base import ObjectStore, SignedURL
 from insitu.storage.registry import parse_location
 
-STATUSES = (ACTIVE, REMOVED)
+STATUSES = (ACTIVE, REMOVED, "all")
 
 
 def get(session: Session, *, org: Organization, asset_id: str) -> Asset:
     asset = session.get(Asset, asset_id)
     if asset is None or asset.org_id != org.id:
+        raise _not_found(asset_id)
+    return asset
+
+
+def get_any(session: Session, *, asset_id: str) -> Asset:
+    """Any org's asset, for the operator's CLI on the server."""
+    asset = session.get(Asset, asset_id)
+    if asset is None:
         raise _not_found(asset_id)
     return asset
 
@@ -39,15 +61,184 @@ def _not_found(asset_id: str) -> NotFound:
 
 
 def list_for_project(
-    session: Session, *, project: Project, status: str | None, after: str | None, limit: int
+    session: Session,
+    *,
+    project: Project,
+    status: str | None,
+    reason: str | None = None,
+    after: str | None,
+    limit: int,
 ) -> tuple[Sequence[Asset], str | None]:
-    """One keyset page of a project's assets, stable however many there are."""
-    if status is not None and status not in STATUSES:
+    """One keyset page of a project's assets: those in circulation unless ``status`` says."""
+    status = status or (REMOVED if reason else ACTIVE)
+    if status not in STATUSES:
         raise InvalidInput(f"unknown status {status!r}", fix=f"use one of {', '.join(STATUSES)}")
+    if reason is not None and reason not in REMOVAL_REASONS:
+        raise InvalidInput(
+            f"unknown removal reason {reason!r}", fix=f"use one of {', '.join(REMOVAL_REASONS)}"
+        )
     query = select(Asset).where(Asset.project_id == project.id)
-    if status is not None:
+    if status != "all":
         query = query.where(Asset.status == status)
+    if reason is not None:
+        query = query.where(Asset.removal_reason == reason)
     return keyset_page(session, query, Asset, after=after, limit=limit)
+
+
+def remove_from_project(
+    session: Session,
+    *,
+    project: Project,
+    actor: Actor,
+    asset_ids: Sequence[str] | None = None,
+    import_id: str | None = None,
+    prefix: str | None = None,
+) -> int:
+    """Take the named assets, an import's or a prefix's out of circulation (``canceled``)."""
+    if sum(choice is not None for choice in (asset_ids, import_id, prefix)) != 1:
+        raise InvalidInput(
+            "name exactly one of asset_ids, import_id or prefix",
+            fix='send e.g. {"prefix": "s3://bucket/some/prefix/"}',
+        )
+    where = Asset.project_id == project.id
+    if asset_ids is not None:
+        where = and_(where, Asset.id.in_(list(dict.fromkeys(asset_ids))))
+    elif import_id is not None:
+        job = session.get(ImportJob, import_id)
+        if job is None or job.project_id != project.id:
+            raise NotFound(
+                f"import {import_id} is not an import of project {project.id}",
+                fix="list the project's imports with GET /v1/projects/{id}/imports",
+            )
+        where = and_(where, Asset.import_job_id == import_id)
+    else:
+        assert prefix is not None
+        where = and_(where, Asset.location.startswith(_project_prefix(session, project, prefix),
+                                                      autoescape=True))  # fmt: skip
+    removed = lifecycle.remove(session, where=where, reason=CANCELED, by=actor.id)
+    named = {"asset_ids": len(asset_ids)} if asset_ids is not None else {}
+    audit.record(
+        session,
+        actor=actor,
+        action="assets.removed",
+        org_id=project.org_id,
+        target_type="project",
+        target_id=project.id,
+        details={**named, "import_id": import_id, "prefix": prefix, "removed": removed},
+    )
+    return removed
+
+
+def _project_prefix(session: Session, project: Project, prefix: str) -> str:
+    """``prefix`` as stored locations spell it, if it lies under one of the project's sources."""
+    uri = parse_location(prefix).uri
+    sources = session.scalars(
+        select(ImportJob.source).where(ImportJob.project_id == project.id).distinct()
+    ).all()
+    folders = [source if source.endswith("/") else source.rpartition("/")[0] + "/"
+               for source in sources]  # fmt: skip
+    if not any(uri.startswith(folder) for folder in folders):
+        raise InvalidLocation(
+            f"{prefix!r} is not under any source project {project.id} imported from",
+            fix="name a prefix under one of: " + (", ".join(sorted(set(folders))) or "(none yet)"),
+        )
+    return uri
+
+
+def remove_for_connection(session: Session, *, connection_id: str, by: str) -> int:
+    """Every asset read through a deleted connection leaves circulation."""
+    where = Asset.connection_id == connection_id
+    return lifecycle.remove(session, where=where, reason=CONNECTION_REMOVED, by=by)
+
+
+def remove_for_import(session: Session, *, job_id: str, by: str) -> int:
+    """Every asset a canceled import brought leaves circulation."""
+    return lifecycle.remove(session, where=Asset.import_job_id == job_id, reason=CANCELED, by=by)
+
+
+def restore(
+    session: Session, *, org: Organization, asset: Asset, actor: Actor, settings: Settings
+) -> Asset:
+    """Bring a removed asset back, once one HEAD shows its object unchanged in the bucket."""
+    if asset.status == ACTIVE:
+        return asset
+    if asset.removal_reason == CONNECTION_REMOVED:
+        raise Conflict(
+            f"asset {asset.id} cannot come back: the connection it was read through was deleted",
+            fix="create a connection to the bucket again and import the file",
+        )
+    if asset.removal_reason not in (CANCELED, MOVED_OR_DELETED):
+        raise Conflict(
+            f"asset {asset.id} cannot come back: its file changed and no longer passes "
+            f"validation ({asset.removal_reason})",
+            fix="fix or replace the file in the bucket, then reconcile the project",
+        )
+    connection = connections.get(session, org=org, connection_id=asset.connection_id)
+    location = parse_location(asset.location)
+    store = connections.open_store(connection, org=org, location=location, settings=settings)
+    try:
+        info = store.head(asset.key)
+    except ObjectNotFound as exc:
+        raise Conflict(
+            f"asset {asset.id} cannot come back: {asset.location} is no longer in the bucket",
+            fix="put the file back at that location (or import it where it is now)",
+        ) from exc
+    if not info.holds(etag=asset.etag, content_hash=asset.content_hash, size=asset.size):
+        raise Conflict(
+            f"asset {asset.id} cannot come back: {asset.location} changed since it was imported "
+            f"(ETag {asset.etag} is now {info.etag})",
+            fix="reconcile the project to re-probe the changed file, or import it again",
+        )
+    lifecycle.restore_ids(session, [asset.id], by=actor.id, values={"etag": info.etag})
+    audit.record(
+        session,
+        actor=actor,
+        action="asset.restored",
+        org_id=asset.org_id,
+        target_type="asset",
+        target_id=asset.id,
+    )
+    session.refresh(asset)
+    return asset
+
+
+def report(
+    session: Session, *, org: Organization, asset: Asset, actor: Actor, settings: Settings
+) -> str:
+    """A labeling client could not load this asset: one HEAD says whether its file is gone.
+
+    A gone file takes the asset out of circulation at once (``moved_or_deleted``, by
+    ``report``); returns what the HEAD found: ``gone``, ``changed`` or ``present``. A store
+    that refuses the HEAD raises its own error (the file may well be there).
+    """
+    if asset.status != ACTIVE:
+        return "gone" if asset.removal_reason == MOVED_OR_DELETED else "removed"
+    connection = connections.get(session, org=org, connection_id=asset.connection_id)
+    location = parse_location(asset.location)
+    store = connections.open_store(connection, org=org, location=location, settings=settings)
+    try:
+        info = store.head(asset.key)
+    except ObjectNotFound:
+        lifecycle.remove_ids(
+            session, [asset.id], reason=MOVED_OR_DELETED, by="report",
+            details={"reported_by": actor.id},
+        )  # fmt: skip
+        audit.record(
+            session,
+            actor=actor,
+            action="asset.reported",
+            org_id=asset.org_id,
+            target_type="asset",
+            target_id=asset.id,
+            details={"found": "gone"},
+        )
+        session.refresh(asset)
+        return "gone"
+    return "present" if (info.etag, info.size) == (asset.etag, asset.size) else "changed"
+
+
+def history(session: Session, *, asset: Asset) -> Sequence[lifecycle.AssetEvent]:
+    return lifecycle.history(session, asset_id=asset.id)
 
 
 def list_url_issues(
@@ -86,10 +277,7 @@ def sign_url_for_key(
     if asset is None:
         raise _not_found(asset_id)
     if asset.status == REMOVED:
-        raise Conflict(
-            f"asset {asset.id} was removed from circulation ({asset.removal_reason})",
-            fix="removed assets cannot be shown; re-import the file if it is back in the bucket",
-        )
+        raise removed_conflict(asset)
     if connection_deleted_at is not None:
         raise Conflict(
             f"the connection {asset.connection_id} this asset was imported through was deleted",
@@ -112,3 +300,89 @@ def sign_url_for_key(
         user_agent=user_agent,
     )
     return signed
+
+
+def removed_conflict(asset: Asset) -> Conflict:
+    """Why a removed asset gets no URL, and how it can come back."""
+    if asset.removal_reason == CANCELED:
+        fix = f"restore it if it should be labeled: POST /v1/assets/{asset.id}/restore"
+    elif asset.removal_reason == MOVED_OR_DELETED:
+        fix = "its file is gone from the bucket; put it back and reconcile the project"
+    elif asset.removal_reason == CONNECTION_REMOVED:
+        fix = "its connection was deleted; connect the bucket again and import the file"
+    else:
+        fix = "its file changed and failed validation; fix it and reconcile the project"
+    return Conflict(
+        f"asset {asset.id} was removed from circulation ({asset.removal_reason})",
+        fix=fix,
+        status="removed",
+        removal_reason=asset.removal_reason,
+    )
+
+
+def circulation(
+    session: Session,
+    *,
+    project: Project,
+    actor: Actor,
+    after: str | None,
+    limit: int,
+    settings: Settings,
+) -> tuple[list[tuple[Any, SignedURL]], str | None]:
+    """The next active assets of a project, each with a fresh signed URL, all audited at once.
+
+    Removed assets never appear. Every URL is on the audit trail before any is returned.
+    This is a labeling tool's hot path: it reads plain rows, not ORM objects, and opens one
+    store per connection and bucket.
+    """
+    query = select(*CIRCULATION_COLUMNS).where(
+        Asset.project_id == project.id, Asset.status == ACTIVE
+    )
+    if after:
+        query = query.where(Asset.id > after)
+    rows = session.execute(query.order_by(Asset.id).limit(limit + 1)).all()
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    ttl = timedelta(seconds=settings.url_ttl_seconds)
+    stores: dict[tuple[str, str], ObjectStore] = {}
+    signed = []
+    for row in rows[:limit]:
+        store = stores.get((row.connection_id, row.bucket))
+        if store is None:
+            store = stores[(row.connection_id, row.bucket)] = connections.open_store_by_id(
+                session,
+                connection_id=row.connection_id,
+                org_id=project.org_id,
+                location=parse_location(row.location),
+                settings=settings,
+            )
+        signed.append((row, store.sign(row.key, ttl=ttl)))
+    if signed:
+        writer_for(session.get_bind().engine).record_many(  # type: ignore[union-attr]
+            org_id=project.org_id,
+            api_key_id=actor.id,
+            issued=[(row.id, url.expires_at) for row, url in signed],
+            client_address=actor.client_address,
+            user_agent=actor.user_agent,
+        )
+    return signed, next_cursor
+
+
+# What a labeling client gets of each asset in circulation, besides its URL.
+CIRCULATION_COLUMNS = (
+    Asset.id,
+    Asset.connection_id,
+    Asset.location,
+    Asset.bucket,
+    Asset.key,
+    Asset.media_kind,
+    Asset.extension,
+    Asset.mime_type,
+    Asset.size,
+    Asset.width,
+    Asset.height,
+    Asset.duration,
+    Asset.video_codec,
+    Asset.audio_codec,
+    Asset.frame_rate,
+    Asset.frame_count,
+)

@@ -9,11 +9,8 @@ rows, however long the log.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeAlias
 
 from sqlalchemy import (
@@ -21,12 +18,10 @@ from sqlalchemy import (
     Engine,
     Select,
     String,
-    and_,
     cast,
     func,
     literal,
     null,
-    or_,
     select,
     union_all,
 )
@@ -35,8 +30,7 @@ from sqlalchemy.orm import Session
 from insitu.assets.models import SignedUrlIssue
 from insitu.audit.models import AuditEvent
 from insitu.audit.schemas import AuditEventRead, AuditTarget
-from insitu.db import UTCDateTime, session_scope, utcnow
-from insitu.errors import InvalidInput
+from insitu.db import NewestCursor, UTCDateTime, older_than, session_scope, utcnow
 
 URL_ISSUED = "url.issued"
 
@@ -88,32 +82,6 @@ def record(
     return event
 
 
-@dataclass(frozen=True)
-class _Cursor:
-    at: datetime
-    id: str
-
-    def encode(self) -> str:
-        return base64.urlsafe_b64encode(f"{self.at.isoformat()}|{self.id}".encode()).decode()
-
-    @classmethod
-    def decode(cls, value: str) -> _Cursor:
-        try:
-            at, _, event_id = base64.urlsafe_b64decode(value.encode()).decode().partition("|")
-            cursor = cls(datetime.fromisoformat(at), event_id)
-        except (binascii.Error, UnicodeError, ValueError) as exc:
-            raise InvalidInput(
-                f"{value[:100]!r} is not a cursor of the audit log",
-                fix="pass the 'next' of the previous page as 'after', unchanged",
-            ) from exc
-        if cursor.at.tzinfo is None or not event_id:
-            raise InvalidInput(
-                f"{value[:100]!r} is not a cursor of the audit log",
-                fix="pass the 'next' of the previous page as 'after', unchanged",
-            )
-        return cursor
-
-
 def page(
     session: Session,
     *,
@@ -123,14 +91,14 @@ def page(
     limit: int = 100,
 ) -> tuple[list[AuditEventRead], str | None]:
     """One page of the org's log, newest first, and the cursor of the next (older) page."""
-    before = _Cursor.decode(after) if after else None
+    before = NewestCursor.decode(after) if after else None
     query = _query(org_id, actions, before, limit + 1)
     if query is None:
         return [], None
     rows = session.execute(query).all()
     items = [_read(row) for row in rows[:limit]]
     has_more = len(rows) > limit
-    return items, (_Cursor(items[-1].at, items[-1].id).encode() if has_more else None)
+    return items, (NewestCursor(items[-1].at, items[-1].id).encode() if has_more else None)
 
 
 def export(
@@ -151,7 +119,7 @@ def export(
 
 
 def _query(
-    org_id: str, actions: Sequence[str], before: _Cursor | None, limit: int
+    org_id: str, actions: Sequence[str], before: NewestCursor | None, limit: int
 ) -> _Query | None:
     wanted = set(actions)
     parts: list[_Query] = []
@@ -172,7 +140,7 @@ def _query(
         ).where(AuditEvent.org_id == org_id)
         if event_actions:
             events = events.where(AuditEvent.action.in_(sorted(event_actions)))
-        parts.append(_newest(events, AuditEvent.created_at, AuditEvent.id, before, limit))
+        parts.append(older_than(events, AuditEvent.created_at, AuditEvent.id, before, limit))
     if not wanted or URL_ISSUED in wanted:
         issues = select(
             SignedUrlIssue.id,
@@ -189,7 +157,9 @@ def _query(
             cast(null(), JSON()).label("details"),
             SignedUrlIssue.expires_at,
         ).where(SignedUrlIssue.org_id == org_id)
-        parts.append(_newest(issues, SignedUrlIssue.created_at, SignedUrlIssue.id, before, limit))
+        parts.append(
+            older_than(issues, SignedUrlIssue.created_at, SignedUrlIssue.id, before, limit)
+        )
     if not parts:
         return None
     if len(parts) == 1:
@@ -197,18 +167,6 @@ def _query(
     else:
         merged = union_all(*(select(part.subquery()) for part in parts)).subquery()
     return select(merged).order_by(merged.c.created_at.desc(), merged.c.id.desc()).limit(limit)
-
-
-def _newest(
-    query: _Query, created_at: Any, row_id: Any, before: _Cursor | None, limit: int
-) -> _Query:
-    if before is not None:
-        # The first condition alone is an index range; the second breaks ties on the time.
-        query = query.where(
-            created_at <= before.at,
-            or_(created_at < before.at, and_(created_at == before.at, row_id < before.id)),
-        )
-    return query.order_by(created_at.desc(), row_id.desc()).limit(limit)
 
 
 def _read(row: Any) -> AuditEventRead:

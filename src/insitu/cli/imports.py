@@ -9,16 +9,17 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from insitu.audit.service import OPERATOR
 from insitu.cli.common import console, session, settings
 from insitu.connections import service as connections
-from insitu.errors import InvalidInput, NotFound
+from insitu.errors import InvalidInput
 from insitu.imports import service as imports
 from insitu.imports.models import ImportJob
 from insitu.imports.pipeline import run_import
 from insitu.imports.schemas import ImportCreate
+from insitu.organizations import service as organizations
 from insitu.organizations.models import Organization
 from insitu.projects import service as projects
-from insitu.projects.models import Project
 from insitu.storage.registry import parse_location
 
 
@@ -38,10 +39,33 @@ def import_files(
         str | None, typer.Option("--resume", help="Continue an interrupted import by its ID.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Resume even if it looks alive.")] = False,
+    cancel: Annotated[
+        str | None, typer.Option("--cancel", help="Stop a queued or running import by its ID.")
+    ] = None,
+    remove_assets: Annotated[
+        bool, typer.Option(help="With --cancel: also take the import's assets out of circulation.")
+    ] = False,
 ) -> None:
     """Import a prefix (or only --files-from) into a project, then print a summary."""
+    if cancel:
+        _cancel(cancel, remove_assets)
+        return
+    if remove_assets:
+        raise InvalidInput(
+            "--remove-assets goes with --cancel", fix="insitu import --cancel ID --remove-assets"
+        )
     job_id = _resume(resume, force) if resume else _create(source, project, connection, files_from)
     _run_with_progress(job_id)
+
+
+def _cancel(job_id: str, remove_assets: bool) -> None:
+    with session() as db_session:
+        job = imports.get_any(db_session, job_id=job_id)
+        removed = imports.cancel(db_session, job=job, remove_assets=remove_assets, actor=OPERATOR)
+        status = job.status
+    console.print(f"Import {job_id} is {status}.", highlight=False)
+    if remove_assets:
+        console.print(f"{removed} of its assets left circulation.")
 
 
 def _create(
@@ -54,11 +78,8 @@ def _create(
         )
     files = _read_files(files_from) if files_from else None
     with session() as db_session:
-        project = db_session.get(Project, project_id)
-        if project is None:
-            raise NotFound(f"project {project_id} does not exist", fix="insitu project create")
-        org = db_session.get_one(Organization, project.org_id)
-        projects.get(db_session, org=org, project_id=project_id)
+        project = projects.get_any(db_session, project_id=project_id)
+        org = organizations.get(db_session, org_id=project.org_id)
         connection_id = connection_id or _only_connection(db_session, org, source)
         data = ImportCreate(source=source, connection_id=connection_id, source_files=files)
         job = imports.create(
@@ -69,9 +90,7 @@ def _create(
 
 def _resume(job_id: str, force: bool) -> str:
     with session() as db_session:
-        job = db_session.get(ImportJob, job_id)
-        if job is None:
-            raise NotFound(f"import {job_id} does not exist", fix="check the import ID")
+        job = imports.get_any(db_session, job_id=job_id)
         imports.resume(db_session, job=job, force=force)
     console.print(f"Resuming import {job_id} where it last committed.")
     return job_id
@@ -124,7 +143,7 @@ def _run_with_progress(job_id: str) -> None:
 
 def _summary(job_id: str) -> None:
     with session() as db_session:
-        job = db_session.get_one(ImportJob, job_id)
+        job = imports.get_any(db_session, job_id=job_id)
         read = imports.read(job)
     table = Table("import", "status", "listed", "imported", "already present", "failed")
     counts = read.counts
@@ -149,7 +168,7 @@ def _summary(job_id: str) -> None:
 
 def _show_failures(job_id: str, failed: int, shown: int = 10) -> None:
     with session() as db_session:
-        job = db_session.get_one(ImportJob, job_id)
+        job = imports.get_any(db_session, job_id=job_id)
         rows, _ = imports.list_failures(db_session, job=job, after=None, limit=shown)
     console.print(f"\n[bold]{failed} files failed:[/]")
     for row in rows:

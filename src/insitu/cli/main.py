@@ -16,6 +16,7 @@ from insitu.cli import (
     keys,
     org,
     project,
+    reconcile,
     secrets,
     serve,
     verify,
@@ -45,6 +46,9 @@ app.command("import")(imports.import_files)
 app.command("verify")(verify.verify)
 app.command("cors")(cors.cors)
 app.command("assets")(assets.assets)
+app.command("remove")(assets.remove)
+app.command("restore")(assets.restore)
+app.command("reconcile")(reconcile.reconcile)
 
 
 def main() -> None:

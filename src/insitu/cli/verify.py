@@ -7,8 +7,7 @@ from rich.table import Table
 
 from insitu.cli.common import console, session, settings
 from insitu.connections import service as connections
-from insitu.connections.models import Connection
-from insitu.organizations.models import Organization
+from insitu.organizations import service as organizations
 
 
 def verify(
@@ -17,12 +16,8 @@ def verify(
 ) -> None:
     """Check every permission and rule an import and labelers need; print fixes."""
     with session() as db_session:
-        found = db_session.get(Connection, connection)
-        if found is None or found.deleted_at is not None:
-            from insitu.errors import NotFound
-
-            raise NotFound(f"connection {connection} does not exist", fix="check the ID")
-        org = db_session.get_one(Organization, found.org_id)
+        found = connections.get_any(db_session, connection_id=connection)
+        org = organizations.get(db_session, org_id=found.org_id)
         checks = connections.verify(found, org=org, source=source, settings=settings())
     table = Table("check", "result", "detail", show_lines=True)
     for check in checks:

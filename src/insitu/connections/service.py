@@ -69,16 +69,27 @@ def get(session: Session, *, org: Organization, connection_id: str) -> Connectio
     return connection
 
 
+def get_any(session: Session, *, connection_id: str) -> Connection:
+    """Any org's live connection, for the operator's CLI on the server."""
+    connection = session.get(Connection, connection_id)
+    if connection is None or connection.deleted_at is not None:
+        raise NotFound(f"connection {connection_id} does not exist", fix="check the ID")
+    return connection
+
+
 def list_for_org(session: Session, *, org: Organization) -> Sequence[Connection]:
     query = select(Connection).where(Connection.org_id == org.id, Connection.deleted_at.is_(None))
     return session.scalars(query.order_by(Connection.created_at)).all()
 
 
-def delete(session: Session, *, connection: Connection, actor: Actor = SYSTEM) -> None:
-    """Retire a connection; its assets stay on record but can no longer be signed."""
+def delete(session: Session, *, connection: Connection, actor: Actor = SYSTEM) -> int:
+    """Retire a connection; its assets leave circulation but stay on record. Returns how many."""
+    from insitu.assets import service as assets
+
     connection.deleted_at = utcnow()
-    stores.forget(connection.id)
     session.flush()
+    removed = assets.remove_for_connection(session, connection_id=connection.id, by=actor.id)
+    stores.forget(connection.id)
     audit.record(
         session,
         actor=actor,
@@ -86,7 +97,9 @@ def delete(session: Session, *, connection: Connection, actor: Actor = SYSTEM) -
         org_id=connection.org_id,
         target_type="connection",
         target_id=connection.id,
+        details={"assets_removed": removed},
     )
+    return removed
 
 
 def config(connection: Connection, *, settings: Settings) -> ProviderConfig:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from insitu.assets import lifecycle
 from insitu.assets.models import Asset
 from insitu.config import Settings, get_settings
 from insitu.connections import service as connections
@@ -37,7 +38,7 @@ from insitu.imports.models import (
 from insitu.media import ProbeOptions, ProbeResult, probe_object
 from insitu.organizations.models import Organization
 from insitu.projects.models import Project
-from insitu.storage.base import ListPage, Location, ObjectInfo, ObjectStore
+from insitu.storage.base import Location, ObjectInfo, ObjectStore, prefetched
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class _Runner:
         pages = self.store.list_pages(
             prefix, cursor=job.cursor, page_size=self.settings.import_batch_size
         )
-        for page in _prefetched(pages):
+        for page in prefetched(pages):
             # Keys ending in "/" are folder markers, not files.
             objects: list[ObjectInfo | str] = [
                 info for info in page.objects if not info.key.endswith("/")
@@ -256,11 +257,11 @@ class _Runner:
             job = session.get_one(ImportJob, self.job_id, with_for_update=True)
             if job.status == CANCELED or not self.claim.renew(job):
                 return False
-            inserted = insert_ignoring_duplicates(
-                session, Asset, tally.assets, ["project_id", "location"]
-            )
-            failed = insert_ignoring_duplicates(
-                session, ImportFailure, tally.failures, ["job_id", "location"]
+            inserted = lifecycle.add_imported(session, tally.assets, by=f"import:{job.id}")
+            failed = len(
+                insert_ignoring_duplicates(
+                    session, ImportFailure, tally.failures, ["job_id", "location"]
+                )
             )
             job.imported += inserted
             job.already_present += tally.already_present + len(tally.assets) - inserted
@@ -285,7 +286,7 @@ def _failed(key: str, uri: str, code: str, message: str, fix: str | None) -> _Ou
 
 def _asset_row(outcome: _Outcome, location: Location, job: ImportJob) -> dict[str, Any]:
     assert outcome.result is not None and outcome.result.facts is not None
-    facts, info, now = outcome.result.facts, outcome.info, utcnow()
+    now = utcnow()
     return {
         "id": new_id(),
         "created_at": now,
@@ -298,21 +299,8 @@ def _asset_row(outcome: _Outcome, location: Location, job: ImportJob) -> dict[st
         "location": outcome.location,
         "provider": location.provider,
         "bucket": location.bucket,
-        "key": info.key,
-        "size": info.size,
-        "etag": info.etag,
-        "version": info.version,
-        "media_kind": facts.kind,
-        "extension": facts.extension,
-        "mime_type": facts.mime_type,
-        "width": facts.width,
-        "height": facts.height,
-        "duration": facts.duration,
-        "video_codec": facts.video_codec,
-        "audio_codec": facts.audio_codec,
-        "frame_rate": facts.frame_rate,
-        "frame_count": facts.frame_count,
-        "media_details": facts.details or None,
+        "key": outcome.info.key,
+        **lifecycle.fact_columns(outcome.result.facts, outcome.info),
     }
 
 
@@ -379,12 +367,3 @@ class Claim:
                     self.beat = now
                 else:
                     self.lost = True
-
-
-def _prefetched(pages: Iterator[ListPage]) -> Iterator[ListPage]:
-    """Fetch the next listing page while the caller works on the current one."""
-    with ThreadPoolExecutor(1) as lister:
-        upcoming = lister.submit(next, pages, None)
-        while (page := upcoming.result()) is not None:
-            upcoming = lister.submit(next, pages, None)
-            yield page

@@ -28,6 +28,14 @@ class ImportCreate(BaseModel):
     )
 
 
+class ImportCancel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    remove_assets: bool = Field(
+        default=False, description="Also take every asset this import brought out of circulation."
+    )
+
+
 class ImportCounts(BaseModel):
     listed: int
     imported: int
@@ -66,3 +74,7 @@ class ImportFailureRead(BaseModel):
     message: str
     fix: str | None
     created_at: datetime
+
+
+class ImportCanceledRead(ImportRead):
+    assets_removed: int = Field(description="Assets that left circulation with this cancel.")

@@ -127,13 +127,26 @@ def _prefix(source: Location) -> str:
 
 
 def get(session: Session, *, org: Organization, job_id: str) -> ImportJob:
+    """The org's import; another org's is simply not found."""
     job = session.get(ImportJob, job_id)
     if job is None or job.org_id != org.id:
-        raise NotFound(
-            f"import {job_id} does not exist",
-            fix="list a project's imports with GET /v1/projects/{id}/imports",
-        )
+        raise _not_found(job_id)
     return job
+
+
+def get_any(session: Session, *, job_id: str) -> ImportJob:
+    """Any org's import, for the operator's CLI on the server."""
+    job = session.get(ImportJob, job_id)
+    if job is None:
+        raise _not_found(job_id)
+    return job
+
+
+def _not_found(job_id: str) -> NotFound:
+    return NotFound(
+        f"import {job_id} does not exist",
+        fix="list a project's imports with GET /v1/projects/{id}/imports",
+    )
 
 
 def list_for_project(
@@ -166,16 +179,31 @@ def resume(session: Session, *, job: ImportJob, force: bool = False) -> ImportJo
     return job
 
 
-def cancel(session: Session, *, job: ImportJob, actor: Actor = OPERATOR) -> ImportJob:
+def cancel(
+    session: Session, *, job: ImportJob, actor: Actor = OPERATOR, remove_assets: bool = False
+) -> int:
+    """Stop the import after the page in flight; with ``remove_assets`` its assets leave.
+
+    Returns how many assets left circulation. The job row is locked first, so a page the
+    runner is committing lands before the cancel (and its assets are removed with the rest)
+    or not at all. Withdrawing a finished import's assets cancels it too, so a reconcile does
+    not import its prefix's files again.
+    """
+    session.refresh(job, with_for_update=True)
     was = job.status
-    if job.status not in FINISHED_STATUSES:
+    if job.status not in FINISHED_STATUSES or remove_assets:
         job.status = CANCELED
-        job.finished_at = utcnow()
+        job.finished_at = job.finished_at or utcnow()
         session.flush()
+    removed = 0
+    if remove_assets:
+        from insitu.assets import service as assets
+
+        removed = assets.remove_for_import(session, job_id=job.id, by=actor.id)
     target = _audited(job)
-    target["details"]["was"] = was
+    target["details"] |= {"was": was, "assets_removed": removed}
     audit.record(session, actor=actor, action="import.canceled", org_id=job.org_id, **target)
-    return job
+    return removed
 
 
 def _audited(job: ImportJob) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from insitu.db import Base, IdMixin
@@ -14,3 +14,5 @@ class Project(IdMixin, Base):
     self_hosted: Mapped[bool] = mapped_column(default=True)
     # Media kinds the project accepts; None accepts every kind insitu knows.
     allowed_kinds: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    # Whether a reconcile imports files that appeared under the project's import prefixes.
+    import_new_files: Mapped[bool] = mapped_column(default=True, server_default=true())

@@ -17,6 +17,10 @@ class ProjectCreate(BaseModel):
     allowed_kinds: list[str] | None = Field(
         default=None, description=f"Media kinds to accept, of {', '.join(KNOWN_KINDS)}."
     )
+    import_new_files: bool = Field(
+        default=True,
+        description="Whether a reconcile imports files that appear under the import prefixes.",
+    )
 
     @field_validator("allowed_kinds")
     @classmethod
@@ -36,4 +40,5 @@ class ProjectRead(BaseModel):
     name: str
     self_hosted: bool
     allowed_kinds: list[str] | None
+    import_new_files: bool
     created_at: datetime

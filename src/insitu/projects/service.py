@@ -16,7 +16,11 @@ from insitu.projects.schemas import ProjectCreate
 def create(session: Session, *, org: Organization, data: ProjectCreate) -> Project:
     self_hosted = org.self_host_default if data.self_hosted is None else data.self_hosted
     project = Project(
-        org_id=org.id, name=data.name, self_hosted=self_hosted, allowed_kinds=data.allowed_kinds
+        org_id=org.id,
+        name=data.name,
+        self_hosted=self_hosted,
+        allowed_kinds=data.allowed_kinds,
+        import_new_files=data.import_new_files,
     )
     session.add(project)
     session.flush()
@@ -24,12 +28,25 @@ def create(session: Session, *, org: Organization, data: ProjectCreate) -> Proje
 
 
 def get(session: Session, *, org: Organization, project_id: str) -> Project:
+    """The org's project; another org's is simply not found."""
     project = session.get(Project, project_id)
     if project is None or project.org_id != org.id:
-        raise NotFound(
-            f"project {project_id} does not exist", fix="list your projects with GET /v1/projects"
-        )
+        raise _not_found(project_id)
     return project
+
+
+def get_any(session: Session, *, project_id: str) -> Project:
+    """Any org's project, for the operator's CLI on the server."""
+    project = session.get(Project, project_id)
+    if project is None:
+        raise _not_found(project_id)
+    return project
+
+
+def _not_found(project_id: str) -> NotFound:
+    return NotFound(
+        f"project {project_id} does not exist", fix="list your projects with GET /v1/projects"
+    )
 
 
 def list_for_org(session: Session, *, org: Organization) -> Sequence[Project]:

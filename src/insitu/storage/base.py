@@ -8,6 +8,7 @@ This package imports neither FastAPI nor the ORM; each provider imports its SDK 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
@@ -62,6 +63,27 @@ class ObjectInfo:
     # Server-side encryption as the store reports it, e.g. ("aws:kms", key ARN).
     encryption: str | None = None
     encryption_key: str | None = None
+    # A digest of the content, when the store reports one (S3's single-part ETag, Azure's
+    # Content-MD5, GCS's md5Hash): equal for copies of the same bytes, so a file moved within
+    # a bucket is recognised as the same file. None when the store has no such digest.
+    content_hash: str | None = None
+
+    def holds(self, *, etag: str | None, content_hash: str | None, size: int | None) -> bool:
+        """Whether this object still holds the bytes once seen with that ETag, digest and size.
+
+        A matching digest is proof even when the ETag changed (a re-upload of the same bytes
+        gets a new ETag on Azure and GCS); without digests, the ETag decides.
+        """
+        if size is not None and size != self.size:
+            return False
+        if content_hash and self.content_hash:
+            return content_hash == self.content_hash
+        return etag is not None and etag == self.etag
+
+    @property
+    def fingerprint(self) -> tuple[str | None, int]:
+        """What identifies these bytes wherever they are: their digest (else ETag) and size."""
+        return (self.content_hash or self.etag, self.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,3 +234,12 @@ class Provider(Protocol):
     def clear_cache(self) -> None:
         """Forget cached credentials and clients (rotated platform keys, tests)."""
         ...
+
+
+def prefetched(pages: Iterator[ListPage]) -> Iterator[ListPage]:
+    """``pages``, fetching the next listing page while the caller works on the current one."""
+    with ThreadPoolExecutor(1) as lister:
+        upcoming = lister.submit(next, pages, None)
+        while (page := upcoming.result()) is not None:
+            upcoming = lister.submit(next, pages, None)
+            yield page

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from insitu.api.deps import (
     AfterQuery,
     BearerDep,
+    CallerDep,
     LimitQuery,
     ReaderDep,
     SessionDep,
@@ -16,7 +18,18 @@ from insitu.api.deps import (
     no_key_sent,
 )
 from insitu.assets import service as assets
-from insitu.assets.schemas import AssetRead, SignedUrlIssueRead, SignedUrlRead
+from insitu.assets.models import Asset
+from insitu.assets.schemas import (
+    AssetDetailRead,
+    AssetEventRead,
+    AssetRead,
+    AssetRemove,
+    AssetReportRead,
+    AssetsRemovedRead,
+    CirculationItem,
+    SignedUrlIssueRead,
+    SignedUrlRead,
+)
 from insitu.config import Settings
 from insitu.db import session_scope
 from insitu.projects import service as projects
@@ -31,20 +44,101 @@ def list_assets(
     project_id: str,
     caller: ReaderDep,
     session: SessionDep,
-    status: Annotated[str | None, Query(description="active or removed")] = None,
+    status: Annotated[
+        str | None, Query(description="active (the default), removed or all.")
+    ] = None,
+    reason: Annotated[str | None, Query(description="Only assets removed for this reason.")] = None,
     after: AfterQuery = None,
     limit: LimitQuery = 100,
 ) -> Page[AssetRead]:
+    """The assets in circulation; ``status=removed`` (or ``all``) shows the others and why."""
     project = projects.get(session, org=caller.org, project_id=project_id)
     rows, next_cursor = assets.list_for_project(
-        session, project=project, status=status, after=after, limit=limit
+        session, project=project, status=status, reason=reason, after=after, limit=limit
     )
     return Page(items=[AssetRead.model_validate(row) for row in rows], next=next_cursor)
 
 
+@router.post("/v1/projects/{project_id}/assets/remove")
+def remove_assets(
+    project_id: str, data: AssetRemove, caller: CallerDep, session: SessionDep
+) -> AssetsRemovedRead:
+    """Take assets out of labeling circulation (``canceled``); their records stay."""
+    project = projects.get(session, org=caller.org, project_id=project_id)
+    removed = assets.remove_from_project(
+        session,
+        project=project,
+        actor=caller.actor,
+        asset_ids=data.asset_ids,
+        import_id=data.import_id,
+        prefix=data.prefix,
+    )
+    return AssetsRemovedRead(removed=removed)
+
+
+@router.get("/v1/projects/{project_id}/circulation")
+def get_circulation(
+    project_id: str,
+    caller: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    after: AfterQuery = None,
+    limit: LimitQuery = 100,
+) -> Page[CirculationItem]:
+    """The next assets to label, each with a fresh signed URL: one call instead of N."""
+    project = projects.get(session, org=caller.org, project_id=project_id)
+    signed, next_cursor = assets.circulation(
+        session,
+        project=project,
+        actor=caller.actor,
+        after=after,
+        limit=limit,
+        settings=settings,
+    )
+    items = [
+        CirculationItem.model_validate(
+            {**row._mapping, "url": url.url, "expires_at": url.expires_at}
+        )
+        for row, url in signed
+    ]
+    return Page(items=items, next=next_cursor)
+
+
 @router.get("/v1/assets/{asset_id}")
-def get_asset(asset_id: str, caller: ReaderDep, session: SessionDep) -> AssetRead:
-    return AssetRead.model_validate(assets.get(session, org=caller.org, asset_id=asset_id))
+def get_asset(asset_id: str, caller: ReaderDep, session: SessionDep) -> AssetDetailRead:
+    """An asset's facts, whether it is in circulation (and why not), and its history."""
+    asset = assets.get(session, org=caller.org, asset_id=asset_id)
+    return _detail(session, asset)
+
+
+@router.post("/v1/assets/{asset_id}/restore", status_code=status.HTTP_200_OK)
+def restore_asset(
+    asset_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> AssetDetailRead:
+    """Bring a removed asset back into circulation, once a HEAD shows its file unchanged."""
+    asset = assets.get(session, org=caller.org, asset_id=asset_id)
+    assets.restore(session, org=caller.org, asset=asset, actor=caller.actor, settings=settings)
+    return _detail(session, asset)
+
+
+def _detail(session: Session, asset: Asset) -> AssetDetailRead:
+    history = [
+        AssetEventRead.model_validate(event) for event in assets.history(session, asset=asset)
+    ]
+    return AssetDetailRead(**AssetRead.model_validate(asset).model_dump(), history=history)
+
+
+@router.post("/v1/assets/{asset_id}/report")
+def report_asset(
+    asset_id: str, caller: ReaderDep, session: SessionDep, settings: SettingsDep
+) -> AssetReportRead:
+    """A client got 403/404 loading this asset's URL: insitu checks its file with one HEAD,
+    and takes the asset out of circulation at once if the file is gone."""
+    asset = assets.get(session, org=caller.org, asset_id=asset_id)
+    found = assets.report(
+        session, org=caller.org, asset=asset, actor=caller.actor, settings=settings
+    )
+    return AssetReportRead(found=found, status=asset.status, removal_reason=asset.removal_reason)
 
 
 @router.get("/v1/assets/{asset_id}/url-issues")

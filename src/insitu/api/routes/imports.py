@@ -4,7 +4,13 @@ from fastapi import APIRouter, status
 
 from insitu.api.deps import AfterQuery, CallerDep, LimitQuery, SessionDep, SettingsDep
 from insitu.imports import service as imports
-from insitu.imports.schemas import ImportCreate, ImportFailureRead, ImportRead
+from insitu.imports.schemas import (
+    ImportCancel,
+    ImportCanceledRead,
+    ImportCreate,
+    ImportFailureRead,
+    ImportRead,
+)
 from insitu.projects import service as projects
 from insitu.schemas import Page
 
@@ -47,10 +53,18 @@ def get_import(job_id: str, caller: CallerDep, session: SessionDep) -> ImportRea
 
 
 @router.post("/v1/imports/{job_id}/cancel")
-def cancel_import(job_id: str, caller: CallerDep, session: SessionDep) -> ImportRead:
-    """Stop an import after the page in flight; what it already imported stays."""
+def cancel_import(
+    job_id: str, caller: CallerDep, session: SessionDep, data: ImportCancel | None = None
+) -> ImportCanceledRead:
+    """Stop an import after the page in flight; ``remove_assets`` also takes its assets out."""
     job = imports.get(session, org=caller.org, job_id=job_id)
-    return imports.read(imports.cancel(session, job=job, actor=caller.actor))
+    removed = imports.cancel(
+        session,
+        job=job,
+        actor=caller.actor,
+        remove_assets=bool(data and data.remove_assets),
+    )
+    return ImportCanceledRead(**imports.read(job).model_dump(), assets_removed=removed)
 
 
 @router.get("/v1/imports/{job_id}/failures")

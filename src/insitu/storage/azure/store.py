@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+from azure.storage.blob import BlobProperties, BlobSasPermissions, generate_blob_sas
 
 from insitu.storage.azure.errors import SDK_ERRORS, Where, code_of, map_error
 from insitu.storage.azure.identity import Identity
@@ -15,6 +15,12 @@ from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range
 
 def _etag(value: str | None) -> str | None:
     return value.strip('"') if value else None
+
+
+def _content_hash(blob: BlobProperties) -> str | None:
+    """The blob's Content-MD5 (set by uploads that send it; an Azure ETag is no digest)."""
+    md5 = blob.content_settings.content_md5 if blob.content_settings else None
+    return f"md5:{bytes(md5).hex()}" if md5 else None
 
 
 class AzureStore:
@@ -57,6 +63,7 @@ class AzureStore:
                     etag=_etag(blob.etag),
                     version=blob.version_id,
                     last_modified=blob.last_modified,
+                    content_hash=_content_hash(blob),
                 )
                 for blob in blobs
                 if not (blob.name.endswith("/") and blob.size == 0)
@@ -77,6 +84,7 @@ class AzureStore:
             key=key,
             size=props.size,
             etag=_etag(props.etag),
+            content_hash=_content_hash(props),
             version=props.version_id,
             last_modified=props.last_modified,
             encryption="customer-provided-key" if cpk else props.encryption_scope,

@@ -5,6 +5,7 @@ It also reads the bucket's IAM permissions and CORS entries, for verify.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from insitu.storage.gcs.identity import TIMEOUT, Identity
 # The SDK retries transient errors for up to 120 s by default; a verify or an import should
 # report an unreachable store well before that.
 _RETRY = DEFAULT_RETRY.with_timeout(20.0)
-_LIST_FIELDS = "items(name,size,etag,generation,updated),nextPageToken"
+_LIST_FIELDS = "items(name,size,etag,md5Hash,generation,updated),nextPageToken"
 
 
 class GcsObjectStore:
@@ -162,6 +163,8 @@ def _info(blob: storage.Blob) -> ObjectInfo:
         key=blob.name,
         size=int(blob.size or 0),
         etag=blob.etag,
+        # md5Hash is base64; composite objects have none (their crc32c is no digest to trust).
+        content_hash=f"md5:{base64.b64decode(blob.md5_hash).hex()}" if blob.md5_hash else None,
         version=str(blob.generation) if blob.generation is not None else None,
         last_modified=blob.updated,
         encryption="cloud-kms" if blob.kms_key_name else None,

@@ -20,6 +20,12 @@ def _obstore_can_address(key: str) -> bool:
     return all(part not in ("", ".", "..") for part in key.split("/"))
 
 
+def _content_hash(etag: str | None) -> str | None:
+    """The MD5 a single-part upload's ETag is; a multipart ETag ("...-N") is not a digest."""
+    value = (etag or "").strip('"')
+    return f"md5:{value}" if len(value) == 32 and "-" not in value else None
+
+
 class S3ObjectStore:
     """Read-only access to one bucket; thread-safe; clients are shared per identity."""
 
@@ -53,6 +59,7 @@ class S3ObjectStore:
                     key=item["Key"],
                     size=item["Size"],
                     etag=item.get("ETag", "").strip('"') or None,
+                    content_hash=_content_hash(item.get("ETag")),
                     last_modified=item.get("LastModified"),
                 )
                 for item in contents
@@ -75,6 +82,7 @@ class S3ObjectStore:
             key=key,
             size=response["ContentLength"],
             etag=response.get("ETag", "").strip('"') or None,
+            content_hash=_content_hash(response.get("ETag")),
             version=response.get("VersionId"),
             last_modified=response.get("LastModified"),
             encryption=response.get("ServerSideEncryption"),

@@ -1,0 +1,109 @@
+"""Reconciles: start one for a project, read it, and start them on a schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from insitu import jobs
+from insitu.db import newest_first_page, utcnow
+from insitu.errors import NotFound
+from insitu.imports.models import ImportJob
+from insitu.organizations.models import Organization
+from insitu.projects.models import Project
+from insitu.reconcile.models import QUEUED, RUNNING, ReconcileJob
+from insitu.reconcile.schemas import ReconcileCounts, ReconcileRead
+
+RUN_TASK = "reconcile.run"
+SCHEDULE = "schedule"
+
+
+def start(session: Session, *, project: Project, by: str, enqueue: bool = True) -> ReconcileJob:
+    """A reconcile of ``project``, queued once committed; an unfinished one is returned instead.
+
+    ``enqueue=False`` leaves it for the caller to run (the CLI runs it in the foreground).
+    """
+    pending = session.scalars(
+        select(ReconcileJob).where(
+            ReconcileJob.project_id == project.id, ReconcileJob.status.in_((QUEUED, RUNNING))
+        )
+    ).first()
+    if pending is not None:
+        return pending
+    job = ReconcileJob(org_id=project.org_id, project_id=project.id, requested_by=by)
+    session.add(job)
+    session.flush()
+    if enqueue:
+        jobs.enqueue(session, RUN_TASK, job_id=job.id)
+    return job
+
+
+def get(session: Session, *, org: Organization, reconcile_id: str) -> ReconcileJob:
+    job = session.get(ReconcileJob, reconcile_id)
+    if job is None or job.org_id != org.id:
+        raise NotFound(
+            f"reconcile {reconcile_id} does not exist",
+            fix="start one with POST /v1/projects/{id}/reconcile",
+        )
+    return job
+
+
+def list_for_project(
+    session: Session, *, project: Project, after: str | None, limit: int
+) -> tuple[Sequence[ReconcileJob], str | None]:
+    """A project's reconciles, newest first."""
+    query = select(ReconcileJob).where(ReconcileJob.project_id == project.id)
+    return newest_first_page(session, query, ReconcileJob, after=after, limit=limit)
+
+
+def get_any(session: Session, *, reconcile_id: str) -> ReconcileJob:
+    """Any org's reconcile, for the operator's CLI on the server."""
+    job = session.get(ReconcileJob, reconcile_id)
+    if job is None:
+        raise NotFound(f"reconcile {reconcile_id} does not exist", fix="check the ID")
+    return job
+
+
+def start_due(session: Session, *, interval: timedelta) -> list[ReconcileJob]:
+    """Start a reconcile of each project with imports whose last one is older than ``interval``."""
+    last = (
+        select(func.max(ReconcileJob.created_at))
+        .where(ReconcileJob.project_id == Project.id)
+        .scalar_subquery()
+    )
+    due = session.scalars(
+        select(Project).where(
+            exists().where(ImportJob.project_id == Project.id),
+            (last.is_(None)) | (last < utcnow() - interval),
+        )
+    ).all()
+    return [start(session, project=project, by=SCHEDULE) for project in due]
+
+
+def read(job: ReconcileJob) -> ReconcileRead:
+    return ReconcileRead(
+        id=job.id,
+        project_id=job.project_id,
+        status=job.status,
+        requested_by=job.requested_by,
+        counts=ReconcileCounts(
+            checked=job.checked,
+            unchanged=job.unchanged,
+            removed=job.removed,
+            changed=job.changed,
+            moved=job.moved,
+            restored=job.restored,
+            added=job.added,
+            failed=job.failed,
+        ),
+        list_requests=job.list_requests,
+        read_requests=job.read_requests,
+        import_ids=job.import_ids or [],
+        error=job.error,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )
