@@ -194,6 +194,9 @@ READER_ROUTES = {
     ("GET", "/v1/projects/{project_id}/assets"),
     ("GET", "/v1/assets/{asset_id}"),
     ("GET", "/v1/assets/{asset_id}/url-issues"),
+    # What a labeling client needs: the next assets with URLs, and saying one would not load.
+    ("GET", "/v1/projects/{project_id}/circulation"),
+    ("POST", "/v1/assets/{asset_id}/report"),
 }
 
 
