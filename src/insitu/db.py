@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,9 +47,13 @@ def utcnow() -> datetime:
 
 
 def new_id() -> str:
-    """128 random bits as 32 hex digits (a uuid4's size; this is 5x cheaper, and audit rows
-    for every signed URL make it hot)."""
-    return os.urandom(16).hex()
+    """32 hex digits: the time in milliseconds (12), then 80 random bits (20).
+
+    Unguessable like a uuid4, but in creation order, so rows inserted together (a page of
+    assets, the audit rows of a batch of signed URLs) land side by side in the primary-key
+    index instead of on a random page each: far fewer pages written per commit.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -194,8 +194,7 @@ READER_ROUTES = {
     ("GET", "/v1/projects/{project_id}/assets"),
     ("GET", "/v1/assets/{asset_id}"),
     ("GET", "/v1/assets/{asset_id}/url-issues"),
-    # What a labeling client needs: the next assets with URLs, and saying one would not load.
-    ("GET", "/v1/projects/{project_id}/circulation"),
+    # A labeling client also says when an asset would not load.
     ("POST", "/v1/assets/{asset_id}/report"),
 }
 
@@ -233,7 +232,8 @@ def test_only_the_asset_reading_routes_accept_a_labeler_key(client: TestClient) 
     assert readers == READER_ROUTES
     for route in routes:
         assert not (_depends_on(route, get_reader) and _depends_on(route, get_caller)), route.path
-    # The signed-URL route checks the key itself (any scope) in its one query.
+    # The labeling hot paths (a signed URL, a batch from circulation) check the key themselves
+    # (any scope) in their one worker-thread hop.
     by_key_alone = {
         (method, route.path)
         for route in routes
@@ -242,7 +242,10 @@ def test_only_the_asset_reading_routes_accept_a_labeler_key(client: TestClient) 
         and not _depends_on(route, get_caller)
         for method in route.methods
     }
-    assert by_key_alone == {("GET", "/v1/assets/{asset_id}/url")}
+    assert by_key_alone == {
+        ("GET", "/v1/assets/{asset_id}/url"),
+        ("GET", "/v1/projects/{project_id}/circulation"),
+    }
 
 
 def test_key_creation_and_revocation_are_audited_with_the_acting_key(

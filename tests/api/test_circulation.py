@@ -71,3 +71,18 @@ def test_circulation_of_another_orgs_project_is_not_found(
 def test_circulation_limit_is_bounded(api: TestClient, project: str) -> None:
     response = api.get(f"/v1/projects/{project}/circulation", params={"limit": 1001})
     assert response.status_code == 422
+
+
+def test_a_labeler_key_reads_circulation_and_a_bad_key_is_refused(
+    api: TestClient, project: str
+) -> None:
+    labeler = api.post("/v1/api-keys", json={"name": "tool", "scope": "labeler"}).json()
+    as_labeler = {"Authorization": f"Bearer {labeler['secret']}"}
+    page = api.get(f"/v1/projects/{project}/circulation", headers=as_labeler)
+    assert page.status_code == 200 and len(page.json()["items"]) == 3
+    issues = api.get(f"/v1/assets/{page.json()['items'][0]['id']}/url-issues").json()["items"]
+    assert issues[-1]["api_key_id"] == labeler["id"]
+    refused = api.get(
+        f"/v1/projects/{project}/circulation", headers={"Authorization": "Bearer insitu_nope"}
+    )
+    assert refused.status_code == 401 and refused.json()["error"] == "unauthenticated"

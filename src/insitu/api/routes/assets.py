@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from insitu.api.deps import (
     SessionDep,
     SettingsDep,
     no_key_sent,
+    request_actor,
 )
 from insitu.assets import service as assets
 from insitu.assets.models import Asset
@@ -30,8 +32,10 @@ from insitu.assets.schemas import (
     SignedUrlIssueRead,
     SignedUrlRead,
 )
+from insitu.audit.service import Actor
 from insitu.config import Settings
 from insitu.db import session_scope
+from insitu.organizations import service as organizations
 from insitu.projects import service as projects
 from insitu.schemas import Page
 from insitu.storage.base import SignedURL
@@ -76,32 +80,59 @@ def remove_assets(
     return AssetsRemovedRead(removed=removed)
 
 
-@router.get("/v1/projects/{project_id}/circulation")
-def get_circulation(
+@router.get("/v1/projects/{project_id}/circulation", response_model=Page[CirculationItem])
+async def get_circulation(
     project_id: str,
-    caller: ReaderDep,
-    session: SessionDep,
+    request: Request,
     settings: SettingsDep,
+    credentials: BearerDep,
     after: AfterQuery = None,
     limit: LimitQuery = 100,
-) -> Page[CirculationItem]:
-    """The next assets to label, each with a fresh signed URL: one call instead of N."""
-    project = projects.get(session, org=caller.org, project_id=project_id)
-    signed, next_cursor = assets.circulation(
-        session,
-        project=project,
-        actor=caller.actor,
-        after=after,
-        limit=limit,
-        settings=settings,
+) -> Response:
+    """The next assets to label, each with a fresh signed URL: one call instead of N.
+
+    Any key of the project's org may ask (labeler keys too). Like the signed-URL route, a
+    labeling tool's hot path: its blocking work runs in one worker-thread hop and its JSON is
+    made once.
+    """
+    if credentials is None:
+        raise no_key_sent()
+    body = await run_in_threadpool(
+        _circulation_page,
+        request.app.state.engine,
+        credentials.credentials,
+        request_actor(request, ""),
+        project_id,
+        after,
+        limit,
+        settings,
     )
-    items = [
-        CirculationItem.model_validate(
-            {**row._mapping, "url": url.url, "expires_at": url.expires_at}
+    return Response(body, media_type="application/json")
+
+
+def _circulation_page(
+    engine: Engine,
+    key: str,
+    client: Actor,
+    project_id: str,
+    after: str | None,
+    limit: int,
+    settings: Settings,
+) -> bytes:
+    with session_scope(engine) as session:
+        org, api_key = organizations.authenticate(session, key=key)
+        project = projects.get(session, org=org, project_id=project_id)
+        signed, next_cursor = assets.circulation(
+            session,
+            project=project,
+            actor=replace(client, id=api_key.id),
+            after=after,
+            limit=limit,
+            settings=settings,
         )
-        for row, url in signed
-    ]
-    return Page(items=items, next=next_cursor)
+    items = [{**row._mapping, "url": url.url, "expires_at": url.expires_at} for row, url in signed]
+    page = Page[CirculationItem].model_validate({"items": items, "next": next_cursor})
+    return page.model_dump_json().encode()
 
 
 @router.get("/v1/assets/{asset_id}")
