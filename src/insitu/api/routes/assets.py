@@ -4,7 +4,6 @@ from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -19,6 +18,7 @@ from insitu.api.deps import (
     no_key_sent,
     request_actor,
 )
+from insitu.api.hot_path import on_hot_path
 from insitu.assets import service as assets
 from insitu.assets.models import Asset
 from insitu.assets.schemas import (
@@ -97,7 +97,8 @@ async def get_circulation(
     """
     if credentials is None:
         raise no_key_sent()
-    body = await run_in_threadpool(
+    body = await on_hot_path(
+        request,
         _circulation_page,
         request.app.state.engine,
         credentials.credentials,
@@ -195,7 +196,8 @@ async def get_asset_url(
         raise no_key_sent()
     # The hottest route (every asset a labeler opens): its blocking work runs in one
     # worker-thread hop instead of one per dependency, which roughly doubles its throughput.
-    signed = await run_in_threadpool(
+    signed = await on_hot_path(
+        request,
         _sign,
         request.app.state.engine,
         credentials.credentials,
