@@ -302,6 +302,27 @@ def sign_url_for_key(
     return signed
 
 
+def served_store(
+    session: Session, *, connection_id: str, key: str, settings: Settings
+) -> ObjectStore:
+    """The store of a file insitu itself serves (a local directory's), if the file is still an
+    active asset of that live connection: a removed asset's URL stops working at once."""
+    connection = connections.get_any(session, connection_id=connection_id)
+    active = session.scalar(
+        select(Asset.id)
+        .where(Asset.connection_id == connection_id, Asset.key == key, Asset.status == ACTIVE)
+        .limit(1)
+    )
+    if active is None:
+        raise NotFound(
+            f"{key} is no longer an asset of this connection (it was removed)",
+            fix="restore the asset, or re-import the file, then ask for a new URL",
+        )
+    org = organizations.get(session, org_id=connection.org_id)
+    location = connections.location_for(connection, "file:///" + key)
+    return connections.open_store(connection, org=org, location=location, settings=settings)
+
+
 def removed_conflict(asset: Asset) -> Conflict:
     """Why a removed asset gets no URL, and how it can come back."""
     if asset.removal_reason == CANCELED:

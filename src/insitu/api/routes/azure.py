@@ -16,7 +16,7 @@ from insitu.azure.schemas import (
     AzureTenantRead,
 )
 from insitu.errors import OperatorOnly
-from insitu.organizations.models import Organization
+from insitu.organizations import service as organizations
 from insitu.portal.routes import templates
 
 router = APIRouter(tags=["azure"])
@@ -54,7 +54,7 @@ def azure_callback(
     )
     tenant_read = AzureTenantRead.model_validate(row)
     if "text/html" in request.headers.get("accept", ""):
-        org = session.get_one(Organization, row.org_id)
+        org = organizations.get(session, org_id=row.org_id)
         context = {
             "tenant": tenant_read,
             "org": org,

@@ -20,15 +20,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from insitu.api.deps import SessionDep, SettingsDep
-from insitu.assets.models import ACTIVE, Asset
-from insitu.connections import service as connections
-from insitu.connections.models import Connection
-from insitu.errors import AccessDenied, NotFound
-from insitu.organizations.models import Organization
+from insitu.assets import service as assets
+from insitu.errors import AccessDenied
 from insitu.security import Signer
 from insitu.storage.local import URL_PATH, LocalStore, url_signer
 
@@ -86,17 +81,7 @@ def get_local_file(
     signer = url_signer(settings)
     if Signer.expired(expires) or not signer.verify(signature, connection_id, key, str(expires)):
         raise _REFUSED
-    connection = session.get(Connection, connection_id)
-    if connection is None or connection.deleted_at is not None:
-        raise NotFound("this file's connection no longer exists", fix="re-import the file")
-    if not _is_active_asset(session, connection_id=connection_id, key=key):
-        raise NotFound(
-            f"file:///{key} is no longer an asset of this connection (it was removed)",
-            fix="restore the asset, or re-import the file, then ask for a new URL",
-        )
-    org = session.get_one(Organization, connection.org_id)
-    location = connections.location_for(connection, "file:///" + key)
-    store = connections.open_store(connection, org=org, location=location, settings=settings)
+    store = assets.served_store(session, connection_id=connection_id, key=key, settings=settings)
     if not isinstance(store, LocalStore):  # a signature only ever names a local connection
         raise _REFUSED
     # A regular file inside the root, or insitu's 4xx error saying why not (gone, a directory,
@@ -111,12 +96,3 @@ def get_local_file(
         content_disposition_type=disposition,
         headers=_HEADERS,
     )
-
-
-def _is_active_asset(session: Session, *, connection_id: str, key: str) -> bool:
-    query = (
-        select(Asset.id)
-        .where(Asset.connection_id == connection_id, Asset.key == key, Asset.status == ACTIVE)
-        .limit(1)
-    )
-    return session.scalar(query) is not None
