@@ -205,3 +205,25 @@ def test_another_org_can_neither_remove_nor_restore_nor_read(
     )
     assert response.json() == {"removed": 0}
     assert len(all_assets(client, project)) == 7
+
+
+def test_reconnecting_the_bucket_and_importing_again_brings_the_same_assets_back(
+    api: TestClient, worker: InlineBackend, imported: dict[str, str]
+) -> None:
+    project, bucket = imported["project"], imported["bucket"]
+    before = {location: item["id"] for location, item in by_location(api, project).items()}
+    api.delete(f"/v1/connections/{imported['connection']}")
+    again = api.post("/v1/connections", json={"provider": "s3", "settings": {}}).json()
+    job = run(api, worker, {"connection": again["id"], "project": project},
+              source=f"s3://{bucket}/a/")  # fmt: skip
+    assert job["counts"] == {"listed": 4, "imported": 0, "already_present": 4, "failed": 0}
+    after = by_location(api, project)
+    for n in range(4):
+        asset = after[f"s3://{bucket}/a/{n}.png"]
+        assert asset["id"] == before[f"s3://{bucket}/a/{n}.png"]
+        assert (asset["status"], asset["connection_id"]) == ("active", again["id"])
+    # b/ was not imported again: its assets stay out until it is.
+    assert {after[f"s3://{bucket}/b/{n}.png"]["removal_reason"] for n in range(3)} == {
+        "connection_removed"
+    }
+    assert api.get(f"/v1/assets/{before[f's3://{bucket}/a/0.png']}/url").status_code == 200

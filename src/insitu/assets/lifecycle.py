@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.orm import Session
 
-from insitu.assets.models import ACTIVE, REMOVED, Asset, AssetEvent
+from insitu.assets.models import ACTIVE, CONNECTION_REMOVED, REMOVED, Asset, AssetEvent
 
 __all__ = [
     "AssetEvent",
@@ -31,6 +31,7 @@ __all__ = [
     "remove",
     "remove_ids",
     "restore_ids",
+    "take_over",
 ]
 from insitu.db import insert_ignoring_duplicates, new_id, utcnow
 from insitu.media import MediaFacts
@@ -117,6 +118,23 @@ def restore_ids(
 ) -> Sequence[str]:
     """Bring these assets back into circulation (``values`` also updates their columns)."""
     return _transition(session, ids, RESTORED, to=ACTIVE, reason=None, by=by, values=values)
+
+
+def take_over(
+    session: Session, *, project_id: str, locations: list[str], connection_id: str, by: str
+) -> Sequence[str]:
+    """Bring back assets at ``locations`` that left with a deleted connection, now read
+    through ``connection_id``: importing a bucket again after reconnecting it restores them."""
+    if not locations:
+        return []
+    ids = session.scalars(
+        select(Asset.id).where(
+            Asset.project_id == project_id,
+            Asset.location.in_(locations),
+            Asset.removal_reason == CONNECTION_REMOVED,
+        )
+    ).all()
+    return restore_ids(session, ids, by=by, values={"connection_id": connection_id})
 
 
 def _transition(

@@ -62,6 +62,7 @@ class _PageTally:
     assets: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     already_present: int = 0
+    present: list[str] = field(default_factory=list)  # their locations
     bytes_read: int = 0
     requests: int = 0
 
@@ -231,6 +232,7 @@ class _Runner:
         for outcome in outcomes:
             if outcome.result is None and outcome.failure is None:
                 tally.already_present += 1
+                tally.present.append(outcome.location)
                 continue
             if outcome.result is not None:
                 tally.bytes_read += outcome.result.bytes_read
@@ -257,7 +259,15 @@ class _Runner:
             job = session.get_one(ImportJob, self.job_id, with_for_update=True)
             if job.status == CANCELED or not self.claim.renew(job):
                 return False
-            inserted = lifecycle.add_imported(session, tally.assets, by=f"import:{job.id}")
+            by = f"import:{job.id}"
+            inserted = lifecycle.add_imported(session, tally.assets, by=by)
+            lifecycle.take_over(
+                session,
+                project_id=job.project_id,
+                locations=tally.present,
+                connection_id=job.connection_id,
+                by=by,
+            )
             failed = len(
                 insert_ignoring_duplicates(
                     session, ImportFailure, tally.failures, ["job_id", "location"]

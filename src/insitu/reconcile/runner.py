@@ -306,6 +306,12 @@ class _Reconciler:
                 ).where(
                     Asset.project_id == self.project.id,
                     Asset.location.startswith(root.location.uri, autoescape=True),
+                    # Read through this connection, or through a deleted one it may take over;
+                    # another live connection to the same bucket walks its own.
+                    or_(
+                        Asset.connection_id == root.connection_id,
+                        Asset.removal_reason == CONNECTION_REMOVED,
+                    ),
                 )  # fmt: skip
                 if after is not None:
                     query = query.where(location > after)
