@@ -85,12 +85,14 @@ def revoke_endpoint(
 ) -> None:
     """Take a private endpoint away from an organization.
 
-    Its connections to the endpoint are refused when next opened; a running server keeps the
-    stores it already opened until it restarts, so restart it to cut access at once.
+    Its connections to the endpoint are refused when next opened: running servers and workers
+    open their stores again within a minute.
     """
     with session() as db_session:
         org = organizations.get(db_session, org_id=org_id)
         grant = endpoints.revoke(db_session, org=org, endpoint=endpoint)
         revoked = grant.endpoint
     console.print(f"Organization {org_id} may no longer use [bold]{revoked}[/]")
-    console.print("Restart 'insitu serve' and workers to close stores they already opened.")
+    console.print(
+        "Running servers and workers stop using it within a minute (restart them to cut it now)."
+    )
