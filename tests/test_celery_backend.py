@@ -68,3 +68,19 @@ def test_an_import_queued_by_the_api_runs_on_a_celery_worker(
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
         jobs.set_backend(previous)
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["worker"]])
+def test_celery_workers_with_a_sqlite_file_are_refused_saying_what_to_set(
+    tmp_path: Path, command: list[str]
+) -> None:
+    env = {
+        **os.environ,
+        "INSITU_JOB_BACKEND": "celery",
+        "INSITU_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        "COLUMNS": "200",
+    }
+    result = subprocess.run([INSITU, *command], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "SQLite file" in result.stderr and "postgresql://" in result.stderr
+    assert not (tmp_path / "x.db").exists()  # refused before anything was written

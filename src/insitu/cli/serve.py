@@ -21,6 +21,7 @@ def serve(
     """Run the API, the portal and (on the inline backend) the worker."""
     import uvicorn
 
+    _refuse_sqlite_with_workers()
     migrate.upgrade(settings().database_url)
     warning = settings().shared_identity_warning
     if warning:
@@ -75,9 +76,23 @@ def worker(
             "the job backend is 'inline': jobs run inside 'insitu serve', no worker is needed",
             fix="set INSITU_JOB_BACKEND=celery (and INSITU_CELERY_BROKER_URL) to use workers",
         )
+    _refuse_sqlite_with_workers()
     from insitu.jobs.celery_backend import app
 
     queue = settings().celery_queue
     app.worker_main(
         ["worker", f"--concurrency={concurrency}", f"--queues={queue}", "--loglevel=INFO"]
     )
+
+
+def _refuse_sqlite_with_workers() -> None:
+    """Celery workers are other processes, often on other machines: they need one database
+    every process reaches, which a SQLite file is not."""
+    if settings().job_backend == "celery" and settings().is_sqlite:
+        raise InvalidConfiguration(
+            "INSITU_JOB_BACKEND=celery runs imports in separate worker processes, but "
+            f"INSITU_DATABASE_URL is a SQLite file ({settings().database_url}) that only this "
+            "machine's processes share, one writer at a time",
+            fix="set INSITU_DATABASE_URL=postgresql://USER@HOST/DB for the servers and workers, "
+            "or INSITU_JOB_BACKEND=inline to run imports inside 'insitu serve'",
+        )
