@@ -208,7 +208,7 @@ def test_reconciling_5000_unchanged_assets_costs_only_list_requests(
     assert done["counts"]["checked"] == count and done["counts"]["unchanged"] == count
     assert counting.lists <= count / 1000 + 5
     assert counting.lists == done["list_requests"]
-    assert (counting.heads, counting.gets) == (0, 0)
+    assert (counting.heads, counting.gets) == (0, 0) and done["read_requests"] == 0
 
 
 def test_another_org_can_neither_reconcile_nor_read_a_reconcile(
@@ -279,3 +279,52 @@ def test_projects_are_reconciled_on_the_schedule_and_listed_newest_first(
         first = server.get(url, params={"limit": 1}).json()
         second = server.get(url, params={"limit": 1, "after": first["next"]}).json()
         assert second["items"][0]["id"] != first["items"][0]["id"]
+
+
+def test_a_reconcile_left_running_by_a_dead_worker_is_taken_over(
+    api: TestClient, worker: InlineBackend, imported: dict[str, Any]
+) -> None:
+    from datetime import timedelta
+
+    from insitu.db import session_scope, utcnow
+    from insitu.reconcile.models import ReconcileJob
+
+    project = imported["project"]
+    with session_scope() as session:
+        dead = ReconcileJob(
+            org_id=_org_of(session, project),
+            project_id=project,
+            requested_by="schedule",
+            status="running",
+            started_at=utcnow() - timedelta(hours=1),
+            heartbeat_at=utcnow() - timedelta(hours=1),
+        )
+        session.add(dead)
+    done = reconcile(api, worker, project)
+    assert done["counts"]["unchanged"] == len(FILES)
+    lost = api.get(f"/v1/reconciles/{dead.id}").json()
+    assert (lost["status"], lost["error"]["error"]) == ("failed", "worker_lost")
+    assert done["id"] != dead.id
+
+
+def test_a_key_no_url_can_name_is_a_failure_not_an_asset(
+    api: TestClient, worker: InlineBackend, s3: dict[str, str], s3_bucket: str, s3_client: Any
+) -> None:
+    s3_client.put_object(Bucket=s3_bucket, Key="k/ok.png", Body=png(3, 3))
+    s3_client.put_object(Bucket=s3_bucket, Key="k/d/./dot.png", Body=png(4, 3))
+    job = run(api, worker, s3, source=f"s3://{s3_bucket}/k/")
+    assert job["counts"]["imported"] == 1 and job["counts"]["failed"] == 1, job
+    failure = api.get(f"/v1/imports/{job['id']}/failures").json()["items"][0]
+    assert failure["code"] == "invalid_location" and "./dot.png" in failure["location"]
+    s3_client.put_object(Bucket=s3_bucket, Key="k/e/../new.png", Body=png(5, 3))
+    done = reconcile(api, worker, s3["project"])
+    assert done["counts"]["failed"] == 2 and done["counts"]["added"] == 0
+    assert list(by_location(api, s3["project"])) == [f"s3://{s3_bucket}/k/ok.png"]
+    page = api.get(f"/v1/projects/{s3['project']}/circulation").json()
+    assert [item["location"] for item in page["items"]] == [f"s3://{s3_bucket}/k/ok.png"]
+
+
+def _org_of(session: Any, project_id: str) -> str:
+    from insitu.projects.models import Project
+
+    return session.get_one(Project, project_id).org_id

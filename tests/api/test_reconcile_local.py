@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from insitu.jobs.inline import InlineBackend
@@ -58,3 +61,50 @@ def test_a_directory_reconcile_sees_deletes_renames_overwrites_and_new_files(
         40,
     )
     assert after[uri + "added.png"]["status"] == "active"
+
+
+def _imported(api: TestClient, worker: InlineBackend, data_root: Path) -> tuple[Path, str]:
+    folder = data_root / "scans"
+    (folder / "sub").mkdir(parents=True)
+    for n in range(3):
+        (folder / f"top{n}.png").write_bytes(png(3 + n, 3))
+        (folder / "sub" / f"in{n}.png").write_bytes(png(9 + n, 3))
+    connection = connect(api, data_root)
+    job = run_import(
+        api, worker, {"source": f"file://{folder}/", "connection_id": connection["id"]}
+    )
+    return folder, job["project_id"]
+
+
+def test_an_unreadable_directory_fails_the_reconcile_and_removes_nothing(
+    api: TestClient, worker: InlineBackend, data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, project = _imported(api, worker, data_root)
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:
+        if str(path) == str(folder / "sub"):  # a directory the server may no longer read
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    started = api.post(f"/v1/projects/{project}/reconcile").json()
+    worker.join()
+    done = api.get(f"/v1/reconciles/{started['id']}").json()
+    assert done["status"] == "failed" and done["error"]["error"] == "access_denied", done
+    assert done["counts"]["removed"] == 0
+    assert {item["status"] for item in by_location(api, project).values()} == {"active"}
+
+
+def test_an_empty_listing_where_assets_circulate_removes_nothing(
+    api: TestClient, worker: InlineBackend, data_root: Path
+) -> None:
+    folder, project = _imported(api, worker, data_root)
+    for path in sorted(folder.rglob("*.png")):
+        path.unlink()  # as an unmounted share looks: an empty directory
+    started = api.post(f"/v1/projects/{project}/reconcile").json()
+    worker.join()
+    done = api.get(f"/v1/reconciles/{started['id']}").json()
+    assert done["status"] == "failed" and "came back empty" in done["error"]["detail"], done
+    assert "assets/remove" in done["error"]["fix"]
+    assert {item["status"] for item in by_location(api, project).values()} == {"active"}

@@ -121,20 +121,32 @@ def restore_ids(
 
 
 def take_over(
-    session: Session, *, project_id: str, locations: list[str], connection_id: str, by: str
+    session: Session,
+    *,
+    project_id: str,
+    listed: dict[str, ObjectInfo],
+    connection_id: str,
+    by: str,
 ) -> Sequence[str]:
-    """Bring back assets at ``locations`` that left with a deleted connection, now read
-    through ``connection_id``: importing a bucket again after reconnecting it restores them."""
-    if not locations:
+    """Bring back assets that left with a deleted connection, now read through
+    ``connection_id``, where the object ``listed`` at their location still holds their bytes:
+    importing a bucket again after reconnecting it restores them (another object there is
+    left for a reconcile to probe)."""
+    if not listed:
         return []
-    ids = session.scalars(
-        select(Asset.id).where(
+    rows = session.execute(
+        select(Asset.id, Asset.location, Asset.etag, Asset.content_hash, Asset.size).where(
             Asset.project_id == project_id,
-            Asset.location.in_(locations),
+            Asset.location.in_(list(listed)),
             Asset.removal_reason == CONNECTION_REMOVED,
         )
     ).all()
-    return restore_ids(session, ids, by=by, values={"connection_id": connection_id})
+    same = [
+        row.id
+        for row in rows
+        if listed[row.location].holds(etag=row.etag, content_hash=row.content_hash, size=row.size)
+    ]
+    return restore_ids(session, same, by=by, values={"connection_id": connection_id})
 
 
 def _transition(

@@ -173,9 +173,7 @@ def restore(
             f"validation ({asset.removal_reason})",
             fix="fix or replace the file in the bucket, then reconcile the project",
         )
-    connection = connections.get(session, org=org, connection_id=asset.connection_id)
-    location = parse_location(asset.location)
-    store = connections.open_store(connection, org=org, location=location, settings=settings)
+    store = _store_of(session, org=org, asset=asset, settings=settings)
     try:
         info = store.head(asset.key)
     except ObjectNotFound as exc:
@@ -211,11 +209,25 @@ def report(
     ``report``); returns what the HEAD found: ``gone``, ``changed`` or ``present``. A store
     that refuses the HEAD raises its own error (the file may well be there).
     """
+    found = _look_at_reported(session, org=org, asset=asset, actor=actor, settings=settings)
+    audit.record(
+        session,
+        actor=actor,
+        action="asset.reported",
+        org_id=asset.org_id,
+        target_type="asset",
+        target_id=asset.id,
+        details={"found": found},
+    )
+    return found
+
+
+def _look_at_reported(
+    session: Session, *, org: Organization, asset: Asset, actor: Actor, settings: Settings
+) -> str:
     if asset.status != ACTIVE:
         return "gone" if asset.removal_reason == MOVED_OR_DELETED else "removed"
-    connection = connections.get(session, org=org, connection_id=asset.connection_id)
-    location = parse_location(asset.location)
-    store = connections.open_store(connection, org=org, location=location, settings=settings)
+    store = _store_of(session, org=org, asset=asset, settings=settings)
     try:
         info = store.head(asset.key)
     except ObjectNotFound:
@@ -223,18 +235,25 @@ def report(
             session, [asset.id], reason=MOVED_OR_DELETED, by="report",
             details={"reported_by": actor.id},
         )  # fmt: skip
-        audit.record(
-            session,
-            actor=actor,
-            action="asset.reported",
-            org_id=asset.org_id,
-            target_type="asset",
-            target_id=asset.id,
-            details={"found": "gone"},
-        )
         session.refresh(asset)
         return "gone"
-    return "present" if (info.etag, info.size) == (asset.etag, asset.size) else "changed"
+    same = info.holds(etag=asset.etag, content_hash=asset.content_hash, size=asset.size)
+    return "present" if same else "changed"
+
+
+def _store_of(
+    session: Session, *, org: Organization, asset: Asset, settings: Settings
+) -> ObjectStore:
+    """The store of an asset's live connection; a 409 if that connection was deleted."""
+    try:
+        connection = connections.get(session, org=org, connection_id=asset.connection_id)
+    except NotFound as exc:
+        raise Conflict(
+            f"the connection asset {asset.id} was read through was deleted",
+            fix="connect the bucket again and import the file: it comes back with its id",
+        ) from exc
+    location = parse_location(asset.location)
+    return connections.open_store(connection, org=org, location=location, settings=settings)
 
 
 def history(session: Session, *, asset: Asset) -> Sequence[lifecycle.AssetEvent]:

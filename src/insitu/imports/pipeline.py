@@ -39,6 +39,7 @@ from insitu.media import ProbeOptions, ProbeResult, probe_object
 from insitu.organizations.models import Organization
 from insitu.projects.models import Project
 from insitu.storage.base import Location, ObjectInfo, ObjectStore, prefetched
+from insitu.storage.registry import parse_location
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class _PageTally:
     assets: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     already_present: int = 0
-    present: list[str] = field(default_factory=list)  # their locations
+    present: dict[str, ObjectInfo] = field(default_factory=dict)  # location: as listed
     bytes_read: int = 0
     requests: int = 0
 
@@ -195,7 +196,13 @@ class _Runner:
             (item, uri) for item, uri in zip(objects, locations, strict=True) if uri not in present
         ]
         outcomes = list(pool.map(lambda pair: self._probe_one(*pair), todo))
-        skipped = [_Outcome(ObjectInfo(key="", size=0), uri) for uri in present]
+        # Present already: kept with what the listing said, to bring back assets whose
+        # connection was deleted if the bytes are still the same (``lifecycle.take_over``).
+        skipped = [
+            _Outcome(item if isinstance(item, ObjectInfo) else ObjectInfo(key=item, size=-1), uri)
+            for item, uri in zip(objects, locations, strict=True)
+            if uri in present
+        ]
         return outcomes + skipped
 
     def _already_present(self, locations: list[str]) -> set[str]:
@@ -209,6 +216,7 @@ class _Runner:
         named = isinstance(item, str)
         key = item if isinstance(item, str) else item.key
         try:
+            parse_location(uri)  # a key no URL can name ("a/./b", a control character): refused
             info = self.store.head(key) if isinstance(item, str) else item
             return _Outcome(info, uri, result=probe_object(self.store, info, self.options))
         except ObjectNotFound as exc:
@@ -232,7 +240,7 @@ class _Runner:
         for outcome in outcomes:
             if outcome.result is None and outcome.failure is None:
                 tally.already_present += 1
-                tally.present.append(outcome.location)
+                tally.present[outcome.location] = outcome.info
                 continue
             if outcome.result is not None:
                 tally.bytes_read += outcome.result.bytes_read
@@ -264,7 +272,7 @@ class _Runner:
             lifecycle.take_over(
                 session,
                 project_id=job.project_id,
-                locations=tally.present,
+                listed=tally.present,
                 connection_id=job.connection_id,
                 by=by,
             )

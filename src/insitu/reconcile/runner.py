@@ -16,8 +16,12 @@ circulation (``moved_or_deleted``); the other new objects under a prefix import 
 (``added``) by an import of exactly those files, unless the project says not to. A removed
 asset whose object is back unchanged comes back (``restored``).
 
-Nothing is taken out of circulation until every listing has been read whole: a listing that
-fails, or arrives out of order, fails the reconcile without removing anything.
+Nothing leaves circulation as gone until every listing has been read whole: a listing that
+fails, arrives out of order, or comes back empty where assets are in circulation fails the
+reconcile without removing anything for being gone. (A changed file that no longer validates
+leaves as soon as its page is settled: that needs its new header, not a whole listing.) An
+asset imported while the reconcile runs is never taken for gone, and assets another live
+connection reads are left to that connection's own walk.
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, exists, or_, select, update
+from sqlalchemy import String, and_, bindparam, cast, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from insitu.assets import lifecycle
@@ -40,11 +45,13 @@ from insitu.assets.models import (
     MOVED_OR_DELETED,
     Asset,
 )
+from insitu.audit import service as audit
+from insitu.audit.service import Actor
 from insitu.config import Settings
 from insitu.connections import service as connections
 from insitu.connections.models import Connection
 from insitu.db import in_byte_order, session_scope, utcnow
-from insitu.errors import InsituError, StorageError
+from insitu.errors import Conflict, InsituError, InvalidLocation
 from insitu.imports import service as imports
 from insitu.imports.models import CANCELED, ImportJob
 from insitu.imports.schemas import ImportCreate
@@ -52,6 +59,7 @@ from insitu.media import ProbeOptions, ProbeResult, probe_object
 from insitu.organizations.models import Organization
 from insitu.projects.models import Project
 from insitu.reconcile.models import FAILED, QUEUED, RUNNING, SKIPPED, SUCCEEDED, ReconcileJob
+from insitu.reconcile.service import STALE_AFTER, lock_project
 from insitu.reconcile.walk import OutOfOrder, merge
 from insitu.storage.base import Location, ObjectInfo, ObjectStore, prefetched
 from insitu.storage.registry import parse_location
@@ -59,6 +67,7 @@ from insitu.storage.registry import parse_location
 log = logging.getLogger(__name__)
 
 BY = "reconcile"
+ACTOR = Actor(BY)
 _PAGE = 1000
 # At most this many files per import of new files (an import's list of named files).
 _ADD_BATCH = 10_000
@@ -93,6 +102,7 @@ class Known:
     size: int | None
     connection_id: str
     content_hash: str | None
+    created_at: datetime
 
     @property
     def fingerprint(self) -> tuple[str | None, int | None]:
@@ -217,6 +227,8 @@ class _Reconciler:
     ) -> None:
         self.job_id, self.project, self.org = job_id, project, org
         self.roots, self.settings, self.progress = roots, settings, progress
+        self.started = utcnow()
+        self.live_connections = {root.connection_id for root in roots}
         self.tally = _Tally()
         self.candidates = _Candidates()
         self.stores: dict[tuple[str, str], ObjectStore] = {}
@@ -249,8 +261,15 @@ class _Reconciler:
         store = self._store(root)
         changed: list[tuple[Known, Listed]] = []
         retagged: list[dict[str, Any]] = []
-        for pair in merge(self._listing(root, store), self._known(root)):
+        listed_here, gone_here = 0, 0
+        for step, pair in enumerate(merge(self._listing(root, store), self._known(root))):
             listed, known = pair.listed, pair.known
+            listed_here += listed is not None
+            if step % 10_000 == 9_999:
+                self._save()  # the heartbeat: a long walk is alive
+            if known is not None and known.connection_id != root.connection_id:
+                if known.connection_id in self.live_connections:
+                    continue  # another live connection's asset: its own walk decides
             if known is not None:
                 self.tally.checked += 1
             if listed is not None and known is not None:
@@ -261,8 +280,11 @@ class _Reconciler:
                 elif self._comes_back_or_changes(known, listed):
                     changed.append((known, listed))
             elif known is not None:
-                if known.status == ACTIVE:
+                # One imported since this reconcile began may be missing from a listing
+                # page read before it was written: only older assets can be gone.
+                if known.status == ACTIVE and known.created_at < self.started:
                     self.candidates.gone[known.fingerprint].append(known)
+                    gone_here += 1
             elif listed is not None:
                 self.candidates.new.append(listed)
             if len(changed) >= _PAGE:
@@ -274,6 +296,15 @@ class _Reconciler:
         self._settle_changed(store, changed, pool)
         _retag(retagged)
         self._save()
+        if gone_here and not listed_here:
+            raise Conflict(
+                f"the listing of {root.location.uri} came back empty, yet {gone_here} of its "
+                "assets are in circulation; nothing was taken out of circulation",
+                fix="if the store is reachable and the files really are gone, take them out with "
+                'POST /v1/projects/{id}/assets/remove {"prefix": "' + root.location.uri + '"}; '
+                "otherwise check the connection (an unmounted directory, a wrong bucket or "
+                "endpoint) and reconcile again",
+            )
 
     def _comes_back_or_changes(self, known: Known, listed: Listed) -> bool:
         """Whether a listed asset needs a look: changed in place, or removed but back."""
@@ -291,8 +322,13 @@ class _Reconciler:
         for page in prefetched(store.list_pages(root.location.key, page_size=_PAGE)):
             self.tally.list_requests += 1
             for info in page.objects:
-                if not info.key.endswith("/"):
-                    yield Listed(root.location.with_key(info.key).uri, info, root)
+                if info.key.endswith("/"):
+                    continue  # a folder marker
+                uri = root.location.with_key(info.key).uri
+                if not _addressable(uri):
+                    self.tally.failed += 1  # imports refuse it too: no URL can name it
+                    continue
+                yield Listed(uri, info, root)
 
     def _known(self, root: Root) -> Iterator[Known]:
         """The project's assets under ``root``, in byte order, a page at a time."""
@@ -302,16 +338,10 @@ class _Reconciler:
                 location = in_byte_order(session, Asset.location)
                 query = select(
                     Asset.id, Asset.location, Asset.status, Asset.removal_reason, Asset.etag,
-                    Asset.size, Asset.connection_id, Asset.content_hash,
+                    Asset.size, Asset.connection_id, Asset.content_hash, Asset.created_at,
                 ).where(
                     Asset.project_id == self.project.id,
                     Asset.location.startswith(root.location.uri, autoescape=True),
-                    # Read through this connection, or through a deleted one it may take over;
-                    # another live connection to the same bucket walks its own.
-                    or_(
-                        Asset.connection_id == root.connection_id,
-                        Asset.removal_reason == CONNECTION_REMOVED,
-                    ),
                 )  # fmt: skip
                 if after is not None:
                     query = query.where(location > after)
@@ -342,7 +372,7 @@ class _Reconciler:
         with session_scope() as session:
             for known, listed in changed:
                 result = probed.get(known.id)
-                if isinstance(result, StorageError):
+                if isinstance(result, InsituError):
                     # Left as it is; the next reconcile looks again.
                     log.warning("reconcile %s: %s: %s", self.job_id, listed.location, result)
                     self.tally.failed += 1
@@ -350,10 +380,10 @@ class _Reconciler:
                 self._apply(session, known, listed, result)
         self._save()
 
-    def _probe(self, store: ObjectStore, info: ObjectInfo) -> ProbeResult | StorageError:
+    def _probe(self, store: ObjectStore, info: ObjectInfo) -> ProbeResult | InsituError:
         try:
             return probe_object(store, info, self.options)
-        except StorageError as exc:  # vanished or unreadable since the listing
+        except InsituError as exc:  # vanished, unreadable, or a name no file can have
             return exc
 
     def _apply(
@@ -438,6 +468,7 @@ class _Reconciler:
                         ),  # fmt: skip
                         settings=self.settings,
                         enqueue=False,
+                        actor=ACTOR,
                     )
                     import_id = job.id
                     _note_import(session, self.job_id, import_id)
@@ -458,6 +489,18 @@ class _Reconciler:
             )
             if self.progress is not None:
                 self.progress(session.get_one(ReconcileJob, self.job_id))
+
+
+def _addressable(uri: str) -> bool:
+    """Whether insitu can sign a URL for ``uri`` (no "." or ".." segment, no control char)."""
+    key = uri.split("://", 1)[-1]
+    if "/./" not in f"/{key}/" and "/../" not in f"/{key}/" and key.isprintable():
+        return True  # the common case, without a full parse
+    try:
+        parse_location(uri)
+    except InvalidLocation:
+        return False
+    return True
 
 
 def _retag(rows: list[dict[str, Any]]) -> None:
@@ -511,13 +554,26 @@ def _claim(session: Session, job_id: str) -> bool:
     processes scheduled it at once) is marked skipped, as the running one does its work.
     """
     job = session.get_one(ReconcileJob, job_id)
+    lock_project(session, job.project_id)
+    stale_before = utcnow() - STALE_AFTER
     other = aliased(ReconcileJob)
     running_elsewhere = exists().where(
-        other.project_id == job.project_id, other.status == RUNNING, other.id != job_id
+        other.project_id == job.project_id,
+        other.status == RUNNING,
+        other.heartbeat_at >= stale_before,
+        other.id != job_id,
     )
     claimed = session.execute(
         update(ReconcileJob)
-        .where(ReconcileJob.id == job_id, ReconcileJob.status == QUEUED, ~running_elsewhere)
+        .where(
+            ReconcileJob.id == job_id,
+            # Queued, or left running by a worker that died (no heartbeat for minutes).
+            or_(
+                ReconcileJob.status == QUEUED,
+                and_(ReconcileJob.status == RUNNING, ReconcileJob.heartbeat_at < stale_before),
+            ),
+            ~running_elsewhere,
+        )
         .values(status=RUNNING, started_at=utcnow(), heartbeat_at=utcnow())
         .execution_options(synchronize_session=False)
     )
@@ -535,8 +591,21 @@ def _claim(session: Session, job_id: str) -> bool:
 def _finish(
     job_id: str, status: str, *, tally: _Tally | None = None, error: dict[str, Any] | None = None
 ) -> None:
+    counts = tally.as_values() if tally is not None else {}
     with session_scope() as session:
         values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "error": error}
-        if tally is not None:
-            values.update(tally.as_values())
-        session.execute(update(ReconcileJob).where(ReconcileJob.id == job_id).values(**values))
+        session.execute(
+            update(ReconcileJob).where(ReconcileJob.id == job_id).values(**values, **counts)
+        )
+        job = session.get_one(ReconcileJob, job_id)
+        # What left, moved or came back is in each asset's history; the log has the summary.
+        audit.record(
+            session,
+            actor=ACTOR,
+            action="reconcile.finished",
+            org_id=job.org_id,
+            target_type="project",
+            target_id=job.project_id,
+            outcome="ok" if status == SUCCEEDED else "failed",
+            details={"reconcile_id": job_id, "error": (error or {}).get("error"), **counts},
+        )

@@ -5,20 +5,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from insitu import jobs
+from insitu.audit import service as audit
+from insitu.audit.service import Actor
 from insitu.db import newest_first_page, utcnow
 from insitu.errors import NotFound
 from insitu.imports.models import ImportJob
 from insitu.organizations.models import Organization
 from insitu.projects.models import Project
-from insitu.reconcile.models import QUEUED, RUNNING, ReconcileJob
+from insitu.reconcile.models import FAILED, QUEUED, RUNNING, ReconcileJob
 from insitu.reconcile.schemas import ReconcileCounts, ReconcileRead
 
 RUN_TASK = "reconcile.run"
 SCHEDULE = "schedule"
+# A running reconcile whose worker has not written for this long is taken to have died.
+STALE_AFTER = timedelta(minutes=2)
+
+
+def lock_project(session: Session, project_id: str) -> None:
+    """Take the project's row lock (PostgreSQL; SQLite has one writer anyway), so two servers
+    or workers starting or claiming its reconcile at once take turns."""
+    session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
 
 
 def start(session: Session, *, project: Project, by: str, enqueue: bool = True) -> ReconcileJob:
@@ -26,19 +36,59 @@ def start(session: Session, *, project: Project, by: str, enqueue: bool = True) 
 
     ``enqueue=False`` leaves it for the caller to run (the CLI runs it in the foreground).
     """
+    lock_project(session, project.id)
+    _give_up_on_lost(session, project_id=project.id)
+    alive = or_(
+        ReconcileJob.status == QUEUED,
+        and_(
+            ReconcileJob.status == RUNNING,
+            ReconcileJob.heartbeat_at >= utcnow() - STALE_AFTER,
+        ),
+    )
     pending = session.scalars(
-        select(ReconcileJob).where(
-            ReconcileJob.project_id == project.id, ReconcileJob.status.in_((QUEUED, RUNNING))
-        )
+        select(ReconcileJob).where(ReconcileJob.project_id == project.id, alive)
     ).first()
     if pending is not None:
         return pending
     job = ReconcileJob(org_id=project.org_id, project_id=project.id, requested_by=by)
     session.add(job)
     session.flush()
+    audit.record(
+        session,
+        actor=Actor(by),
+        action="reconcile.started",
+        org_id=project.org_id,
+        target_type="project",
+        target_id=project.id,
+        details={"reconcile_id": job.id},
+    )
     if enqueue:
         jobs.enqueue(session, RUN_TASK, job_id=job.id)
     return job
+
+
+def _give_up_on_lost(session: Session, *, project_id: str) -> None:
+    """Mark failed the project's reconciles whose worker stopped writing minutes ago (killed,
+    redeployed): nothing they did is undone, and a new reconcile does the whole pass again."""
+    session.execute(
+        update(ReconcileJob)
+        .where(
+            ReconcileJob.project_id == project_id,
+            ReconcileJob.status == RUNNING,
+            ReconcileJob.heartbeat_at < utcnow() - STALE_AFTER,
+        )
+        .values(
+            status=FAILED,
+            finished_at=utcnow(),
+            error={
+                "error": "worker_lost",
+                "detail": "the worker running this reconcile stopped answering; "
+                "a later reconcile did the whole pass again",
+                "fix": None,
+            },
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def get(session: Session, *, org: Organization, reconcile_id: str) -> ReconcileJob:

@@ -154,8 +154,12 @@ class LocalStore:
         # which is what makes a cursor (the last key done) a stable place to resume.
         try:
             entries = list(os.scandir(directory))
-        except OSError:
-            return
+        except FileNotFoundError:
+            return  # removed while being walked: its files are gone indeed
+        except OSError as exc:
+            # Never a listing with a silent hole: a reconcile would take every file under
+            # this directory out of circulation (an unreadable or unmounted directory).
+            raise _os_error(key_prefix, exc) from exc
         named = []
         for entry in entries:
             if not entry.name.startswith(name_start):
@@ -172,9 +176,13 @@ class LocalStore:
             if cursor is not None and key <= cursor:
                 continue
             try:
-                yield self._info(key, self.resolve(key))
-            except (AccessDenied, ObjectNotFound, InvalidLocation):
-                continue  # a symlink out of the root, a file gone meanwhile, a FIFO
+                path = self.resolve(key)
+            except (AccessDenied, InvalidLocation):
+                continue  # a symlink out of the root, a name no file can have: never listed
+            try:
+                yield self._info(key, path)
+            except ObjectNotFound:
+                continue  # gone since the scan, or no regular file (a FIFO, a socket)
 
     def head(self, key: str) -> ObjectInfo:
         return self._info(key, self.resolve(key))
