@@ -279,3 +279,17 @@ def test_an_unreadable_file_is_access_denied(
 def test_reads_stay_exact_after_the_checks(store: LocalStore, key_base: str) -> None:
     assert store.get_range(key_base + DATA_KEY, 10, 20) == DATA[10:20]
     assert store.file_path(key_base + DATA_KEY).read_bytes() == DATA
+
+
+def test_a_directory_swapped_for_a_symlink_after_the_check_is_refused_once_opened(
+    store: LocalStore, root: Path, key_base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path is checked, then a parent becomes a symlink out of the root before the open."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.png").write_bytes(b"not yours")
+    (root / "swapped").symlink_to(outside)
+    checked = root / "swapped" / "secret.png"  # what a check made a moment earlier saw
+    monkeypatch.setattr(store, "resolve", lambda key: checked)
+    error = _raises_with_fix(AccessDenied, lambda: store.open_file(key_base + "swapped/secret.png"))
+    assert "outside the connection's directory" in error.detail

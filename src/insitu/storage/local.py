@@ -208,9 +208,23 @@ class LocalStore:
         return status
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
+        fd = self.open_file(key)
+        try:
+            return os.pread(fd, max(0, end - start), start)
+        except OSError as exc:
+            raise _os_error(key, exc) from exc
+        finally:
+            os.close(fd)
+
+    def open_file(self, key: str) -> int:
+        """An open descriptor of ``key``, a regular file inside the root *as opened*.
+
+        Checking a path and then opening it would let a symlink swapped in between (in the
+        file's place or a parent directory's) lead outside the root; so the file is opened
+        first and what was opened is checked. The caller closes the descriptor.
+        """
         path = self.resolve(key)
-        # O_NOFOLLOW: the path was resolved, so a symlink here was swapped in since;
-        # O_NONBLOCK: opening a FIFO must not hang; fstat then checks what was opened.
+        # O_NOFOLLOW: no symlink in the file's own place; O_NONBLOCK: a FIFO must not hang.
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
         try:
             fd = os.open(path, flags)
@@ -218,13 +232,21 @@ class LocalStore:
             raise _os_error(key, exc) from exc
         try:
             status = os.fstat(fd)
-            if stat.S_ISREG(status.st_mode):
-                return os.pread(fd, max(0, end - start), start)
+            # Where the opened file really is (Linux names it; elsewhere the path resolved).
+            opened = Path(os.path.realpath(fd_path(fd))) if FD_DIR.is_dir() else path
         except OSError as exc:
-            raise _os_error(key, exc) from exc
-        finally:
             os.close(fd)
-        raise _not_a_file(key, status)
+            raise _os_error(key, exc) from exc
+        if not stat.S_ISREG(status.st_mode):
+            os.close(fd)
+            raise _not_a_file(key, status)
+        if opened != path and self.root not in opened.parents:
+            os.close(fd)
+            raise AccessDenied(
+                f"/{key} led outside the connection's directory {self.root} when opened",
+                fix=f"import only files under {self.root}",
+            )
+        return fd
 
     def sign(self, key: str, *, ttl: timedelta) -> SignedURL:
         expires_at = datetime.now(UTC).replace(microsecond=0) + ttl
@@ -365,6 +387,14 @@ def _not_a_file(key: str, status: os.stat_result) -> ObjectNotFound:
     return ObjectNotFound(
         f"file:///{key} is {what}", fix="name a file, or import the directory as a prefix"
     )
+
+
+FD_DIR = Path("/proc/self/fd")
+
+
+def fd_path(fd: int) -> str:
+    """A path that opens the very file descriptor ``fd`` has open (Linux's /proc)."""
+    return str(FD_DIR / str(fd))
 
 
 def _os_error(key: str, exc: OSError) -> InsituError:

@@ -15,17 +15,19 @@ process (storage/local.py) and never fetches it through this route.
 from __future__ import annotations
 
 import mimetypes
+import os
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
+from starlette.types import Receive, Scope, Send
 
 from insitu.api.deps import SessionDep, SettingsDep
 from insitu.assets import service as assets
 from insitu.errors import AccessDenied
 from insitu.security import Signer
-from insitu.storage.local import URL_PATH, LocalStore, url_signer
+from insitu.storage.local import FD_DIR, URL_PATH, LocalStore, fd_path, url_signer
 
 router = APIRouter(tags=["local files"])
 
@@ -84,15 +86,35 @@ def get_local_file(
     store = assets.served_store(session, connection_id=connection_id, key=key, settings=settings)
     if not isinstance(store, LocalStore):  # a signature only ever names a local connection
         raise _REFUSED
-    # A regular file inside the root, or insitu's 4xx error saying why not (gone, a directory,
-    # an over-long name, a symlink out of the root, unreadable).
-    path = store.file_path(key)
-    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    # A regular file inside the root as opened, or insitu's 4xx error saying why not (gone, a
+    # directory, an over-long name, a symlink out of the root, unreadable).
+    fd = store.open_file(key)
+    name = PurePosixPath(key).name
+    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     disposition = "inline" if media_type in _INLINE_TYPES else "attachment"
-    return FileResponse(
+    # Linux names the opened file itself; elsewhere, the path resolved a moment ago.
+    path = fd_path(fd) if FD_DIR.is_dir() else str(store.resolve(key))
+    return _OpenedFileResponse(
+        fd,
         path,
         media_type=media_type,
-        filename=PurePosixPath(key).name,
+        filename=name,
         content_disposition_type=disposition,
         headers=_HEADERS,
     )
+
+
+class _OpenedFileResponse(FileResponse):
+    """The file a checked descriptor has open, served (ranges too) from that very file: no
+    path is opened again, so nothing swapped in after the check is ever served. The
+    descriptor is closed however sending ends."""
+
+    def __init__(self, fd: int, path: str, **kwargs: Any) -> None:
+        self._fd = fd
+        super().__init__(path, stat_result=os.fstat(fd), **kwargs)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            os.close(self._fd)
