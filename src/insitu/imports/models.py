@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from insitu.db import Base, IdMixin
@@ -39,6 +39,8 @@ class ImportJob(IdMixin, Base):
     cursor: Mapped[str | None] = mapped_column(Text, default=None)
     files_done: Mapped[int] = mapped_column(BigInteger, default=0)
     listing_done: Mapped[bool] = mapped_column(default=False)
+    # Canceled with its assets: a page its runner commits after the cancel leaves too.
+    assets_withdrawn: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     started_at: Mapped[datetime | None] = mapped_column(default=None)

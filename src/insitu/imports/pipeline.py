@@ -148,14 +148,20 @@ class _Runner:
     def run(self) -> None:
         job = self.job
         pages = self._named_files(job) if job.source_files is not None else self._listing(job)
-        with self.claim.kept_alive(), ThreadPoolExecutor(self.settings.import_concurrency) as pool:
-            for objects, checkpoint in pages:
-                if self.claim.lost:
-                    return  # another runner took the job over; it carries on from here
-                outcomes = self._probe_page(pool, objects)
-                if not self._commit_page(outcomes, checkpoint):
-                    return  # canceled, or taken over, while this page was in flight
-        _finish(self.job_id, SUCCEEDED, claim=self.claim)
+        try:
+            with (
+                self.claim.kept_alive(),
+                ThreadPoolExecutor(self.settings.import_concurrency) as pool,
+            ):
+                for objects, checkpoint in pages:
+                    if self.claim.lost:
+                        return  # another runner took the job over; it carries on from here
+                    outcomes = self._probe_page(pool, objects)
+                    if not self._commit_page(outcomes, checkpoint):
+                        return  # canceled, or taken over, while this page was in flight
+            _finish(self.job_id, SUCCEEDED, claim=self.claim)
+        finally:
+            _withdraw_if_canceled(self.job_id)
 
     # -- sources ---------------------------------------------------------------
 
@@ -327,6 +333,16 @@ def _claim(session: Session, job_id: str, *, max_running: int | None = None) -> 
     if max_running is None:
         max_running = get_settings().max_running_imports_per_org
     return imports.claim(session, job_id, max_running=max_running)
+
+
+def _withdraw_if_canceled(job_id: str) -> None:
+    """A page committed while its import was being canceled with its assets leaves too."""
+    with session_scope() as session:
+        job = session.get_one(ImportJob, job_id)
+        if job.status == CANCELED and job.assets_withdrawn:
+            from insitu.assets import service as assets
+
+            assets.remove_for_import(session, job_id=job_id, by="system")
 
 
 def _finish(

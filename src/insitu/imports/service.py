@@ -199,6 +199,7 @@ def cancel(
     if remove_assets:
         from insitu.assets import service as assets
 
+        job.assets_withdrawn = True
         removed = assets.remove_for_import(session, job_id=job.id, by=actor.id)
     target = _audited(job)
     target["details"] |= {"was": was, "assets_removed": removed}

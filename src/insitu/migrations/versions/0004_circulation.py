@@ -76,6 +76,11 @@ def upgrade() -> None:
     with op.batch_alter_table("asset_events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_asset_events_asset_id"), ["asset_id"], unique=False)
 
+    with op.batch_alter_table("import_jobs", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("assets_withdrawn", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+
     with op.batch_alter_table("assets", schema=None) as batch_op:
         batch_op.add_column(sa.Column("removed_by", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("content_hash", sa.String(length=100), nullable=True))
@@ -93,6 +98,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("import_jobs", schema=None) as batch_op:
+        batch_op.drop_column("assets_withdrawn")
+
     with op.batch_alter_table("signed_url_issues", schema=None) as batch_op:
         batch_op.drop_index("ix_signed_url_issues_org_id_created_at")
         batch_op.create_index(batch_op.f("ix_signed_url_issues_org_id"), ["org_id"], unique=False)
