@@ -266,3 +266,16 @@ def test_key_creation_and_revocation_are_audited_with_the_acting_key(
     assert events["api_key.revoked"].user_agent == "keys-test"
     assert events["api_key.created"].details["scope"] == "labeler"  # type: ignore[index]
     assert created["secret"] not in str(events["api_key.created"].details)
+
+
+def test_an_admin_key_about_to_expire_does_not_count_as_the_one_left(api: TestClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    short = api.post("/v1/api-keys", json={"name": "soon", "expires_at": soon})
+    assert short.status_code == 201, short.text
+    lasting = [k for k in api.get("/v1/api-keys").json() if k["expires_at"] is None]
+    refused = api.delete(f"/v1/api-keys/{lasting[0]['id']}")
+    assert refused.status_code == 409 and "expires sooner" in refused.json()["detail"]
+    # The short-lived one may go: a key that lasts longer stays.
+    assert api.delete(f"/v1/api-keys/{short.json()['id']}").status_code == 204

@@ -209,13 +209,21 @@ def is_usable(api_key: ApiKey) -> bool:
     return api_key.revoked_at is None and not expired
 
 
+def _outlasts(other: ApiKey, key: ApiKey) -> bool:
+    """Whether ``other`` works at least as long as ``key`` would have."""
+    if other.expires_at is None:
+        return True
+    return key.expires_at is not None and other.expires_at >= key.expires_at
+
+
 def revoke_api_key(
     session: Session, *, api_key: ApiKey, actor: Actor = OPERATOR, keep_last_admin: bool = False
 ) -> None:
     """Revoke ``api_key`` at once (its next request is refused), audited.
 
-    With ``keep_last_admin`` the org's last usable admin key is refused: through the API an
-    org could otherwise lock itself out, and only the operator can mint it a new key.
+    With ``keep_last_admin`` a key is refused unless another usable admin key outlasts it (one
+    that expires no sooner): through the API an org could otherwise lock itself out, at once
+    or when a short-lived key it kept expires, and only the operator can mint it a new key.
     """
     if api_key.revoked_at is not None:
         return
@@ -232,13 +240,14 @@ def revoke_api_key(
                     ApiKey.revoked_at.is_(None),
                 )
             )
-            if is_usable(other)
+            if is_usable(other) and _outlasts(other, api_key)
         ]
         if not others:
             raise Conflict(
-                f"API key {api_key.id} is the organization's last usable admin key",
-                fix="create another admin key first (POST /v1/api-keys with scope admin), "
-                "then revoke this one",
+                f"API key {api_key.id} is the organization's last usable admin key: every other "
+                "admin key is revoked or expires sooner",
+                fix="create another admin key first (POST /v1/api-keys with scope admin, and "
+                "no earlier expires_at), then revoke this one",
             )
     api_key.revoked_at = utcnow()
     session.flush()
