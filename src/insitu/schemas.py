@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+import unicodedata
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 T = TypeVar("T")
 
@@ -14,3 +15,21 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next: str | None = Field(description="Cursor of the next page, or null on the last one.")
+
+
+# Characters that make a name display as something else: bidirectional overrides and isolates.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _displayable(name: str) -> str:
+    for char in name:
+        if unicodedata.category(char) in ("Cc", "Cs") or char in _BIDI_CONTROLS:
+            raise ValueError(
+                f"the name has an invisible or control character (U+{ord(char):04X}); "
+                "use printable text"
+            )
+    return name
+
+
+# A name people read in lists (projects, connections, keys, organizations).
+DisplayName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_displayable)]

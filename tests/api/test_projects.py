@@ -24,3 +24,11 @@ def test_unknown_media_kinds_are_refused(api: TestClient, kinds: list[str]) -> N
     response = api.post("/v1/projects", json={"name": "x", "allowed_kinds": kinds})
     assert response.status_code == 422
     assert "unknown media kinds" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "line\nbreak", "evil\u202egnp.exe", ""])
+def test_a_name_with_invisible_or_control_characters_is_refused(api: TestClient, name: str) -> None:
+    response = api.post("/v1/projects", json={"name": name})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert api.get("/v1/projects").json() == []

@@ -5,12 +5,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from insitu.schemas import DisplayName
+
 
 class ConnectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     provider: str = Field(examples=["s3"])
-    name: str | None = Field(default=None, max_length=200)
+    name: DisplayName | None = None
     settings: dict[str, Any] = Field(
         default_factory=dict,
         examples=[{"mode": "platform_role", "region": "us-east-1"}],

@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from insitu.schemas import DisplayName
+
 
 class OrganizationRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -18,7 +20,7 @@ class OrganizationRead(BaseModel):
 class OrganizationUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: DisplayName | None = None
     self_host_default: bool | None = None
 
 
@@ -58,7 +60,7 @@ class GcsSettingsRead(BaseModel):
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, description="A label, e.g. the tool using it.")
+    name: DisplayName = Field(description="A label, e.g. the tool using it.")
     scope: Literal["admin", "labeler"] = Field(
         default="admin",
         description="admin: everything in the org; labeler: read assets and their signed URLs.",

@@ -4,13 +4,15 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from insitu.schemas import DisplayName
+
 KNOWN_KINDS = ("image", "video", "audio", "text", "dicom", "pdf")
 
 
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: DisplayName
     self_hosted: bool | None = Field(
         default=None, description="Defaults to the organization's self_host_default."
     )

@@ -176,12 +176,15 @@ def report_asset(
 @router.get("/v1/assets/{asset_id}/url-issues")
 def list_asset_url_issues(
     asset_id: str,
-    caller: ReaderDep,
+    caller: CallerDep,
     session: SessionDep,
     after: AfterQuery = None,
     limit: LimitQuery = 100,
 ) -> Page[SignedUrlIssueRead]:
-    """The audit trail: every signed URL issued for this asset, by which key, until when."""
+    """The audit trail: every signed URL issued for this asset, by which key, until when.
+
+    Admin keys only: it names other keys and the addresses and user agents they came from.
+    """
     asset = assets.get(session, org=caller.org, asset_id=asset_id)
     rows, next_cursor = assets.list_url_issues(session, asset=asset, after=after, limit=limit)
     return Page(items=[SignedUrlIssueRead.model_validate(row) for row in rows], next=next_cursor)
