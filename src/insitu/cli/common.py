@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,8 +17,10 @@ from insitu.errors import InvalidConfiguration, InvalidInput, NotFound
 from insitu.organizations import service as organizations
 from insitu.organizations.models import Organization
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped or captured output is not cut at 80 columns: ids in tables must stay whole to paste.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
 
 
 def settings() -> Settings:
