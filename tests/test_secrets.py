@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from insitu.audit.models import AuditEvent
 from insitu.config import DEVELOPMENT_SECRET_KEY, Settings, get_settings
-from insitu.db import make_engine
+from insitu.db import make_engine, session_scope
 from insitu.jobs.inline import InlineBackend
 from insitu.security import SecretBox, Signer
 from tests.conftest import OPERATOR, Org, _reset_caches
@@ -97,6 +98,14 @@ def test_rotation_lets_the_old_key_go_and_every_connection_keeps_working(
     assert "Re-encrypted 2 secrets" in first.stdout
     again = subprocess.run([INSITU, "secrets", "rotate"], env=env, capture_output=True, text=True)
     assert "Re-encrypted 0 secrets" in again.stdout and "(2 already used it)" in again.stdout
+    # Both runs are the operator's, on the platform's own record (no org's log).
+    with session_scope() as session:
+        rotations = session.scalars(
+            select(AuditEvent.details)
+            .where(AuditEvent.action == "secrets.rotated", AuditEvent.org_id.is_(None))
+            .order_by(AuditEvent.created_at)
+        ).all()
+    assert [details["rotated"] for details in rotations] == [2, 0]
 
     # Start again with the new key only: the old one is gone for good.
     monkeypatch.delenv("INSITU_SECRET_KEY")

@@ -29,7 +29,8 @@ def test_operator_actions_are_audited_and_exported_as_json_lines(
     output = tmp_path / "audit.jsonl"
     insitu(env, "audit", "export", "--org", org_id, "--output", str(output))
     assert stat.S_IMODE(output.stat().st_mode) == 0o600
-    events = [json.loads(line) for line in output.read_text().splitlines()]
+    exported, *events = [json.loads(line) for line in output.read_text().splitlines()]
+    assert (exported["action"], exported["actor"]) == ("audit.exported", "operator")
     assert [(e["action"], e["actor"], e["target"]["type"]) for e in events] == [
         ("connection.created", "operator", "connection"),
         ("api_key.created", "operator", "api_key"),
@@ -47,10 +48,11 @@ def test_operator_actions_are_audited_and_exported_as_json_lines(
     ]
     theirs = insitu(env, "audit", "export", "--org", other_id).stdout.splitlines()
     assert [json.loads(line)["action"] for line in theirs] == [
+        "audit.exported",
         "api_key.created",
         "organization.created",
     ]
-    assert json.loads(theirs[1])["target"]["id"] == other_id
+    assert json.loads(theirs[2])["target"]["id"] == other_id
 
 
 def test_exporting_an_unknown_org_says_so(env: dict[str, str]) -> None:

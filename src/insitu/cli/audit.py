@@ -32,6 +32,13 @@ def export(
     """Write an organization's whole audit log as JSON lines, newest first."""
     with session() as db_session:
         organizations.get(db_session, org_id=org_id)  # a clear error for an unknown org
+        audit.record(
+            db_session,
+            actor=audit.OPERATOR,
+            action="audit.exported",
+            org_id=org_id,
+            details={"actions": action or None, "to": str(output) if output else "stdout"},
+        )
     events = audit.export(get_engine(settings().database_url), org_id=org_id, actions=action or ())
     count = 0
     with _open(output) as stream:

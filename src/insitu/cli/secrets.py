@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from insitu import rotation
-from insitu.cli.common import console, settings
+from insitu.audit import service as audit
+from insitu.cli.common import console, session, settings
 from insitu.db import get_engine
 
 app = typer.Typer(help="The secret keyring (INSITU_SECRET_KEYS).", no_args_is_help=True)
@@ -22,6 +23,14 @@ def rotate(
     report = rotation.rotate(
         get_engine(current.database_url), keys=current.secret_keys, batch=batch
     )
+    with session() as db_session:
+        audit.record(
+            db_session,
+            actor=audit.OPERATOR,
+            action="secrets.rotated",
+            org_id=None,
+            details={"rotated": report.total_rotated, "keys_in_ring": len(current.secret_keys)},
+        )
     for column, count in report.rotated.items():
         console.print(
             f"{column}: {count} re-encrypted, {report.current[column]} already current",

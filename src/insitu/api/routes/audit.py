@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from insitu.api.deps import AfterQuery, CallerDep, LimitQuery, SessionDep
 from insitu.audit import service as audit
 from insitu.audit.schemas import AuditEventRead
+from insitu.db import session_scope
 from insitu.schemas import Page
 
 router = APIRouter(tags=["audit"])
@@ -53,6 +54,14 @@ def export_audit_events(
     request: Request, caller: CallerDep, action: ActionQuery = None
 ) -> StreamingResponse:
     """This organization's whole audit log as JSON lines, streamed."""
+    with session_scope(request.app.state.engine) as session:  # reading the log is on it too
+        audit.record(
+            session,
+            actor=caller.actor,
+            action="audit.exported",
+            org_id=caller.org.id,
+            details={"actions": action or None},
+        )
     events = audit.export(request.app.state.engine, org_id=caller.org.id, actions=action or ())
     lines: Iterator[str] = (event.model_dump_json() + "\n" for event in events)
     return StreamingResponse(
