@@ -223,3 +223,37 @@ def test_a_bug_inside_the_store_propagates_as_itself_not_as_a_storage_error(
         store.get_range("a.png", 0, 1)
     with pytest.raises(TypeError, match="a bug"):
         list(store.list_pages(""))
+
+
+def test_reading_objects_sends_no_bucket_request_a_reader_grant_would_refuse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """objectViewer cannot read a bucket's metadata: insitu must not ask (no denied calls)."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    paths: list[str] = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            paths.append(self.path.split("?", 1)[0])
+            self.send_response(404)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{server.server_address[1]}")
+        store = open_as(ORG_A, "org-a-bucket")
+        with pytest.raises(StorageError):
+            store.head("patients/p1.dcm")
+        time.sleep(0.5)  # a background metadata fetch would have come by now
+    finally:
+        server.shutdown()
+    assert paths and all("/o/" in path for path in paths), paths

@@ -24,6 +24,11 @@ from insitu.config import Settings
 from insitu.errors import InvalidConfiguration
 from insitu.storage.gcs.policies import PLACEHOLDER_EMAIL, service_account_email
 
+# google-cloud-storage fetches a bucket's metadata in a background thread on first use, for
+# tracing: a bucket GET the customer never granted (objectViewer cannot read buckets), seen
+# as a denied call in their audit logs. insitu traces nothing; it turns that off.
+os.environ.setdefault("DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA", "true")
+
 READ_ONLY_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 PUBLIC_ENDPOINT = "https://storage.googleapis.com"
