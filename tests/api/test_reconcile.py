@@ -59,6 +59,61 @@ def reconcile(api: TestClient, worker: InlineBackend, project: str) -> dict[str,
     return done
 
 
+def check_first_reconcile(
+    api: TestClient, worker: InlineBackend, project: str, uri: str, before: dict[str, Any]
+) -> dict[str, Any]:
+    """Reconcile after the scenario's changes (deleted del/* and back.png, mv/a.png moved to
+    moved/a.png, chg/ok.png valid at 40x30, chg/bad.png garbage, new/n1 and new/n2 added) and
+    check every asset came out right; returns the project's assets by location."""
+    first = reconcile(api, worker, project)
+    assert first["counts"] == {
+        "checked": 11,
+        "unchanged": 5,
+        "removed": 4,  # two deleted, back.png, and chg/bad.png that no longer validates
+        "changed": 2,
+        "moved": 1,
+        "restored": 0,
+        "added": 2,
+        "failed": 0,
+    }, first
+    assert first["list_requests"] == 1 and len(first["import_ids"]) == 1
+
+    after = by_location(api, project)
+    assert len(after) == len(FILES) + 2
+    moved = after[f"{uri}r/moved/a.png"]
+    assert moved["id"] == before[f"{uri}r/mv/a.png"]["id"] and moved["status"] == "active"
+    assert moved["key"] == "r/moved/a.png"
+    assert f"{uri}r/mv/a.png" not in after
+    history = api.get(f"/v1/assets/{moved['id']}").json()["history"]
+    assert history[-1]["event"] == "moved"
+    assert history[-1]["details"] == {"moved_from": f"{uri}r/mv/a.png"}
+
+    for key in ("r/del/0.png", "r/del/1.png", "r/back.png"):
+        gone = after[uri + key]
+        assert (gone["status"], gone["removal_reason"], gone["removed_by"]) == (
+            "removed", "moved_or_deleted", "reconcile",
+        )  # fmt: skip
+        assert gone["id"] == before[uri + key]["id"] and gone["width"] is not None
+
+    for n in range(5):
+        assert after[f"{uri}r/keep/{n}.png"] == before[f"{uri}r/keep/{n}.png"]
+
+    ok = after[f"{uri}r/chg/ok.png"]
+    assert (ok["status"], ok["width"], ok["height"]) == ("active", 40, 30)
+    assert ok["id"] == before[f"{uri}r/chg/ok.png"]["id"]
+    bad = after[f"{uri}r/chg/bad.png"]
+    assert (bad["status"], bad["removal_reason"]) == ("removed", "changed_invalid")
+    assert bad["id"] == before[f"{uri}r/chg/bad.png"]["id"]
+    why = api.get(f"/v1/assets/{bad['id']}").json()["history"][-1]
+    assert why["reason"] == "changed_invalid" and why["details"]["fix"]
+
+    for key, width in (("r/new/n1.png", 41), ("r/new/n2.png", 42)):
+        assert (after[uri + key]["status"], after[uri + key]["width"]) == ("active", width)
+    circulating = api.get(f"/v1/projects/{project}/circulation", params={"limit": 100}).json()
+    assert len(circulating["items"]) == 5 + 1 + 1 + 2
+    return after
+
+
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 def test_reconcile_follows_deletes_moves_overwrites_additions_and_returns(
     api: TestClient, worker: InlineBackend, imported: dict[str, Any], s3_client: Any
@@ -76,46 +131,8 @@ def test_reconcile_follows_deletes_moves_overwrites_additions_and_returns(
     s3_client.put_object(Bucket=bucket, Key="r/new/n1.png", Body=png(41, 3))
     s3_client.put_object(Bucket=bucket, Key="r/new/n2.png", Body=png(42, 3))
 
-    first = reconcile(api, worker, project)
-    assert first["counts"] == {
-        "checked": 11,
-        "unchanged": 5,
-        "removed": 4,  # two deleted, back.png, and chg/bad.png that no longer validates
-        "changed": 2,
-        "moved": 1,
-        "restored": 0,
-        "added": 2,
-        "failed": 0,
-    }
-    assert first["list_requests"] == 1 and len(first["import_ids"]) == 1
-
-    after = by_location(api, project)
-    moved = after[f"{uri}r/moved/a.png"]
-    assert moved["id"] == before[f"{uri}r/mv/a.png"]["id"] and moved["status"] == "active"
-    assert f"{uri}r/mv/a.png" not in after
-    history = api.get(f"/v1/assets/{moved['id']}").json()["history"]
-    assert history[-1]["event"] == "moved"
-    assert history[-1]["details"] == {"moved_from": f"{uri}r/mv/a.png"}
-
-    for key in ("r/del/0.png", "r/del/1.png", "r/back.png"):
-        gone = after[uri + key]
-        assert (gone["status"], gone["removal_reason"], gone["removed_by"]) == (
-            "removed", "moved_or_deleted", "reconcile",
-        )  # fmt: skip
-        assert gone["id"] == before[uri + key]["id"] and gone["width"] is not None
-
-    ok = after[f"{uri}r/chg/ok.png"]
-    assert (ok["status"], ok["width"], ok["height"]) == ("active", 40, 30)
-    assert ok["id"] == before[f"{uri}r/chg/ok.png"]["id"]
-    bad = after[f"{uri}r/chg/bad.png"]
-    assert (bad["status"], bad["removal_reason"]) == ("removed", "changed_invalid")
-    why = api.get(f"/v1/assets/{bad['id']}").json()["history"][-1]
-    assert why["reason"] == "changed_invalid" and why["details"]["fix"]
-
-    for key, width in (("r/new/n1.png", 41), ("r/new/n2.png", 42)):
-        assert (after[uri + key]["status"], after[uri + key]["width"]) == ("active", width)
-    circulating = api.get(f"/v1/projects/{project}/circulation", params={"limit": 100}).json()
-    assert len(circulating["items"]) == 5 + 1 + 1 + 2
+    after = check_first_reconcile(api, worker, project, uri, before)
+    assert after[f"{uri}r/moved/a.png"]["etag"] == before[f"{uri}r/mv/a.png"]["etag"]  # MD5
 
     # The deleted file comes back as it was: the same asset returns to circulation.
     s3_client.put_object(Bucket=bucket, Key="r/back.png", Body=FILES["r/back.png"])
