@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -55,3 +56,10 @@ def pick_org(db_session: Session, org_id: str | None) -> Organization:
         "there are several organizations; say which one",
         fix="pass --org ID (insitu org list shows them)",
     )
+
+
+def print_job_error(error: dict[str, Any]) -> None:
+    """A failed job's error as the CLI shows every error: what failed, then the fix."""
+    console.print(f"[bold red]Error:[/] {error.get('detail')}", highlight=False)
+    if error.get("fix"):
+        console.print(f"[bold]Fix:[/] {error['fix']}", highlight=False)

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from insitu.audit.service import OPERATOR
-from insitu.cli.common import console, session, settings
+from insitu.cli.common import console, print_job_error, session, settings
 from insitu.connections import service as connections
 from insitu.errors import InvalidInput
 from insitu.imports import service as imports
@@ -155,9 +155,7 @@ def _summary(job_id: str) -> None:
     console.print(table)
     console.print(f"Import ID: {job_id}", highlight=False)
     if read.error:
-        console.print(f"[bold red]Error:[/] {read.error.get('detail')}", highlight=False)
-        if read.error.get("fix"):
-            console.print(f"[bold]Fix:[/] {read.error['fix']}", highlight=False)
+        print_job_error(read.error)
         raise typer.Exit(1)
     if counts.failed:
         _show_failures(job_id, counts.failed)

@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.table import Table
 
 from insitu.audit.service import OPERATOR
-from insitu.cli.common import console, session, settings
+from insitu.cli.common import console, print_job_error, session, settings
 from insitu.projects import service as projects
 from insitu.reconcile import service as reconciles
 from insitu.reconcile.models import FINISHED_STATUSES, QUEUED, ReconcileJob
@@ -42,9 +42,7 @@ def reconcile(project: Annotated[str, typer.Option("--project", help="Project ID
             time.sleep(1)
     console.print(f"Reconcile ID: {job_id}", highlight=False)
     if read.error:
-        console.print(f"[bold red]Error:[/] {read.error.get('detail')}", highlight=False)
-        if read.error.get("fix"):
-            console.print(f"[bold]Fix:[/] {read.error['fix']}", highlight=False)
+        print_job_error(read.error)
         raise typer.Exit(1)
     for import_id in read.import_ids:
         console.print(f"New files were imported by import {import_id}.", highlight=False)

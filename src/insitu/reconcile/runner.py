@@ -231,7 +231,6 @@ class _Reconciler:
         self.live_connections = {root.connection_id for root in roots}
         self.tally = _Tally()
         self.candidates = _Candidates()
-        self.stores: dict[tuple[str, str], ObjectStore] = {}
         kinds = frozenset(project.allowed_kinds) if project.allowed_kinds else None
         self.options = ProbeOptions.from_settings(settings, allowed_kinds=kinds)
 
@@ -244,21 +243,15 @@ class _Reconciler:
 
     # -- one root ---------------------------------------------------------------
 
-    def _store(self, root: Root) -> ObjectStore:
-        place = (root.connection_id, root.location.with_key("").uri)
-        store = self.stores.get(place)
-        if store is None:
-            with session_scope() as session:
-                connection = session.get_one(Connection, root.connection_id)
-                org = session.get_one(Organization, self.org.id)
-                store = connections.open_store(
-                    connection, org=org, location=root.location, settings=self.settings
-                )
-            self.stores[place] = store
-        return store
-
     def _walk(self, root: Root, pool: ThreadPoolExecutor) -> None:
-        store = self._store(root)
+        with session_scope() as session:
+            store = connections.open_store_by_id(
+                session,
+                connection_id=root.connection_id,
+                org_id=self.org.id,
+                location=root.location,
+                settings=self.settings,
+            )
         changed: list[tuple[Known, Listed]] = []
         retagged: list[dict[str, Any]] = []
         listed_here, gone_here = 0, 0

@@ -206,26 +206,18 @@ async def get_asset_url(
         credentials.credentials,
         asset_id,
         settings,
-        request.client.host if request.client else None,
-        request.headers.get("user-agent"),
+        request_actor(request, ""),
     )
     return SignedUrlRead(url=signed.url, expires_at=signed.expires_at)
 
 
-def _sign(
-    engine: Engine,
-    key: str,
-    asset_id: str,
-    settings: Settings,
-    client_address: str | None,
-    user_agent: str | None,
-) -> SignedURL:
+def _sign(engine: Engine, key: str, asset_id: str, settings: Settings, client: Actor) -> SignedURL:
     with session_scope(engine) as session:
         return assets.sign_url_for_key(
             session,
             key=key,
             asset_id=asset_id,
             settings=settings,
-            client_address=client_address,
-            user_agent=user_agent,
+            client_address=client.client_address,
+            user_agent=client.user_agent,
         )
