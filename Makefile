@@ -11,15 +11,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(STAMP): $(BIN)/python pyproject.toml package-lock.json
 	$(BIN)/pip install --quiet -e '.[celery,azure,gcs]'
+	# The portal's htmx, served by insitu itself: nothing is loaded from a CDN.
+	npm ci --omit=dev --no-audit --no-fund --silent
 	touch $@
 
-## install: the virtualenv with insitu and every provider's SDK
+## install: the virtualenv with insitu and every provider's SDK, and the portal's htmx
 install: $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[celery,azure,gcs,test]'
+	# axe-core, which the portal's browser tests inject to check accessibility.
+	npm ci --no-audit --no-fund --silent
 	for script in scripts/test-tools/*.sh; do bash "$$script" || exit 1; done
 	touch $@
 
@@ -51,4 +55,4 @@ bench: install-test
 	$(BIN)/python bench/reconcile.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache node_modules

@@ -25,7 +25,12 @@ from insitu.storage.registry import clear_caches
 # operator allows it; the test session is that operator.
 os.environ.setdefault("INSITU_PRIVATE_ENDPOINTS", "127.0.0.1")
 
-pytest_plugins = ["tests.fixtures.moto", "tests.fixtures.azurite", "tests.fixtures.gcs"]
+pytest_plugins = [
+    "tests.fixtures.moto",
+    "tests.fixtures.azurite",
+    "tests.fixtures.gcs",
+    "tests.fixtures.browser",
+]
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PORTAL_ORIGIN = "http://portal.insitu.test:8080"

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
         default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
     )
     url_ttl_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
+    # How long a portal sign-in lasts; revoking or expiring its API key ends it sooner.
+    portal_session_hours: float = Field(default=8.0, gt=0, le=30 * 24)
     secret_key: str = DEVELOPMENT_SECRET_KEY
     # A keyring for rotation, newest first: the first key encrypts and signs, every key
     # decrypts and verifies. After validation it is never empty (INSITU_SECRET_KEY alone is a

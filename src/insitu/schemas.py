@@ -22,6 +22,9 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 
 
 def _displayable(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise ValueError("the name is blank; give it a name people can read in a list")
     for char in name:
         if unicodedata.category(char) in ("Cc", "Cs") or char in _BIDI_CONTROLS:
             raise ValueError(

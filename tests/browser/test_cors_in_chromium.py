@@ -10,13 +10,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright import sync_api as playwright_sync
 
 from insitu.jobs.inline import InlineBackend
 from tests.fixtures.processes import free_port
 from tests.images import png
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
@@ -30,17 +27,6 @@ def portal(tmp_path: Path) -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{port}"
     server.shutdown()
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    with playwright_sync.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
 
 
 LOAD_IMAGE = """url => new Promise(resolve => {

@@ -100,9 +100,9 @@ def create_app(
     app.include_router(audit_routes.router)
     app.include_router(docs.router)
 
-    from insitu.portal.routes import router as portal_router
+    from insitu import portal
 
-    app.include_router(portal_router)
+    portal.install(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -18,6 +18,13 @@ async def audit_if_denied(request: Request, error: InsituError) -> None:
     """Record ``error`` if it refused the caller; never fails the response it is part of."""
     if not is_denial(error):
         return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    bearer = token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    await run_in_threadpool(audit_denied, request, error, bearer=bearer)
+
+
+def audit_denied(request: Request, error: InsituError, *, bearer: str | None) -> None:
+    """Record the refusal ``error`` of the key ``bearer`` (if any) in its own transaction."""
     state = request.app.state
     budget: DenialBudget | None = getattr(state, "audit_denial_budget", None)
     if budget is None:
@@ -25,16 +32,14 @@ async def audit_if_denied(request: Request, error: InsituError) -> None:
         budget = state.audit_denial_budget = DenialBudget(
             settings.audit_denials_per_minute, settings.audit_denials_per_minute_total
         )
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
     try:
-        await run_in_threadpool(
-            record_denied,
+        record_denied(
             state.engine,
             budget=budget,
             error=error,
             method=request.method,
             path=request.url.path,
-            bearer=token.strip() if scheme.lower() == "bearer" and token.strip() else None,
+            bearer=bearer,
             client_address=request.client.host if request.client else None,
             user_agent=request.headers.get("user-agent"),
         )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
@@ -16,6 +17,9 @@ from insitu.api.headers import security_headers
 from insitu.errors import InsituError
 
 log = logging.getLogger(__name__)
+
+# Renders an error body as an HTML page (the portal installs one).
+ErrorPage = Callable[[Request, int, dict[str, Any]], Response]
 
 
 class ErrorRead(BaseModel):
@@ -46,10 +50,28 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# Paths whose errors are always JSON, even for a browser: the API and its reference.
+_API_PATHS = ("/v1/", "/docs", "/openapi.json", "/healthz")
+
+
+def _page_for(request: Request, status_code: int, body: dict[str, Any]) -> Response | None:
+    """The portal's error page for a browser's page request, if a portal is installed."""
+    error_page: ErrorPage | None = getattr(request.app.state, "error_page", None)
+    if error_page is None or request.url.path.startswith(_API_PATHS):
+        return None
+    wants_page = "text/html" in request.headers.get("accept", "")
+    if not wants_page and request.headers.get("HX-Request") != "true":
+        return None
+    return error_page(request, status_code, body)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InsituError)
-    async def _insitu_error(request: Request, exc: InsituError) -> JSONResponse:
+    async def _insitu_error(request: Request, exc: InsituError) -> Response:
         await audit_if_denied(request, exc)
+        page = _page_for(request, exc.status_code, exc.as_dict())
+        if page is not None:
+            return page
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
         headers.update(exc.headers)
         return JSONResponse(exc.as_dict(), status_code=exc.status_code, headers=headers)
@@ -70,10 +92,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(HTTPException)
-    async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         fix = "see /docs for the API's routes" if exc.status_code in (404, 405) else None
         body = {"error": code, "detail": str(exc.detail), "fix": fix}
+        if exc.status_code == 404:
+            page_body = {**body, "detail": "There is no page at this address."}
+            page_body["fix"] = "Check the address, or go back to your projects."
+            page = _page_for(request, 404, page_body)
+            if page is not None:
+                return page
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)

@@ -25,7 +25,7 @@ API_POLICY = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-anc
 HSTS = "max-age=31536000"
 
 
-def _https(scope: Scope) -> bool:
+def is_https(scope: Scope) -> bool:
     if scope.get("scheme") == "https":
         return True
     app = scope.get("app")
@@ -42,7 +42,7 @@ def security_headers(scope: Scope, *, html: bool) -> dict[str, str]:
         "Referrer-Policy": "no-referrer",
         "X-Frame-Options": "DENY",
     }
-    if _https(scope):
+    if is_https(scope):
         headers["Strict-Transport-Security"] = HSTS
     return headers
 

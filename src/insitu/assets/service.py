@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from insitu.assets import lifecycle
@@ -83,6 +83,18 @@ def list_for_project(
     if reason is not None:
         query = query.where(Asset.removal_reason == reason)
     return keyset_page(session, query, Asset, after=after, limit=limit)
+
+
+def count_in_circulation(session: Session, *, project_ids: Sequence[str]) -> dict[str, int]:
+    """How many active assets each of ``project_ids`` has (absent: none)."""
+    if not project_ids:
+        return {}
+    query = (
+        select(Asset.project_id, func.count())
+        .where(Asset.project_id.in_(project_ids), Asset.status == ACTIVE)
+        .group_by(Asset.project_id)
+    )
+    return dict(session.execute(query).all())  # type: ignore[arg-type]
 
 
 def remove_from_project(

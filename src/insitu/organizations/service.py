@@ -173,6 +173,17 @@ def authenticate(session: Session, *, key: str) -> tuple[Organization, ApiKey]:
     return org, api_key
 
 
+def authenticate_key_id(session: Session, *, key_id: str) -> tuple[Organization, ApiKey]:
+    """The organization of the API key ``key_id`` while it is usable (a portal session's key)."""
+    api_key = session.get(ApiKey, key_id)
+    if api_key is None or not is_usable(api_key):
+        raise Unauthenticated(
+            "the API key this session signed in with was revoked or expired",
+            fix="sign in again with a current key of your organization",
+        )
+    return session.get_one(Organization, api_key.org_id), api_key
+
+
 def active_key_hash_is(key: str) -> ColumnElement[bool]:
     """The condition selecting the API key ``key`` if it is neither revoked nor expired."""
     return and_(

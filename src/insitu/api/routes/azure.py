@@ -17,7 +17,7 @@ from insitu.azure.schemas import (
 )
 from insitu.errors import OperatorOnly
 from insitu.organizations import service as organizations
-from insitu.portal.routes import templates
+from insitu.portal.pages import templates
 
 router = APIRouter(tags=["azure"])
 
