@@ -1,6 +1,6 @@
 """The AWS policy and CORS documents insitu asks customers to apply: pure functions, no SDK.
 
-Used by the S3 provider's verify fixes and by ``GET /v1/organization/aws`` / ``GET /v1/cors``.
+Used by the S3 provider's verify fixes and by ``GET /v1/organization/s3`` / ``GET /v1/cors``.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ class S3Provider:
         if not context.external_id:
             raise InvalidConfiguration(
                 "insitu refuses to assume a customer role without the organization's external ID",
-                fix="create the organization's external ID first (GET /v1/organization/aws), "
+                fix="create the organization's external ID first (GET /v1/organization/s3), "
                 "then require it in the role's trust policy",
             )
         if config.external_id is not None and config.external_id != context.external_id:
@@ -156,7 +156,7 @@ class S3Provider:
 _PER_ORG_IDENTITY_FIX = (
     "give the connection an identity only your organization controls: mode customer_role with "
     "a role whose trust policy requires your organization's external ID "
-    "(GET /v1/organization/aws), or the connection's own access_key_id and secret_access_key "
+    "(GET /v1/organization/s3), or the connection's own access_key_id and secret_access_key "
     "(S3-compatible stores); or the operator sets INSITU_AWS_PLATFORM_ROLE_TEMPLATE "
     "(e.g. arn:aws:iam::123456789012:role/insitu-org-{org_id}) for a role per organization"
 )
