@@ -53,7 +53,7 @@ def test_projects_are_listed_newest_first_with_their_asset_counts(
     expect(rows).to_have_count(4)
     names = [rows.nth(i).get_by_role("cell").first.inner_text() for i in (1, 2, 3)]
     assert names == ["Third", "Second", "First"]
-    expect(rows.nth(1)).to_contain_text("Self-hosted")
+    expect(rows.nth(1).get_by_role("cell").nth(1)).to_have_text("Hosted")
     expect(rows.nth(1).get_by_role("cell").nth(2)).to_have_text("0")
     assert accessibility_problems(page) == []
     screenshot(page, "projects")
