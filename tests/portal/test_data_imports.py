@@ -22,7 +22,7 @@ from insitu.jobs import task
 from insitu.jobs.inline import InlineBackend
 from insitu.storage.registry import get_provider
 from tests.api.live_server import serve
-from tests.conftest import Org
+from tests.conftest import OPERATOR, Org
 from tests.fixtures.browser import PHONE, accessibility_problems, screenshot
 from tests.images import png
 from tests.media.media_files import FFMPEG, ffmpeg
@@ -171,13 +171,12 @@ def test_a_bad_path_is_explained_in_the_page_and_nothing_typed_is_lost(
 ) -> None:
     connect_s3(api)
     project = api.post("/v1/projects", json={"name": "Scans"}).json()
-    page = new_page()
+    page = new_page(PHONE)
     sign_in(page, live, org.key, path=f"/projects/{project['id']}/imports/new?provider=s3")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.get_by_label("Absolute path").fill("gs://somewhere-else/scans/")
     page.get_by_role("button", name="Verify access").click()
-    expect(page.locator("#verify-result").get_by_role("alert")).to_contain_text(
-        "is a gcs location"
-    )
+    expect(page.locator("#verify-result").get_by_role("alert")).to_contain_text("is a gcs location")
 
     page.get_by_label("Absolute path").fill("s3://Bad_Bucket/scans/")
     page.get_by_text("Only specific files").click()
@@ -190,6 +189,8 @@ def test_a_bad_path_is_explained_in_the_page_and_nothing_typed_is_lost(
     expect(page.get_by_label("Files to import, one per line")).to_have_value("a.png\nb.png")
     expect(page.get_by_role("radio", name=re.compile("scans"))).to_be_checked()
     assert "Traceback" not in page.content()
+    assert accessibility_problems(page) == []
+    screenshot(page, "data-imports-error-phone")
 
 
 def test_an_hevc_video_fails_with_the_ffmpeg_command_in_the_failures_table(
@@ -221,7 +222,9 @@ def test_an_hevc_video_fails_with_the_ffmpeg_command_in_the_failures_table(
     expect(page.locator("#progress-summary")).to_contain_text("1 failed")
     row = page.locator("table.failures tbody tr")
     expect(row).to_have_count(1)
-    expect(row).to_contain_text(f"s3://{s3_bucket}/clips/holiday.mp4")
+    file = row.get_by_role("cell").first.locator("code")
+    expect(file).to_have_text("holiday.mp4")  # under the source the heading names
+    expect(file).to_have_attribute("title", f"s3://{s3_bucket}/clips/holiday.mp4")
     expect(row).to_contain_text("unsupported_video_codec")
     expect(row.locator("pre")).to_contain_text("ffmpeg")
     expect(row.get_by_role("button", name=re.compile("Copy the fix"))).to_be_visible()
@@ -230,6 +233,7 @@ def test_an_hevc_video_fails_with_the_ffmpeg_command_in_the_failures_table(
     phone = new_page(PHONE)
     sign_in(phone, live, org.key, path=f"/projects/{project['id']}/imports/{job['id']}")
     expect(phone.locator("table.failures")).to_be_visible()
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(phone, "data-imports-failures-phone")
 
 
@@ -304,9 +308,7 @@ def test_another_orgs_session_cannot_reach_the_imports_and_forms_need_their_toke
     form = {"csrf_token": token, "connection_id": connection, "source": f"s3://{s3_bucket}/"}
     verify = page.request.post(f"{live}/projects/{theirs}/imports/new/verify", form=form)
     assert verify.status == 404
-    started = page.request.post(
-        f"{live}/projects/{theirs}/imports", form=form | {"provider": "s3"}
-    )
+    started = page.request.post(f"{live}/projects/{theirs}/imports", form=form | {"provider": "s3"})
     assert started.status == 404
     cancel = page.request.post(f"{live}{base}/{job['id']}/cancel", form={"csrf_token": token})
     assert cancel.status == 404
@@ -320,3 +322,37 @@ def test_another_orgs_session_cannot_reach_the_imports_and_forms_need_their_toke
     assert no_token.status == 403
     assert [c["name"] for c in api.get("/v1/connections").json()] == ["scans"]
     assert httpx.get(live + base, follow_redirects=False).status_code == 303
+
+
+def test_a_local_directory_is_offered_only_once_the_operator_connected_one(
+    live: str,
+    new_page: Callable[..., Any],
+    org: Org,
+    api: TestClient,
+    data_root: Path,
+    worker: InlineBackend,
+) -> None:
+    (data_root / "cats").mkdir()
+    (data_root / "cats" / "tom.png").write_bytes(png(9, 7))
+    project = api.post("/v1/projects", json={"name": "Cats"}).json()
+    page = new_page()
+    sign_in(page, live, org.key, path=f"/projects/{project['id']}/imports/new")
+    expect(page.get_by_role("link", name=re.compile("Local directory"))).to_have_count(0)
+    response = page.goto(live + f"/projects/{project['id']}/imports/new?provider=local")
+    assert response is not None and response.status == 404
+
+    connected = api.post(
+        "/v1/connections",
+        json={"provider": "local", "name": "NAS", "settings": {"root": str(data_root)}},
+        headers=OPERATOR,
+    )
+    assert connected.status_code == 201, connected.text
+    page.goto(live + f"/projects/{project['id']}/imports/new")
+    page.get_by_role("link", name=re.compile("Local directory")).click()
+    expect(page.get_by_role("radio", name=re.compile("NAS"))).to_be_checked()
+    expect(page.get_by_text("New connection")).to_have_count(0)  # only the operator makes one
+    page.get_by_label("Absolute path").fill(f"file://{data_root}/cats/")
+    page.get_by_role("button", name="Verify access").click()
+    expect(page.locator("#verify-result").get_by_role("heading")).to_contain_text("checks passed")
+    page.get_by_role("button", name="Import").click()
+    expect(page.locator("#progress-summary")).to_contain_text("1 imported", timeout=10_000)
