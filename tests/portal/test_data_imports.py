@@ -356,3 +356,38 @@ def test_a_local_directory_is_offered_only_once_the_operator_connected_one(
     expect(page.locator("#verify-result").get_by_role("heading")).to_contain_text("checks passed")
     page.get_by_role("button", name="Import").click()
     expect(page.locator("#progress-summary")).to_contain_text("1 imported", timeout=10_000)
+
+
+def test_each_providers_fields_and_verify_button_come_from_the_provider(
+    live: str, new_page: Callable[..., Any], org: Org, api: TestClient
+) -> None:
+    project = api.post("/v1/projects", json={"name": "Scans"}).json()
+    page = new_page()
+    sign_in(page, live, org.key, path=f"/projects/{project['id']}/imports/new")
+    page.get_by_role("link", name=re.compile("Google Cloud")).click()
+    expect(page.get_by_role("button", name="Verify GCS access")).to_be_visible()
+    expect(page.get_by_label(re.compile("Billing project"))).to_have_value("")
+    expect(page.get_by_text("roles/storage.objectViewer")).to_be_visible()
+    assert accessibility_problems(page) == []
+
+    page.get_by_role("link", name="Choose another provider").click()
+    page.get_by_role("link", name=re.compile("Azure")).click()
+    expect(page.get_by_role("button", name="Verify access")).to_be_visible()
+    page.get_by_label("Connection name").fill("Lab storage")
+    page.get_by_label("Storage account URL").fill("http://labstorage.blob.core.windows.net")
+    page.get_by_label("Tenant ID").fill("not-a-tenant")
+    page.get_by_label("Absolute path").fill("az://labstorage/scans/")
+    page.get_by_role("button", name="Create connection").click()
+    alert = page.locator("#connection-step").get_by_role("alert")
+    expect(alert).to_contain_text("The connection was not created")
+    expect(alert).to_contain_text("HTTPS")
+    expect(alert).to_be_focused()
+    expect(page.get_by_label("Connection name")).to_have_value("Lab storage")
+    expect(page.get_by_label("Tenant ID")).to_have_value("not-a-tenant")
+    expect(page.get_by_label("Absolute path")).to_have_value("az://labstorage/scans/")
+    assert api.get("/v1/connections").json() == []
+
+    page.get_by_label("Storage account URL").fill("https://labstorage.blob.core.windows.net")
+    page.get_by_label("Tenant ID").fill("72f988bf-86f1-41af-91ab-2d7cd011db47")
+    page.get_by_role("button", name="Create connection").click()
+    expect(page.locator("#connection-step").get_by_role("alert")).to_contain_text("tenant")
