@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -16,12 +17,19 @@ from insitu.connections import stores
 from insitu.connections.models import Connection
 from insitu.connections.schemas import ConnectionCreate, ConnectionRead, LastVerifyRead
 from insitu.db import utcnow
-from insitu.errors import InvalidConfiguration, InvalidLocation, NotFound
+from insitu.errors import InvalidConfiguration, InvalidLocation, NotFound, ProviderUnavailable
 from insitu.organizations import service as organizations
 from insitu.organizations.models import Organization
 from insitu.security import SecretBox
-from insitu.storage.base import Check, Location, ObjectStore, ProviderConfig, ProviderContext
-from insitu.storage.registry import get_provider, parse_location
+from insitu.storage.base import (
+    Check,
+    Location,
+    ObjectStore,
+    Provider,
+    ProviderConfig,
+    ProviderContext,
+)
+from insitu.storage.registry import get_provider, parse_location, provider_names
 
 
 def create(
@@ -56,6 +64,36 @@ def create(
         details={"provider": connection.provider, "name": connection.name, "operator": operator},
     )
     return connection
+
+
+@dataclass(frozen=True)
+class ProviderChoice:
+    """A provider an org may add data from, its connections of it, and whether it may add one."""
+
+    provider: Provider
+    connections: list[Connection]
+    can_create: bool
+
+
+def choices(session: Session, *, org: Organization, settings: Settings) -> list[ProviderChoice]:
+    """The providers ``org`` may import from, with its connections of each.
+
+    The rule ``create`` applies: a provider whose connections only the operator creates (a
+    local directory) is offered only where the server is set up for it and the operator
+    connected one for this org. A provider whose SDK is not installed is left out.
+    """
+    existing = list_for_org(session, org=org)
+    offered = []
+    for name in provider_names():
+        try:
+            provider = get_provider(name)
+        except ProviderUnavailable:
+            continue
+        mine = [connection for connection in existing if connection.provider == name]
+        if not provider.offered(settings) or (provider.operator_only and not mine):
+            continue
+        offered.append(ProviderChoice(provider, mine, can_create=not provider.operator_only))
+    return offered
 
 
 def get(session: Session, *, org: Organization, connection_id: str) -> Connection:

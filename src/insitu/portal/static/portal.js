@@ -46,3 +46,19 @@
     });
   });
 })();
+
+// Data Imports: after htmx swaps in a verify result, a new connection or a problem, move the
+// keyboard and screen reader focus to it (once); a page re-rendered with an error does the same.
+(function () {
+  "use strict";
+
+  function focusMarked() {
+    var marked = document.querySelector("[data-focus-on-swap]");
+    if (!marked) return;
+    marked.removeAttribute("data-focus-on-swap");
+    marked.focus();
+  }
+
+  document.addEventListener("htmx:afterSettle", focusMarked);
+  document.addEventListener("DOMContentLoaded", focusMarked);
+})();
