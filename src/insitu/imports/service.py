@@ -163,18 +163,6 @@ def list_failures(
     return newest_first_page(session, query, ImportFailure, after=after, limit=limit)
 
 
-def newest_for_project(session: Session, *, project: Project, limit: int) -> Sequence[ImportJob]:
-    """A project's latest imports, newest first (IDs grow with time): what a person looks for."""
-    query = select(ImportJob).where(ImportJob.project_id == project.id)
-    return session.scalars(query.order_by(ImportJob.id.desc()).limit(limit)).all()
-
-
-def newest_failures(session: Session, *, job: ImportJob, limit: int) -> Sequence[ImportFailure]:
-    """The job's latest failures, newest first, for watching them as they happen."""
-    query = select(ImportFailure).where(ImportFailure.job_id == job.id)
-    return session.scalars(query.order_by(ImportFailure.id.desc()).limit(limit)).all()
-
-
 def resume(session: Session, *, job: ImportJob, force: bool = False) -> ImportJob:
     """Put an interrupted job back in the queue; it continues where it last committed."""
     if job.status == SUCCEEDED:

@@ -33,7 +33,7 @@ def imports_tab(
     project_id: str, request: Request, session: SessionDep, caller: PortalCallerDep
 ) -> Response:
     project = projects.get(session, org=caller.org, project_id=project_id)
-    jobs = imports.newest_for_project(session, project=project, limit=PAST_IMPORTS)
+    jobs = imports.list_for_project(session, project=project, after=None, limit=PAST_IMPORTS)[0]
     return render(
         request, "project_imports.html", caller=caller, project=project, tab="imports", jobs=jobs
     )
@@ -134,7 +134,7 @@ def progress_of(session: Session, job: ImportJob) -> Progress:
     if job.started_at is not None:
         seconds = max(((job.finished_at or utcnow()) - job.started_at).total_seconds(), 0.001)
     rate = read.progress.done / seconds if seconds else None
-    failures = list(imports.newest_failures(session, job=job, limit=FAILURES_SHOWN))
+    failures = list(imports.list_failures(session, job=job, after=None, limit=FAILURES_SHOWN)[0])
     return Progress(job, read, finished, not finished, rate, seconds, failures)
 
 
