@@ -34,7 +34,7 @@ from insitu.errors import Conflict, InvalidInput, NotFound
 from insitu.organizations import service as organizations
 from insitu.organizations.models import Organization
 from insitu.security import SecretBox
-from insitu.webhooks.models import PENDING, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from insitu.webhooks.models import FAILED, PENDING, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from insitu.webhooks.schemas import (
     WebhookAttemptRead,
     WebhookCreate,
@@ -126,7 +126,7 @@ def delete(session: Session, *, endpoint: WebhookEndpoint, actor: Actor) -> None
     session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == PENDING)
-        .values(status="failed", next_attempt_at=None, last_error="the endpoint was deleted")
+        .values(status=FAILED, next_attempt_at=None, last_error="the endpoint was deleted")
         .execution_options(synchronize_session=False)
     )
     _audit(session, actor, "webhook.deleted", endpoint)
