@@ -24,12 +24,14 @@ from insitu.api.routes import (
     organization,
     projects,
     reconcile,
+    webhooks,
 )
 from insitu.api.routes import audit as audit_routes
 from insitu.api.routes import azure as azure_routes
 from insitu.config import Settings, get_settings
 from insitu.db import get_engine
 from insitu.reconcile.schedule import ReconcileSchedule
+from insitu.webhooks.sweep import DeliverySweep
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +42,11 @@ def create_app(
     *,
     resume_jobs: bool = False,
     schedule_reconciles: bool = False,
+    sweep_webhooks: bool = False,
 ) -> FastAPI:
     """The insitu API; ``resume_jobs`` re-queues imports a previous process left unfinished,
-    ``schedule_reconciles`` reconciles every project every INSITU_RECONCILE_INTERVAL_SECONDS."""
+    ``schedule_reconciles`` reconciles every project every INSITU_RECONCILE_INTERVAL_SECONDS,
+    ``sweep_webhooks`` sends due webhook deliveries every INSITU_WEBHOOK_SWEEP_SECONDS."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -55,7 +59,13 @@ def create_app(
                 app.state.engine, interval_seconds=settings.reconcile_interval_seconds
             )
             schedule.start()
+        sweep = None
+        if sweep_webhooks and settings.webhook_sweep_seconds:
+            sweep = DeliverySweep(app.state.engine, settings=settings)
+            sweep.start()
         yield
+        if sweep is not None:
+            sweep.stop()
         if schedule is not None:
             schedule.stop()
 
@@ -91,6 +101,7 @@ def create_app(
         imports,
         assets,
         reconcile,
+        webhooks,
         local_files,
     ):
         app.include_router(module.router)
@@ -125,5 +136,8 @@ def serve_app() -> FastAPI:
     """The app ``insitu serve`` runs in each server process."""
     settings = get_settings()
     return create_app(
-        settings, resume_jobs=settings.job_backend == "inline", schedule_reconciles=True
+        settings,
+        resume_jobs=settings.job_backend == "inline",
+        schedule_reconciles=True,
+        sweep_webhooks=True,
     )

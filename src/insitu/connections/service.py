@@ -131,7 +131,9 @@ def delete(session: Session, *, connection: Connection, actor: Actor = SYSTEM) -
 
     connection.deleted_at = utcnow()
     session.flush()
-    removed = assets.remove_for_connection(session, connection_id=connection.id, by=actor.id)
+    removed = assets.remove_for_connection(
+        session, org_id=connection.org_id, connection_id=connection.id, by=actor.id
+    )
     stores.forget(connection.id)
     audit.record(
         session,
