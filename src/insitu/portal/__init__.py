@@ -10,11 +10,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from insitu.portal import errors, static_files
-from insitu.portal.routes import assets, auth, imports, projects
+from insitu.portal.routes import assets, auth, imports, projects, settings
 
 
 def install(app: FastAPI) -> None:
-    for module in (auth, projects, imports, assets):
+    for module in (auth, projects, imports, assets, settings):
         app.include_router(module.router)
     app.include_router(static_files.router)
     app.mount("/portal/static", static_files.static, name="portal-static")
