@@ -164,18 +164,6 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 M = TypeVar("M", bound=IdMixin)
 
 
-def keyset_page(
-    session: Session, query: Select[M], model: type[M], *, after: str | None, limit: int
-) -> tuple[Sequence[M], str | None]:
-    """Up to ``limit`` rows of ``query`` in ID order after ID ``after``; the next page's cursor."""
-    if after:
-        query = query.where(model.id > after)
-    rows = session.scalars(query.order_by(model.id).limit(limit + 1)).all()
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if has_more else None)
-
-
 @dataclass(frozen=True)
 class NewestCursor:
     """Where a newest-first page ended: the last row's creation time and id, opaque to clients."""

@@ -245,9 +245,11 @@ def connect_tenant(
 
 
 def tenants_of(client: TestClient, org: Org) -> list[dict]:  # type: ignore[type-arg]
-    response = client.get("/v1/organization/azure", headers=org.headers)
+    response = client.get("/v1/organization/azure/tenants", headers=org.headers)
     assert response.status_code == 200, response.text
-    tenants: list[dict] = response.json()["tenants"]  # type: ignore[type-arg]
+    tenants: list[dict] = response.json()  # type: ignore[type-arg]
+    card = client.get("/v1/organization/azure", headers=org.headers).json()
+    assert [account["id"] for account in card["accounts"]] == [t["tenant_id"] for t in tenants]
     return tenants
 
 
@@ -408,18 +410,67 @@ def test_a_token_without_wids_is_accepted_unless_the_operator_requires_it(
     assert [t["tenant_id"] for t in tenants_of(client, org)] == [TENANT]
 
 
-def test_organization_azure_names_the_application_to_assign_roles_to(
+def block(card: dict, name: str) -> str:  # type: ignore[type-arg]
+    [content] = [b["content"] for b in card["blocks"] if b["name"] == name]
+    return str(content)
+
+
+def test_azure_card_names_the_application_and_connect_action(
+    client: TestClient, org: Org, entra: FakeEntra
+) -> None:
+    card = client.get("/v1/organization/azure", headers=org.headers).json()
+    assert card["title"] == "Azure"
+    facts = {fact["name"]: fact["value"] for fact in card["facts"]}
+    assert facts["application_name"] == "insitu-ingest"
+    assert facts["application_client_id"] == CLIENT_ID
+    [action] = card["actions"]
+    assert (action["label"], action["href"]) == ("Connect to Azure", "/v1/azure/connect")
+    assert card["accounts"] == []
+    assert any("No Azure tenant is connected" in warning for warning in card["warnings"])
+    connect_tenant(client, org, entra)
+    card = client.get("/v1/organization/azure", headers=org.headers).json()
+    assert [account["id"] for account in card["accounts"]] == [TENANT]
+    assert "consented" in card["accounts"][0]["detail"]
+    assert not any("No Azure tenant" in warning for warning in card["warnings"])
+
+
+def test_azure_card_role_commands_name_the_storage_account_scope_and_both_roles(
     client: TestClient, org: Org
 ) -> None:
-    body = client.get("/v1/organization/azure", headers=org.headers).json()
-    assert body["application"] == {"name": "insitu-ingest", "client_id": CLIENT_ID}
-    assert body["roles"] == ["Storage Blob Data Reader", "Storage Blob Delegator"]
-    assert any("storage account level" in line for line in body["instructions"])
-    assert (
-        f'az role assignment create --assignee {CLIENT_ID} --role "Storage Blob Delegator" '
-        "--scope /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Storage/"
-        "storageAccounts/ACCOUNT" in body["role_commands"]
+    sub = "12345678-aaaa-bbbb-cccc-1234567890ab"
+    params = {"subscription": sub, "resource_group": "rg-scans", "storage_account": "scans01"}
+    card = client.get("/v1/organization/azure", params=params, headers=org.headers).json()
+    scope = (
+        f"/subscriptions/{sub}/resourceGroups/rg-scans/providers/Microsoft.Storage/"
+        "storageAccounts/scans01"
     )
+    assert block(card, "role_assignments").splitlines() == [
+        f'az role assignment create --assignee {CLIENT_ID} --role "Storage Blob Data Reader" '
+        f"--scope {scope}",
+        f'az role assignment create --assignee {CLIENT_ID} --role "Storage Blob Delegator" '
+        f"--scope {scope}",
+    ]
+    assert block(card, "cors_command").startswith("az storage cors add --services b")
+    assert block(card, "cors_command").endswith("--account-name scans01")
+    values = {field["name"]: field["values"] for field in card["inputs"]}
+    assert values == {k: [v] for k, v in params.items()}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("subscription", "not-a-guid"),
+        ("resource_group", "rg; rm -rf /"),
+        ("storage_account", "Scans_01"),
+    ],
+)
+def test_azure_card_refuses_inputs_that_are_no_azure_names(
+    client: TestClient, org: Org, name: str, value: str
+) -> None:
+    response = client.get("/v1/organization/azure", params={name: value}, headers=org.headers)
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_input"
+    assert name in response.json()["detail"]
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ and checked with tests/goog4.py (the emulator checks no signatures).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -129,55 +130,70 @@ def test_cors_endpoint_gives_the_gcloud_cors_file(api: TestClient) -> None:
 # --- GET /v1/organization/gcs ---------------------------------------------------------------
 
 
-def test_org_gcs_settings_show_the_per_org_account_role_and_grant_command(
+def facts(card: dict) -> dict:  # type: ignore[type-arg]
+    return {fact["name"]: fact["value"] for fact in card["facts"]}
+
+
+def block(card: dict, name: str) -> str:  # type: ignore[type-arg]
+    [content] = [b["content"] for b in card["blocks"] if b["name"] == name]
+    return str(content)
+
+
+def test_org_gcs_card_shows_the_per_org_account_role_and_grant_command(
     api: TestClient, org: Org, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     configure(api, monkeypatch, INSITU_GCS_SERVICE_ACCOUNT_TEMPLATE=TEMPLATE)
-    body = api.get("/v1/organization/gcs", params={"bucket": "gs://scans/"}).json()
+    card = api.get("/v1/organization/gcs", params={"bucket": "gs://scans/"}).json()
     email = f"insitu-{org.id[:16]}@platform-project.iam.gserviceaccount.com"
-    assert body["service_account_email"] == email
-    assert body["per_organization"] is True
-    assert body["role"] == "roles/storage.objectViewer"
-    assert body["bucket"] == "scans"
-    assert body["grant"] == {
-        "role": "roles/storage.objectViewer",
-        "bucket": "gs://scans",
-        "member": f"serviceAccount:{email}",
-        "command": "gcloud storage buckets add-iam-policy-binding gs://scans "
-        f"--member=serviceAccount:{email} --role=roles/storage.objectViewer",
-    }
-    assert body["optional_grants"][0]["role"] == "roles/storage.legacyBucketReader"
+    assert card["title"] == "Google Cloud"
+    assert facts(card)["service_account_email"] == email
+    assert facts(card)["service_account_scope"] == "this organization's own"
+    assert facts(card)["role"] == "roles/storage.objectViewer"
+    assert block(card, "grant_command") == (
+        "gcloud storage buckets add-iam-policy-binding gs://scans "
+        f"--member=serviceAccount:{email} --role=roles/storage.objectViewer"
+    )
+    assert "roles/storage.legacyBucketReader" in block(card, "cors_reader_grant_command")
+    assert block(card, "cors_command") == (
+        "gcloud storage buckets update gs://scans --cors-file=cors.json"
+    )
+    [entry] = json.loads(block(card, "cors"))
+    assert entry["origin"] == card["portal_origins"]
+    assert card["warnings"] == []
 
 
-def test_org_gcs_settings_differ_per_org_with_a_template(
+def test_org_gcs_card_differs_per_org_with_a_template(
     client: TestClient, org: Org, other_org: Org, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     configure(client, monkeypatch, INSITU_GCS_SERVICE_ACCOUNT_TEMPLATE=TEMPLATE)
     first = client.get("/v1/organization/gcs", headers=org.headers).json()
     second = client.get("/v1/organization/gcs", headers=other_org.headers).json()
-    assert first["service_account_email"] != second["service_account_email"]
+    assert facts(first)["service_account_email"] != facts(second)["service_account_email"]
+    assert facts(first)["service_account_email"] not in json.dumps(second)
 
 
-def test_org_gcs_settings_with_one_platform_account_or_none(
+def test_org_gcs_card_with_one_platform_account_or_none(
     api: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     unset = api.get("/v1/organization/gcs").json()
-    assert unset["service_account_email"] is None and unset["grant"] is None
-    assert "INSITU_GCS_SERVICE_ACCOUNT_EMAIL" in unset["instructions"][0]
+    assert facts(unset)["service_account_email"] is None
+    assert "SERVICE_ACCOUNT_EMAIL" in block(unset, "grant_command")
+    assert "INSITU_GCS_SERVICE_ACCOUNT_EMAIL" in unset["warnings"][0]
     email = "insitu@platform-project.iam.gserviceaccount.com"
     configure(api, monkeypatch, INSITU_GCS_SERVICE_ACCOUNT_EMAIL=email)
-    body = api.get("/v1/organization/gcs", params={"bucket": "scans"}).json()
-    assert body["service_account_email"] == email and body["per_organization"] is False
-    assert f"--member=serviceAccount:{email}" in body["grant"]["command"]
+    card = api.get("/v1/organization/gcs", params={"bucket": "scans"}).json()
+    assert facts(card)["service_account_email"] == email
+    assert facts(card)["service_account_scope"] == "shared by every organization here"
+    assert f"--member=serviceAccount:{email}" in block(card, "grant_command")
 
 
-def test_org_gcs_settings_refuse_a_bucket_that_is_no_bucket_name(api: TestClient) -> None:
+def test_org_gcs_card_refuses_a_bucket_that_is_no_bucket_name(api: TestClient) -> None:
     response = api.get("/v1/organization/gcs", params={"bucket": "My Bucket; rm -rf /"})
     assert response.status_code == 422
-    assert response.json()["error"] == "invalid_location"
+    assert response.json()["error"] == "invalid_input"
 
 
-def test_org_gcs_settings_need_an_api_key(client: TestClient) -> None:
+def test_org_gcs_card_needs_an_api_key(client: TestClient) -> None:
     assert client.get("/v1/organization/gcs").status_code == 401
 
 
@@ -200,17 +216,17 @@ def test_in_production_no_org_may_connect_gcs_through_the_account_all_orgs_share
     assert "shared by all organizations" in refused.json()["detail"]
     assert "INSITU_GCS_SERVICE_ACCOUNT_TEMPLATE" in refused.json()["fix"]
     settings = client.get("/v1/organization/gcs", headers=other_org.headers).json()
-    assert settings["per_organization"] is False
+    assert facts(settings)["service_account_scope"] == "shared by every organization here"
     assert any(
         "shared by all organizations" in line and "refuses GCS connections" in line
-        for line in settings["instructions"]
+        for line in settings["warnings"]
     )
     configure(client, monkeypatch, INSITU_GCS_SERVICE_ACCOUNT_TEMPLATE=TEMPLATE)
     created = client.post("/v1/connections", json=body, headers=other_org.headers)
     assert created.status_code == 201, created.text
     own = client.get("/v1/organization/gcs", headers=other_org.headers).json()
-    assert own["per_organization"] is True
-    assert not any("shared by all" in line for line in own["instructions"])
+    assert facts(own)["service_account_scope"] == "this organization's own"
+    assert not any("shared by all" in line for line in own["warnings"])
 
 
 def test_org_gcs_settings_say_plainly_when_the_account_is_shared(
@@ -221,7 +237,7 @@ def test_org_gcs_settings_say_plainly_when_the_account_is_shared(
     body = api.get("/v1/organization/gcs").json()
     assert any(
         line.startswith(f"{email} is shared by all organizations on this server")
-        for line in body["instructions"]
+        for line in body["warnings"]
     )
 
 

@@ -57,7 +57,7 @@ def test_keys_create_list_and_revoke(env: dict[str, str], org_id: str, tmp_path:
     listing = insitu(env, "keys", "list", "--org", org_id).stdout
     assert "labeling-tool" in listing and "labeler" in listing and "2031-01-01" in listing
     assert secret.group(0)[:12] in listing and secret.group(0) not in listing
-    first, labeler = key_ids(env, org_id)
+    labeler, first = key_ids(env, org_id)  # newest first
 
     revoked = insitu(env, "keys", "revoke", "--org", org_id, labeler)
     assert "revoked" in revoked.stdout

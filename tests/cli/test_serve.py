@@ -62,8 +62,14 @@ def test_first_start_prints_a_working_admin_key_and_what_to_try(server) -> None:
     assert len(re.findall(r"│ default\s+│", again.stdout)) == 1, again.stdout
 
 
-def test_the_home_page_and_api_docs_render_in_chromium(server) -> None:  # type: ignore[no-untyped-def]
-    base, _process, _env = server
+def test_the_portal_signs_in_with_the_first_start_key_and_links_the_api_docs(server) -> None:  # type: ignore[no-untyped-def]
+    base, process, _env = server
+    output = ""
+    deadline = time.monotonic() + 10
+    while "insitu_" not in output and time.monotonic() < deadline:
+        output += process.stdout.readline()
+    key = re.search(r"insitu_[\w-]{20,}", output)
+    assert key, output
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path="/usr/bin/chromium",
@@ -71,8 +77,14 @@ def test_the_home_page_and_api_docs_render_in_chromium(server) -> None:  # type:
         )
         page = browser.new_page()
         page.goto(base + "/")
-        assert page.locator("h1").inner_text().startswith("insitu")
+        assert page.locator("h1").inner_text().endswith("Sign in to insitu")
         assert page.locator("a[href='/docs']").count() == 1
+        # htmx comes from insitu itself (make install's npm ci), never from a CDN.
+        assert page.evaluate("() => typeof window.htmx") == "object"
+        page.get_by_label("API key").fill(key[0])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Projects", exact=True).wait_for()
+        assert page.get_by_role("navigation", name="Portal").inner_text().count("default") == 1
         browser.close()
     schema = httpx.get(f"{base}/openapi.json").json()
     assert "/v1/assets/{asset_id}/url" in schema["paths"]

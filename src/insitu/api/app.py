@@ -27,7 +27,6 @@ from insitu.api.routes import (
 )
 from insitu.api.routes import audit as audit_routes
 from insitu.api.routes import azure as azure_routes
-from insitu.api.routes import gcs as gcs_routes
 from insitu.config import Settings, get_settings
 from insitu.db import get_engine
 from insitu.reconcile.schedule import ReconcileSchedule
@@ -95,7 +94,6 @@ def create_app(
         local_files,
     ):
         app.include_router(module.router)
-    app.include_router(gcs_routes.router)
     app.include_router(azure_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(docs.router)

@@ -24,7 +24,10 @@ class Asset(IdMixin, Base):
     # A location is unique per project, so no re-import ever duplicates an asset.
     __table_args__ = (
         UniqueConstraint("project_id", "location"),
-        Index("ix_assets_project_id_status", "project_id", "status"),
+        # Lists page a project's assets newest first, by status or all of them (the first
+        # also serves circulation and every "by project and status" lookup).
+        Index("ix_assets_project_status_created", "project_id", "status", "created_at", "id"),
+        Index("ix_assets_project_created", "project_id", "created_at", "id"),
         # Served local files are looked up by connection and key (is the asset still active?).
         Index("ix_assets_connection_id_key", "connection_id", "key"),
     )
@@ -69,7 +72,11 @@ class SignedUrlIssue(IdMixin, Base):
 
     __tablename__ = "signed_url_issues"
     # The audit log reads an org's issues newest first.
-    __table_args__ = (Index("ix_signed_url_issues_org_id_created_at", "org_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_signed_url_issues_org_id_created_at", "org_id", "created_at"),
+        # An asset's URL issues are listed newest first.
+        Index("ix_signed_url_issues_asset_created", "asset_id", "created_at", "id"),
+    )
 
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)

@@ -26,7 +26,7 @@ from insitu.audit.service import Actor
 from insitu.config import Settings
 from insitu.connections import service as connections
 from insitu.connections.models import Connection
-from insitu.db import keyset_page
+from insitu.db import newest_first_page
 from insitu.errors import Conflict, InvalidInput, InvalidLocation, NotFound, ObjectNotFound
 from insitu.imports.models import ImportJob
 from insitu.organizations import service as organizations
@@ -69,7 +69,7 @@ def list_for_project(
     after: str | None,
     limit: int,
 ) -> tuple[Sequence[Asset], str | None]:
-    """One keyset page of a project's assets: those in circulation unless ``status`` says."""
+    """One page of a project's assets, newest first: those in circulation unless ``status`` says."""
     status = status or (REMOVED if reason else ACTIVE)
     if status not in STATUSES:
         raise InvalidInput(f"unknown status {status!r}", fix=f"use one of {', '.join(STATUSES)}")
@@ -82,7 +82,7 @@ def list_for_project(
         query = query.where(Asset.status == status)
     if reason is not None:
         query = query.where(Asset.removal_reason == reason)
-    return keyset_page(session, query, Asset, after=after, limit=limit)
+    return newest_first_page(session, query, Asset, after=after, limit=limit)
 
 
 def count_in_circulation(session: Session, *, project_ids: Sequence[str]) -> dict[str, int]:
@@ -291,7 +291,7 @@ def list_url_issues(
 ) -> tuple[Sequence[SignedUrlIssue], str | None]:
     """The audit trail of one asset: every signed URL issued for it."""
     query = select(SignedUrlIssue).where(SignedUrlIssue.asset_id == asset.id)
-    return keyset_page(session, query, SignedUrlIssue, after=after, limit=limit)
+    return newest_first_page(session, query, SignedUrlIssue, after=after, limit=limit)
 
 
 def sign_url_for_key(
@@ -398,6 +398,9 @@ def circulation(
     """The next active assets of a project, each with a fresh signed URL, all audited at once.
 
     Removed assets never appear. Every URL is on the audit trail before any is returned.
+    Unlike the lists, circulation is a queue: oldest first (ids are time-ordered), so a
+    labeling client walking it with ``after`` never skips assets imported meanwhile (they
+    join its end) and new imports do not push older assets back indefinitely.
     This is a labeling tool's hot path: it reads plain rows, not ORM objects, and opens one
     store per connection and bucket.
     """

@@ -30,21 +30,7 @@ class AzureTenantRead(BaseModel):
     consented_at: datetime
 
 
-class AzureApplicationRead(BaseModel):
-    name: str = Field(description="Search for this name when adding role assignments.")
-    client_id: str | None = Field(description="The application (client) ID, also searchable.")
-
-
 class AzureConnectRead(BaseModel):
     url: str = Field(description="Open this as a tenant admin to grant consent.")
     expires_at: datetime = Field(description="The consent must be granted before this time.")
     redirect_uri: str
-
-
-class AzureSettingsRead(BaseModel):
-    application: AzureApplicationRead
-    tenants: list[AzureTenantRead]
-    connect_url: str
-    roles: list[str]
-    role_commands: list[str]
-    instructions: list[str]

@@ -43,12 +43,7 @@ from sqlalchemy.orm import Session, object_session
 from insitu.audit import service as audit
 from insitu.audit.service import OPERATOR, SYSTEM, Actor
 from insitu.azure.models import AzureConsentState, AzureTenant
-from insitu.azure.schemas import (
-    AzureApplicationRead,
-    AzureConnectRead,
-    AzureSettingsRead,
-    AzureTenantRead,
-)
+from insitu.azure.schemas import AzureConnectRead
 from insitu.azure.tenant_ids import normalize_tenant_id
 from insitu.config import Settings
 from insitu.db import session_scope, utcnow
@@ -62,7 +57,8 @@ from insitu.errors import (
 )
 from insitu.organizations.models import Organization
 from insitu.security import Signer
-from insitu.storage.azure.advice import ROLES, TENANTS, role_command
+from insitu.storage.azure.advice import TENANTS
+from insitu.storage.cards import CardAccount
 
 # An ID token (openid), the signer's name (profile), and consent, which puts insitu's service
 # principal in the tenant. Storage access itself comes from RBAC roles on app-only tokens, so
@@ -519,28 +515,27 @@ def tenant_lookup(org: Organization) -> Callable[[], list[str]]:
     return tenants
 
 
-def settings_for(session: Session, *, org: Organization, settings: Settings) -> AzureSettingsRead:
-    """The org's tenants, and what a customer admin does in Azure to let insitu read data."""
-    name, client_id = settings.azure_app_name, settings.azure_client_id
-    assignee = client_id or "APP_CLIENT_ID"
-    commands = [role_command(settings, role) for role in ROLES]
-    return AzureSettingsRead(
-        application=AzureApplicationRead(name=name, client_id=client_id),
-        tenants=[
-            AzureTenantRead.model_validate(row) for row in list_tenants(session, org_id=org.id)
-        ],
-        connect_url="/v1/azure/connect",
-        roles=list(ROLES),
-        role_commands=commands,
-        instructions=[
-            "Connect each Azure tenant once: open the URL from GET /v1/azure/connect as a "
-            "tenant admin and accept.",
-            f"On each storage account, under Access Control (IAM) > Role assignments, assign "
-            f"the application {name!r} ({assignee}) Storage Blob Data Reader and Storage Blob "
-            "Delegator at the storage account level (container level is not enough: the "
-            "user-delegation key is an account-level operation).",
-            f"If {name!r} is not offered as a member, the tenant has not been connected yet.",
-            "Then allow the portal's origins in the account's Blob service CORS "
-            "(GET /v1/cors?provider=azure), and connect the account with provider 'azure'.",
-        ],
-    )
+def card_accounts(org: Organization) -> Callable[[], dict[str, list[CardAccount]]]:
+    """The org's tenants as its Azure settings card lists them, queried only when asked."""
+    org_id = org.id
+
+    def accounts() -> dict[str, list[CardAccount]]:
+        session = object_session(org)
+        if session is not None:
+            rows = list_tenants(session, org_id=org_id)
+        else:
+            with session_scope() as own:
+                rows = list_tenants(own, org_id=org_id)
+        return {
+            "azure": [
+                CardAccount(
+                    row.tenant_id,
+                    f"Tenant {row.tenant_id}",
+                    f"{'consented' if row.how == 'consent' else 'registered by the operator'} "
+                    f"on {row.consented_at:%Y-%m-%d %H:%M} UTC",
+                )
+                for row in rows
+            ]
+        }
+
+    return accounts

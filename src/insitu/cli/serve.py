@@ -58,6 +58,7 @@ def _bootstrap(port: int) -> None:
     console.print(f"\n  [bold green]{key}[/]\n")
     console.print("It is shown only this once. Try:", highlight=False)
     console.print(
+        f"  open {base} and sign in to the portal with this key\n"
         f"  export INSITU_KEY={key}\n"
         f'  curl -H "Authorization: Bearer $INSITU_KEY" {base}/v1/organization\n'
         f"  open {base}/docs for every endpoint\n",

@@ -18,3 +18,9 @@ class Connection(IdMixin, Base):
     provider: Mapped[str] = mapped_column(String(16))
     settings_encrypted: Mapped[str] = mapped_column(Text)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The last Verify access: passed, failed or warning; when; on what; the first problem.
+    last_verify_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    last_verified_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_verify_source: Mapped[str | None] = mapped_column(Text, default=None)
+    last_verify_check: Mapped[str | None] = mapped_column(String(200), default=None)
+    last_verify_fix: Mapped[str | None] = mapped_column(Text, default=None)

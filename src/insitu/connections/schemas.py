@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,12 +20,27 @@ class ConnectionCreate(BaseModel):
     )
 
 
+class LastVerifyRead(BaseModel):
+    """The outcome of the connection's last Verify access."""
+
+    status: Literal["passed", "failed", "warning"] = Field(
+        description="failed: a check failed; warning: all passed but one advises a fix."
+    )
+    at: datetime
+    source: str | None = Field(description="The location verified.")
+    check: str | None = Field(description="The first failed (or warning) check's name.")
+    fix: str | None = Field(description="How to fix that check.")
+
+
 class ConnectionRead(BaseModel):
     id: str
     name: str
     provider: str
     settings: dict[str, Any]
     created_at: datetime
+    last_verify: LastVerifyRead | None = Field(
+        default=None, description="The last Verify access; null if never verified."
+    )
 
 
 class VerifyRequest(BaseModel):

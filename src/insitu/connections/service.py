@@ -14,7 +14,7 @@ from insitu.azure import service as azure_tenants
 from insitu.config import Settings
 from insitu.connections import stores
 from insitu.connections.models import Connection
-from insitu.connections.schemas import ConnectionCreate, ConnectionRead
+from insitu.connections.schemas import ConnectionCreate, ConnectionRead, LastVerifyRead
 from insitu.db import utcnow
 from insitu.errors import InvalidConfiguration, InvalidLocation, NotFound
 from insitu.organizations import service as organizations
@@ -77,9 +77,14 @@ def get_any(session: Session, *, connection_id: str) -> Connection:
     return connection
 
 
-def list_for_org(session: Session, *, org: Organization) -> Sequence[Connection]:
+def list_for_org(
+    session: Session, *, org: Organization, provider: str | None = None
+) -> Sequence[Connection]:
+    """The org's live connections (of ``provider`` only, if given), newest first."""
     query = select(Connection).where(Connection.org_id == org.id, Connection.deleted_at.is_(None))
-    return session.scalars(query.order_by(Connection.created_at)).all()
+    if provider is not None:
+        query = query.where(Connection.provider == provider)
+    return session.scalars(query.order_by(Connection.created_at.desc(), Connection.id.desc())).all()
 
 
 def delete(session: Session, *, connection: Connection, actor: Actor = SYSTEM) -> int:
@@ -108,12 +113,22 @@ def config(connection: Connection, *, settings: Settings) -> ProviderConfig:
 
 
 def read(connection: Connection, *, settings: Settings) -> ConnectionRead:
+    last_verify = None
+    if connection.last_verify_status and connection.last_verified_at:
+        last_verify = LastVerifyRead(
+            status=connection.last_verify_status,  # type: ignore[arg-type]
+            at=connection.last_verified_at,
+            source=connection.last_verify_source,
+            check=connection.last_verify_check,
+            fix=connection.last_verify_fix,
+        )
     return ConnectionRead(
         id=connection.id,
         name=connection.name,
         provider=connection.provider,
         settings=config(connection, settings=settings).public(),
         created_at=connection.created_at,
+        last_verify=last_verify,
     )
 
 
@@ -181,6 +196,7 @@ def verify(
         )
     )
     failed = [check.name for check in checks if not check.ok]
+    _remember_verify(connection, source=location.uri, checks=checks)
     session = object_session(connection)
     if session is not None:  # a connection loaded from the database always has one
         audit.record(
@@ -194,6 +210,19 @@ def verify(
             details={"source": location.uri, "ok": not failed, "failed": failed},
         )
     return checks
+
+
+def _remember_verify(connection: Connection, *, source: str, checks: Sequence[Check]) -> None:
+    """Record the outcome on the connection, so its settings show whether access works."""
+    failed = next((check for check in checks if not check.ok), None)
+    # A passing check that still carries a fix is advice (e.g. a shared identity): a warning.
+    advised = next((check for check in checks if check.ok and check.fix), None)
+    first = failed or advised
+    connection.last_verify_status = "failed" if failed else "warning" if advised else "passed"
+    connection.last_verified_at = utcnow()
+    connection.last_verify_source = source
+    connection.last_verify_check = first.name if first else None
+    connection.last_verify_fix = first.fix if first else None
 
 
 def _context(

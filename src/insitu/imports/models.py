@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from insitu.db import Base, IdMixin
@@ -20,6 +20,8 @@ FINISHED_STATUSES = (SUCCEEDED, FAILED, CANCELED)
 
 class ImportJob(IdMixin, Base):
     __tablename__ = "import_jobs"
+    # A project's imports are listed newest first.
+    __table_args__ = (Index("ix_import_jobs_project_created", "project_id", "created_at", "id"),)
 
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
@@ -52,7 +54,11 @@ class ImportFailure(IdMixin, Base):
     """One file an import could not take, with why and how to fix it."""
 
     __tablename__ = "import_failures"
-    __table_args__ = (UniqueConstraint("job_id", "location"),)
+    __table_args__ = (
+        UniqueConstraint("job_id", "location"),
+        # An import's failures are listed newest first.
+        Index("ix_import_failures_job_created", "job_id", "created_at", "id"),
+    )
 
     job_id: Mapped[str] = mapped_column(ForeignKey("import_jobs.id"), index=True)
     location: Mapped[str] = mapped_column(Text)

@@ -69,6 +69,7 @@ class ImportRead(BaseModel):
 class ImportFailureRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
+    id: str
     location: str
     code: str
     message: str

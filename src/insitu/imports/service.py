@@ -14,7 +14,7 @@ from insitu.audit import service as audit
 from insitu.audit.service import OPERATOR, Actor
 from insitu.config import Settings
 from insitu.connections import service as connections
-from insitu.db import keyset_page, utcnow
+from insitu.db import newest_first_page, utcnow
 from insitu.errors import Conflict, InvalidInput, InvalidLocation, NotFound
 from insitu.imports.models import (
     CANCELED,
@@ -153,14 +153,14 @@ def list_for_project(
     session: Session, *, project: Project, after: str | None, limit: int
 ) -> tuple[Sequence[ImportJob], str | None]:
     query = select(ImportJob).where(ImportJob.project_id == project.id)
-    return keyset_page(session, query, ImportJob, after=after, limit=limit)
+    return newest_first_page(session, query, ImportJob, after=after, limit=limit)
 
 
 def list_failures(
     session: Session, *, job: ImportJob, after: str | None, limit: int
 ) -> tuple[Sequence[ImportFailure], str | None]:
     query = select(ImportFailure).where(ImportFailure.job_id == job.id)
-    return keyset_page(session, query, ImportFailure, after=after, limit=limit)
+    return newest_first_page(session, query, ImportFailure, after=after, limit=limit)
 
 
 def resume(session: Session, *, job: ImportJob, force: bool = False) -> ImportJob:

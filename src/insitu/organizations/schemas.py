@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from insitu.connections.schemas import ConnectionRead
 from insitu.schemas import DisplayName
 
 
@@ -27,34 +28,6 @@ class OrganizationUpdate(BaseModel):
 class OrganizationCreated(BaseModel):
     organization: OrganizationRead
     api_key: str = Field(description="Shown once; insitu keeps only its hash.")
-
-
-class AwsSettingsRead(BaseModel):
-    platform_role_arn: str | None
-    external_id: str
-    bucket: str | None
-    bucket_policy: dict[str, Any] | None
-    trust_policy: dict[str, Any] | None
-    instructions: list[str]
-
-
-class GcsGrant(BaseModel):
-    role: str
-    bucket: str
-    member: str
-    command: str
-
-
-class GcsSettingsRead(BaseModel):
-    service_account_email: str | None = Field(
-        description="The service account the customer grants read access; null if unknown."
-    )
-    per_organization: bool = Field(description="Whether this account is this org's own.")
-    role: str
-    bucket: str | None
-    grant: GcsGrant | None = Field(description="The exact grant for ?bucket=, when given.")
-    optional_grants: list[GcsGrant]
-    instructions: list[str]
 
 
 class ApiKeyCreate(BaseModel):
@@ -86,3 +59,61 @@ class ApiKeyRead(BaseModel):
 
 class ApiKeyCreated(ApiKeyRead):
     secret: str = Field(description="The key itself. Shown once; insitu keeps only its hash.")
+
+
+class CardFactRead(BaseModel):
+    name: str = Field(description="Stable key, e.g. external_id, platform_role_arn.")
+    label: str
+    value: str | None = Field(description="null when this server has none configured.")
+    copyable: bool
+
+
+class CardInputRead(BaseModel):
+    name: str = Field(description="The query parameter that fills it, e.g. bucket.")
+    label: str
+    placeholder: str
+    values: list[str]
+    multiple: bool = Field(description="Whether it takes several values (repeat the parameter).")
+    help: str
+
+
+class CardBlockRead(BaseModel):
+    name: str
+    title: str
+    language: Literal["json", "shell", "yaml", "text"]
+    content: str
+    explanation: str
+    copyable: bool
+    filename: str | None = Field(description="Set when the block can be downloaded as a file.")
+    download_url: str | None = Field(description="Where to download it, with these inputs.")
+
+
+class CardActionRead(BaseModel):
+    name: str
+    label: str
+    href: str
+    method: str
+
+
+class CardAccountRead(BaseModel):
+    id: str = Field(description="Its identifier, e.g. the Azure tenant ID.")
+    label: str
+    detail: str
+
+
+class ProviderSettingsRead(BaseModel):
+    """One provider's settings card for the organization, as every provider declares it."""
+
+    provider: str
+    title: str
+    summary: str
+    facts: list[CardFactRead]
+    inputs: list[CardInputRead]
+    blocks: list[CardBlockRead]
+    actions: list[CardActionRead]
+    accounts: list[CardAccountRead] = Field(description="Connected accounts, e.g. Azure tenants.")
+    warnings: list[str]
+    portal_origins: list[str] = Field(description="The origins the CORS rules allow.")
+    connections: list[ConnectionRead] = Field(
+        description="The org's connections to this provider, newest first, with last verify."
+    )

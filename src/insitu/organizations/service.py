@@ -121,8 +121,12 @@ def issue_api_key(
 
 
 def list_api_keys(session: Session, *, org: Organization) -> list[ApiKey]:
-    """Every key of ``org``, revoked and expired ones included, oldest first."""
-    query = select(ApiKey).where(ApiKey.org_id == org.id).order_by(ApiKey.created_at, ApiKey.id)
+    """Every key of ``org``, revoked and expired ones included, newest first."""
+    query = (
+        select(ApiKey)
+        .where(ApiKey.org_id == org.id)
+        .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+    )
     return list(session.scalars(query))
 
 

@@ -50,5 +50,10 @@ def _not_found(project_id: str) -> NotFound:
 
 
 def list_for_org(session: Session, *, org: Organization) -> Sequence[Project]:
-    query = select(Project).where(Project.org_id == org.id).order_by(Project.created_at)
+    """The org's projects, newest first."""
+    query = (
+        select(Project)
+        .where(Project.org_id == org.id)
+        .order_by(Project.created_at.desc(), Project.id.desc())
+    )
     return session.scalars(query).all()

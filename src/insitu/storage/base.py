@@ -19,6 +19,7 @@ from insitu.errors import InvalidConfiguration
 
 if TYPE_CHECKING:
     from insitu.config import Settings
+    from insitu.storage.cards import CardContext, SettingsCard
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +230,10 @@ class Provider(Protocol):
 
     def cors_advice(self, origins: Sequence[str]) -> CorsAdvice:
         """The bucket CORS rules allowing GET and HEAD from ``origins``."""
+        ...
+
+    def settings_card(self, context: CardContext) -> SettingsCard:
+        """What the org's settings show for this provider: identities, inputs, documents."""
         ...
 
     def clear_cache(self) -> None:

@@ -40,6 +40,7 @@ from insitu.storage.base import (
     ProviderContext,
     SignedURL,
 )
+from insitu.storage.cards import CardBlock, CardContext, CardFact, SettingsCard
 from insitu.storage.verify import (
     CORS,
     RANGE,
@@ -324,6 +325,36 @@ class LocalProvider:
 
     def clear_cache(self) -> None:
         pass  # nothing cached: every store is opened from the connection's settings
+
+    def settings_card(self, context: CardContext) -> SettingsCard:
+        """The directories the operator allows; insitu itself serves their files."""
+        roots = [str(root) for root in context.settings.local_roots]
+        card = SettingsCard(
+            provider=self.name,
+            title="Local directory",
+            summary=(
+                "Files in a directory on insitu's own server, served by insitu with signed "
+                "URLs. Only the platform operator may connect a directory, and only under "
+                "the roots below."
+            ),
+            facts=[
+                CardFact("local_roots", "Allowed directories", ", ".join(roots) or None),
+            ],
+            blocks=[
+                CardBlock(
+                    "connect_command",
+                    "Connect a directory (operator, on the server)",
+                    "shell",
+                    f"insitu connect local --org {context.org_id} --root "
+                    f"{roots[0] if roots else '/srv/data'}",
+                )
+            ],
+        )
+        if not roots:
+            card.warnings.append(
+                "No directory may be connected: the operator lists them in INSITU_LOCAL_ROOTS."
+            )
+        return card
 
     def cors_advice(self, origins: Sequence[str]) -> CorsAdvice:
         return CorsAdvice(

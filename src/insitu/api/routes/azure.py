@@ -9,13 +9,9 @@ from fastapi.responses import HTMLResponse
 
 from insitu.api.deps import CallerDep, OperatorDep, SessionDep, SettingsDep
 from insitu.azure import service as azure
-from insitu.azure.schemas import (
-    AzureConnectRead,
-    AzureSettingsRead,
-    AzureTenantCreate,
-    AzureTenantRead,
-)
+from insitu.azure.schemas import AzureConnectRead, AzureTenantCreate, AzureTenantRead
 from insitu.errors import OperatorOnly
+from insitu.organizations import onboarding
 from insitu.organizations import service as organizations
 from insitu.portal.pages import templates
 
@@ -58,18 +54,10 @@ def azure_callback(
         context = {
             "tenant": tenant_read,
             "org": org,
-            "azure": azure.settings_for(session, org=org, settings=settings),
+            "card": onboarding.settings_card(session, org=org, provider="azure", settings=settings),
         }
         return templates.TemplateResponse(request, "azure_connected.html", context)
     return tenant_read
-
-
-@router.get("/v1/organization/azure")
-def get_azure_settings(
-    caller: CallerDep, session: SessionDep, settings: SettingsDep
-) -> AzureSettingsRead:
-    """The org's tenants, and the application to assign roles to in each storage account."""
-    return azure.settings_for(session, org=caller.org, settings=settings)
 
 
 @router.post("/v1/organization/azure/tenants", status_code=status.HTTP_201_CREATED)
@@ -96,6 +84,13 @@ def add_azure_tenant(
     if data.tenant_id in before:
         response.status_code = status.HTTP_200_OK
     return AzureTenantRead.model_validate(row)
+
+
+@router.get("/v1/organization/azure/tenants")
+def list_azure_tenants(caller: CallerDep, session: SessionDep) -> list[AzureTenantRead]:
+    """The Azure tenants the org connected (its Azure settings card lists them too)."""
+    rows = azure.list_tenants(session, org_id=caller.org.id)
+    return [AzureTenantRead.model_validate(row) for row in rows]
 
 
 @router.get("/v1/organization/azure/tenants/{tenant_id}")

@@ -5,6 +5,7 @@ Shared by the provider's fixes and the org's "Connect to Azure" settings; import
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,12 +24,29 @@ def app_label(settings: Settings) -> str:
     return f"insitu's application {settings.azure_app_name!r} (client ID {client_id})"
 
 
-def role_command(settings: Settings, role: str, account: str = "ACCOUNT") -> str:
+def account_scope(
+    account: str = "ACCOUNT", *, subscription: str = "SUB", resource_group: str = "RG"
+) -> str:
+    """The Azure resource ID of a storage account: the scope of insitu's role assignments."""
+    return (
+        f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
+        f"Microsoft.Storage/storageAccounts/{account}"
+    )
+
+
+def role_command(
+    settings: Settings,
+    role: str,
+    account: str = "ACCOUNT",
+    *,
+    subscription: str = "SUB",
+    resource_group: str = "RG",
+) -> str:
     """The ``az role assignment create`` granting insitu's app ``role`` on ``account``."""
+    scope = account_scope(account, subscription=subscription, resource_group=resource_group)
     return (
         f"az role assignment create --assignee {settings.azure_client_id or 'APP_CLIENT_ID'} "
-        f'--role "{role}" --scope /subscriptions/SUB/resourceGroups/RG/providers/'
-        f"Microsoft.Storage/storageAccounts/{account}"
+        f'--role "{role}" --scope {shlex.quote(scope)}'
     )
 
 

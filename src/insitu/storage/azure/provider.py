@@ -28,6 +28,7 @@ from insitu.storage.azure.checks import (
 from insitu.storage.azure.config import AzureConfig, parse_uri
 from insitu.storage.azure.endpoints import check_account_url
 from insitu.storage.azure.identity import KEY_LIFETIME, Identity, RequestHook
+from insitu.storage.azure.onboarding import settings_card
 from insitu.storage.azure.store import AzureStore
 from insitu.storage.base import (
     Check,
@@ -38,6 +39,7 @@ from insitu.storage.base import (
     provider_config,
 )
 from insitu.storage.cache import IdentityCache
+from insitu.storage.cards import CardContext, SettingsCard
 
 
 class AzureProvider:
@@ -160,6 +162,10 @@ class AzureProvider:
     def cors_advice(self, origins: Sequence[str]) -> CorsAdvice:
         """Blob-service CORS rules allowing GET and HEAD from ``origins``, and the az command."""
         return CorsAdvice("azure", cors_rules(origins), cors_command(origins, "ACCOUNT"))
+
+    def settings_card(self, context: CardContext) -> SettingsCard:
+        """Connect to Azure, the connected tenants, the role assignments and CORS."""
+        return settings_card(context)
 
 
 PROVIDER = AzureProvider()

@@ -1,6 +1,7 @@
 """What a customer applies in its Google Cloud project: pure functions, no SDK.
 
-Used by the GCS provider's verify fixes and by ``GET /v1/organization/gcs`` / ``GET /v1/cors``.
+Used by the GCS provider's verify fixes, its settings card (``GET /v1/organization/gcs``)
+and ``GET /v1/cors``.
 """
 
 from __future__ import annotations

@@ -14,9 +14,11 @@ from insitu.errors import InsituError, InvalidLocation
 from insitu.storage import verify as steps_
 from insitu.storage.base import Check, CorsAdvice, Location, ProviderConfig, ProviderContext
 from insitu.storage.cache import IdentityCache
+from insitu.storage.cards import CardContext, SettingsCard
 from insitu.storage.gcs.checks import PERMISSIONS_CHECK, check_cors, check_permissions
 from insitu.storage.gcs.config import GcsConfig, gcs_config
 from insitu.storage.gcs.identity import Identity, emulator_host
+from insitu.storage.gcs.onboarding import settings_card
 from insitu.storage.gcs.policies import (
     ISOLATION_FIX,
     READER_ROLE,
@@ -136,6 +138,10 @@ class GcsProvider:
     def cors_advice(self, origins: Sequence[str]) -> CorsAdvice:
         """The ``cors.json`` for ``gcloud storage buckets update`` allowing GET and HEAD."""
         return CorsAdvice(self.name, cors_configuration(origins), cors_command())
+
+    def settings_card(self, context: CardContext) -> SettingsCard:
+        """The service account to grant, the gcloud grant and the CORS rules."""
+        return settings_card(context)
 
 
 PROVIDER = GcsProvider()

@@ -1,6 +1,6 @@
 """The AWS policy and CORS documents insitu asks customers to apply: pure functions, no SDK.
 
-Used by the S3 provider's verify fixes and by ``GET /v1/organization/aws`` / ``GET /v1/cors``.
+Used by the S3 provider's verify fixes and by ``GET /v1/organization/s3`` / ``GET /v1/cors``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from insitu.errors import InvalidConfiguration
 POLICY_VERSION = "2012-10-17"
 CORS_EXPOSE_HEADERS = ["ETag", "Content-Length", "Content-Range", "Accept-Ranges", "Content-Type"]
 CORS_MAX_AGE_SECONDS = 3600
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 ROLE_ARN_PATTERN = re.compile(
     r"^arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::\d{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
 )
@@ -148,3 +150,18 @@ def put_bucket_policy_command(bucket: str, endpoint_url: str | None = None) -> s
     if endpoint_url:
         args += ["--endpoint-url", endpoint_url]
     return shlex.join(args) + " --policy file://policy.json"
+
+
+def bucket_problem(bucket: str) -> str | None:
+    """Why ``bucket`` cannot be an S3 bucket name, or None."""
+    # Only today's rules: legacy names (capitals, underscores) can no longer be created and
+    # break virtual-hosted addressing and TLS; S3-compatible stores follow these rules too.
+    if not 3 <= len(bucket) <= 63:
+        return f"it has {len(bucket)} characters, not 3-63"
+    if not _BUCKET.match(bucket):
+        return "use lowercase letters, digits, dots, hyphens; start and end with a letter/digit"
+    if ".." in bucket or ".-" in bucket or "-." in bucket:
+        return "dots may not be doubled or next to a hyphen"
+    if _IPV4.match(bucket):
+        return "it may not look like an IP address"
+    return None

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import ClassVar
@@ -15,15 +14,19 @@ from insitu.errors import InsituError, InvalidConfiguration, InvalidLocation
 from insitu.storage import verify as steps_
 from insitu.storage.base import Check, CorsAdvice, Location, ProviderConfig, ProviderContext
 from insitu.storage.cache import IdentityCache
+from insitu.storage.cards import CardContext, SettingsCard
 from insitu.storage.network import check_endpoint
 from insitu.storage.s3.checks import check_cors, check_identity, check_kms
 from insitu.storage.s3.config import S3Config, s3_config
 from insitu.storage.s3.identity import EventHook, Identity, env_endpoint
-from insitu.storage.s3.policies import cors_configuration, platform_role_arn, put_cors_command
+from insitu.storage.s3.onboarding import settings_card
+from insitu.storage.s3.policies import (
+    bucket_problem,
+    cors_configuration,
+    platform_role_arn,
+    put_cors_command,
+)
 from insitu.storage.s3.store import S3ObjectStore
-
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 
 
 class S3Provider:
@@ -48,7 +51,7 @@ class S3Provider:
         bucket, _, key = uri[5:].partition("/")
         if not bucket:
             raise InvalidLocation(f"{uri!r} names no bucket", fix=example)
-        problem = _bucket_problem(bucket)
+        problem = bucket_problem(bucket)
         if problem:
             raise InvalidLocation(
                 f"{bucket!r} in {uri!r} is not a valid S3 bucket name: {problem}",
@@ -71,7 +74,7 @@ class S3Provider:
         if not context.external_id:
             raise InvalidConfiguration(
                 "insitu refuses to assume a customer role without the organization's external ID",
-                fix="create the organization's external ID first (GET /v1/organization/aws), "
+                fix="create the organization's external ID first (GET /v1/organization/s3), "
                 "then require it in the role's trust policy",
             )
         if config.external_id is not None and config.external_id != context.external_id:
@@ -145,25 +148,15 @@ class S3Provider:
         """The ``cors.json`` for ``put-bucket-cors`` allowing GET and HEAD from ``origins``."""
         return CorsAdvice("s3", cors_configuration(origins), put_cors_command())
 
-
-def _bucket_problem(bucket: str) -> str | None:
-    # Only today's rules: legacy names (capitals, underscores) can no longer be created and
-    # break virtual-hosted addressing and TLS; S3-compatible stores follow these rules too.
-    if not 3 <= len(bucket) <= 63:
-        return f"it has {len(bucket)} characters, not 3-63"
-    if not _BUCKET.match(bucket):
-        return "use lowercase letters, digits, dots, hyphens; start and end with a letter/digit"
-    if ".." in bucket or ".-" in bucket or "-." in bucket:
-        return "dots may not be doubled or next to a hyphen"
-    if _IPV4.match(bucket):
-        return "it may not look like an IP address"
-    return None
+    def settings_card(self, context: CardContext) -> SettingsCard:
+        """The org's role, external ID, bucket/trust policies, CloudFormation and CORS."""
+        return settings_card(context)
 
 
 _PER_ORG_IDENTITY_FIX = (
     "give the connection an identity only your organization controls: mode customer_role with "
     "a role whose trust policy requires your organization's external ID "
-    "(GET /v1/organization/aws), or the connection's own access_key_id and secret_access_key "
+    "(GET /v1/organization/s3), or the connection's own access_key_id and secret_access_key "
     "(S3-compatible stores); or the operator sets INSITU_AWS_PLATFORM_ROLE_TEMPLATE "
     "(e.g. arn:aws:iam::123456789012:role/insitu-org-{org_id}) for a role per organization"
 )
