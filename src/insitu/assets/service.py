@@ -98,6 +98,20 @@ def count_in_circulation(session: Session, *, project_ids: Sequence[str]) -> dic
     return dict(session.execute(query).all())  # type: ignore[arg-type]
 
 
+def count_by_reason(session: Session, *, project: Project) -> dict[str | None, int]:
+    """How many of a project's assets are in circulation (key None) and removed for each reason."""
+    query = (
+        select(Asset.status, Asset.removal_reason, func.count())
+        .where(Asset.project_id == project.id)
+        .group_by(Asset.status, Asset.removal_reason)
+    )
+    counts: dict[str | None, int] = {}
+    for status, reason, count in session.execute(query).all():
+        key = None if status == ACTIVE else reason
+        counts[key] = counts.get(key, 0) + count
+    return counts
+
+
 def remove_from_project(
     session: Session,
     *,
