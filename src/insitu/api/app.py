@@ -42,14 +42,20 @@ def create_app(
     resume_jobs: bool = False,
     schedule_reconciles: bool = False,
 ) -> FastAPI:
-    """The insitu API; ``resume_jobs`` re-queues imports a previous process left unfinished,
-    ``schedule_reconciles`` reconciles every project every INSITU_RECONCILE_INTERVAL_SECONDS."""
+    """The insitu API; ``resume_jobs`` runs the import sweep (which takes up imports a dead
+    worker or a previous process left unfinished), ``schedule_reconciles`` reconciles every
+    project every INSITU_RECONCILE_INTERVAL_SECONDS."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sweep = None
         if resume_jobs:
-            _resume_interrupted_imports(app)
+            from insitu.imports.sweep import sweeper
+
+            # The in-process queue (inline backend) died with the previous process.
+            sweep = sweeper(settings, queue_lost_on_start=settings.job_backend == "inline")
+            sweep.start()
         schedule = None
         if schedule_reconciles and settings.reconcile_interval_seconds:
             schedule = ReconcileSchedule(
@@ -59,6 +65,8 @@ def create_app(
         yield
         if schedule is not None:
             schedule.stop()
+        if sweep is not None:
+            sweep.stop()
 
     app = FastAPI(
         title="insitu",
@@ -111,21 +119,7 @@ def create_app(
     return app
 
 
-def _resume_interrupted_imports(app: FastAPI) -> None:
-    from insitu import jobs
-    from insitu.db import session_scope
-    from insitu.imports import service as imports
-
-    with session_scope(app.state.engine) as session:
-        for job in imports.interrupted(session):
-            imports.resume(session, job=job)
-            jobs.enqueue(session, imports.RUN_TASK, job_id=job.id)
-            log.info("resuming import %s", job.id)
-
-
 def serve_app() -> FastAPI:
     """The app ``insitu serve`` runs in each server process."""
     settings = get_settings()
-    return create_app(
-        settings, resume_jobs=settings.job_backend == "inline", schedule_reconciles=True
-    )
+    return create_app(settings, resume_jobs=True, schedule_reconciles=True)
