@@ -92,8 +92,11 @@ def _reset_caches() -> None:
 
 @pytest.fixture
 def worker(settings: Settings) -> Iterator[InlineBackend]:
-    """The in-process job worker; ``worker.join()`` waits for queued jobs to finish."""
-    backend = InlineBackend(threads=1)
+    """The in-process job worker; ``worker.join()`` waits for queued jobs to finish.
+
+    Two threads, as ``insitu serve`` has by default: an import's lister and its batches run
+    side by side."""
+    backend = InlineBackend(threads=2)
     previous = jobs.set_backend(backend)
     yield backend
     backend.shutdown()

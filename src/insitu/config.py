@@ -111,7 +111,23 @@ class Settings(BaseSettings):
     max_running_imports_per_org: int = Field(default=4, ge=1, le=1000)
 
     import_concurrency: int = Field(default=32, ge=1, le=512)
-    import_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # An import is listed by one lister into batches of this many keys, which any worker
+    # probes and writes; at most import_max_pending_batches of one import wait or run at once
+    # (the lister pauses until batches finish), so the queue stays bounded.
+    import_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    import_max_pending_batches: int = Field(default=16, ge=1, le=10_000)
+    # Top-level folders of a source listed at once by its lister.
+    import_list_concurrency: int = Field(default=4, ge=1, le=64)
+    # A lister's or a batch's hold on its work; renewed while it works. When it lapses (its
+    # worker died), the sweep, every import_sweep_seconds, hands the work to another worker.
+    import_lease_seconds: float = Field(default=60.0, gt=0)
+    import_sweep_seconds: float = Field(default=15.0, gt=0)
+    # A batch (or a listing) the store throttles or cannot answer is tried again this many
+    # times, waiting import_retry_base_seconds, doubling up to import_retry_max_seconds, with
+    # jitter; only then are its files recorded as failures.
+    import_retry_attempts: int = Field(default=12, ge=1, le=1000)
+    import_retry_base_seconds: float = Field(default=2.0, ge=0)
+    import_retry_max_seconds: float = Field(default=300.0, ge=0)
     probe_byte_budget: int = Field(default=4 * 1024 * 1024, ge=1024)
     text_max_bytes: int = Field(default=1024 * 1024, ge=1)
     # The largest request body the API reads. The default holds an import naming the most

@@ -78,27 +78,3 @@ def test_a_running_import_canceled_with_its_assets_stops_and_they_leave(
 
 def _body(prepared: dict[str, str]) -> dict[str, str]:
     return {"source": prepared["source"], "connection_id": prepared["connection"]}
-
-
-def test_a_page_committed_while_the_cancel_ran_leaves_as_its_runner_stops(
-    api: TestClient,
-    worker: InlineBackend,
-    setup: dict[str, str],  # noqa: F811
-) -> None:
-    """The cancel removed what it saw; a page its runner committed meanwhile is swept after."""
-    from insitu.db import session_scope
-    from insitu.imports import pipeline
-    from insitu.imports.models import ImportJob
-
-    job = api.post(f"/v1/projects/{setup['project']}/imports", json=_body(setup)).json()
-    worker.join()
-    with session_scope() as session:  # canceled with its assets, none of which it saw yet
-        row = session.get_one(ImportJob, job["id"])
-        row.status, row.assets_withdrawn = "canceled", True
-    assert len(api.get(f"/v1/projects/{setup['project']}/circulation").json()["items"]) == 25
-    pipeline._withdraw_if_canceled(job["id"])
-    assert api.get(f"/v1/projects/{setup['project']}/circulation").json()["items"] == []
-    removed = api.get(
-        f"/v1/projects/{setup['project']}/assets", params={"reason": "canceled", "limit": 100}
-    ).json()["items"]
-    assert len(removed) == 25

@@ -18,6 +18,7 @@ from insitu.config import Settings, get_settings
 from insitu.connections import stores
 from insitu.db import session_scope, utcnow
 from insitu.imports import pipeline
+from insitu.imports import service as imports
 from insitu.imports.models import ImportJob
 from insitu.imports.service import RUN_TASK
 from insitu.jobs.inline import InlineBackend
@@ -144,7 +145,7 @@ def test_other_orgs_are_not_held_up_by_an_org_at_its_cap(
         [running, waiting] = [queued_import(setups[org.id], settings) for _ in range(2)]
         theirs = queued_import(setups[other_org.id], settings)
         with session_scope() as session:
-            assert pipeline._claim(session, running, max_running=1) is not None
+            assert imports.claim(session, running, max_running=1) is not None
 
         pipeline.run_import(waiting, settings=capped_settings)  # the org is full
         pipeline.run_import(theirs, settings=capped_settings)  # another org is not

@@ -114,6 +114,29 @@ class ObjectStoreContract:
         resumed = _keys(store, key_base + PAGE_PREFIX, cursor=first.cursor, page_size=5)
         assert resumed == _based(key_base, PAGE_KEYS[5:])
 
+    def test_a_delimited_listing_gives_the_files_and_each_folder_once(
+        self, store: ObjectStore, key_base: str
+    ) -> None:
+        """What an import splits a big source by: resumed from every page's cursor (a file
+        or a folder), the listing goes on after it, never repeating nor skipping anything."""
+        prefix = key_base + "contract/"
+        files = _based(key_base, ["contract/data.bin", "contract/pagex.bin"])
+        folders = _based(
+            key_base, [f"contract/{name}/" for name in ("odd", "other", "page", "twin")]
+        )
+        whole = list(store.list_pages(prefix, delimiter="/"))
+        assert [obj.key for page in whole for obj in page.objects] == files
+        assert [folder for page in whole for folder in page.prefixes] == folders
+        seen: list[str] = []
+        cursor = None
+        while True:  # one page at a time, each from a new listing, as a resumed lister does
+            page = next(iter(store.list_pages(prefix, cursor=cursor, page_size=2, delimiter="/")))
+            seen += [obj.key for obj in page.objects] + list(page.prefixes)
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        assert sorted(seen) == sorted(files + folders) and len(seen) == len(set(seen))
+
     def test_prefix_listing_excludes_other_prefixes(
         self, store: ObjectStore, key_base: str
     ) -> None:

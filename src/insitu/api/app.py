@@ -30,6 +30,7 @@ from insitu.api.routes import audit as audit_routes
 from insitu.api.routes import azure as azure_routes
 from insitu.config import Settings, get_settings
 from insitu.db import get_engine
+from insitu.jobs.periodic import Periodic
 from insitu.reconcile.schedule import ReconcileSchedule
 from insitu.webhooks.sweep import DeliverySweep
 
@@ -44,30 +45,35 @@ def create_app(
     schedule_reconciles: bool = False,
     sweep_webhooks: bool = False,
 ) -> FastAPI:
-    """The insitu API; ``resume_jobs`` re-queues imports a previous process left unfinished,
-    ``schedule_reconciles`` reconciles every project every INSITU_RECONCILE_INTERVAL_SECONDS,
-    ``sweep_webhooks`` sends due webhook deliveries every INSITU_WEBHOOK_SWEEP_SECONDS."""
+    """The insitu API; ``resume_jobs`` runs the import sweep (which takes up imports a dead
+    worker or a previous process left unfinished), ``schedule_reconciles`` reconciles every
+    project every INSITU_RECONCILE_INTERVAL_SECONDS, ``sweep_webhooks`` sends due webhook
+    deliveries every INSITU_WEBHOOK_SWEEP_SECONDS."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        background: list[Periodic] = []
         if resume_jobs:
-            _resume_interrupted_imports(app)
-        schedule = None
-        if schedule_reconciles and settings.reconcile_interval_seconds:
-            schedule = ReconcileSchedule(
-                app.state.engine, interval_seconds=settings.reconcile_interval_seconds
+            from insitu.imports.sweep import sweeper
+
+            # The in-process queue (inline backend) died with the previous process.
+            background.append(
+                sweeper(settings, queue_lost_on_start=settings.job_backend == "inline")
             )
-            schedule.start()
-        sweep = None
+        if schedule_reconciles and settings.reconcile_interval_seconds:
+            background.append(
+                ReconcileSchedule(
+                    app.state.engine, interval_seconds=settings.reconcile_interval_seconds
+                )
+            )
         if sweep_webhooks and settings.webhook_sweep_seconds:
-            sweep = DeliverySweep(app.state.engine, settings=settings)
-            sweep.start()
+            background.append(DeliverySweep(app.state.engine, settings=settings))
+        for task in background:
+            task.start()
         yield
-        if sweep is not None:
-            sweep.stop()
-        if schedule is not None:
-            schedule.stop()
+        for task in reversed(background):
+            task.stop()
 
     app = FastAPI(
         title="insitu",
@@ -120,24 +126,7 @@ def create_app(
     return app
 
 
-def _resume_interrupted_imports(app: FastAPI) -> None:
-    from insitu import jobs
-    from insitu.db import session_scope
-    from insitu.imports import service as imports
-
-    with session_scope(app.state.engine) as session:
-        for job in imports.interrupted(session):
-            imports.resume(session, job=job)
-            jobs.enqueue(session, imports.RUN_TASK, job_id=job.id)
-            log.info("resuming import %s", job.id)
-
-
 def serve_app() -> FastAPI:
     """The app ``insitu serve`` runs in each server process."""
     settings = get_settings()
-    return create_app(
-        settings,
-        resume_jobs=settings.job_backend == "inline",
-        schedule_reconciles=True,
-        sweep_webhooks=True,
-    )
+    return create_app(settings, resume_jobs=True, schedule_reconciles=True, sweep_webhooks=True)

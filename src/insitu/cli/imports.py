@@ -153,6 +153,14 @@ def _summary(job_id: str) -> None:
         *map(str, (counts.listed, counts.imported, counts.already_present, counts.failed)),
     )
     console.print(table)
+    if read.batches is not None:
+        batches = read.batches
+        console.print(
+            f"Batches: {batches.done} done, {batches.running} running, {batches.queued} "
+            f"queued, {batches.given_up} given up"
+            + (f"; {read.progress.rate:,.1f} files/s" if read.progress.rate else ""),
+            highlight=False,
+        )
     console.print(f"Import ID: {job_id}", highlight=False)
     if read.error:
         print_job_error(read.error)

@@ -69,17 +69,32 @@ def _bootstrap(port: int) -> None:
 
 
 def worker(
-    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency", "-c", help="Tasks this worker runs at once (worker processes)."
+        ),
+    ] = 2,
 ) -> None:
-    """Run a Celery worker (INSITU_JOB_BACKEND=celery) for imports at scale."""
+    """Run a Celery worker (INSITU_JOB_BACKEND=celery) for imports at scale.
+
+    Each worker also runs the import sweep, which re-queues the work of workers that died.
+    """
     if settings().job_backend != "celery":
         raise InvalidConfiguration(
             "the job backend is 'inline': jobs run inside 'insitu serve', no worker is needed",
             fix="set INSITU_JOB_BACKEND=celery (and INSITU_CELERY_BROKER_URL) to use workers",
         )
     _refuse_sqlite_with_workers()
+    from celery.signals import worker_ready, worker_shutting_down
+
+    from insitu.imports.sweep import sweeper
     from insitu.jobs.celery_backend import app
 
+    sweep = sweeper(settings(), queue_lost_on_start=False)
+    # Started once the pool's processes are forked, so none of them inherits the thread.
+    worker_ready.connect(lambda **_: sweep.start(), weak=False)
+    worker_shutting_down.connect(lambda **_: sweep.stop(), weak=False)
     queue = settings().celery_queue
     app.worker_main(
         ["worker", f"--concurrency={concurrency}", f"--queues={queue}", "--loglevel=INFO"]

@@ -47,6 +47,20 @@ class ImportProgress(BaseModel):
     done: int = Field(description="Files settled: imported, already present or failed.")
     total: int | None = Field(description="Files to settle, once the listing is complete.")
     fraction: float | None
+    rate: float | None = Field(
+        default=None, description="Files settled per second since the import started."
+    )
+
+
+class ImportBatches(BaseModel):
+    """The import's batches of about INSITU_IMPORT_BATCH_SIZE files, by state."""
+
+    queued: int
+    running: int
+    done: int
+    given_up: int = Field(
+        description="Batches whose files the store stayed unavailable for; a resume retries them."
+    )
 
 
 class ImportRead(BaseModel):
@@ -58,6 +72,9 @@ class ImportRead(BaseModel):
     status: str
     counts: ImportCounts
     progress: ImportProgress
+    batches: ImportBatches | None = Field(
+        default=None, description="How the import's batches stand, across all workers."
+    )
     bytes_read: int
     requests: int
     error: dict[str, Any] | None

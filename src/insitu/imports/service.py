@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session, aliased, object_session
 
 from insitu import jobs
 from insitu.audit import service as audit
@@ -17,16 +17,24 @@ from insitu.connections import service as connections
 from insitu.db import newest_first_page, utcnow
 from insitu.errors import Conflict, InvalidInput, InvalidLocation, NotFound
 from insitu.imports.models import (
+    BATCH_CANCELED,
+    BATCH_DONE,
+    BATCH_GIVEN_UP,
+    BATCH_PENDING,
+    BATCH_QUEUED,
+    BATCH_RUNNING,
     CANCELED,
     FINISHED_STATUSES,
     QUEUED,
     RUNNING,
     SUCCEEDED,
+    ImportBatch,
     ImportFailure,
     ImportJob,
 )
 from insitu.imports.schemas import (
     MAX_SOURCE_FILES,
+    ImportBatches,
     ImportCounts,
     ImportCreate,
     ImportProgress,
@@ -37,7 +45,9 @@ from insitu.projects.models import Project
 from insitu.storage.base import Location
 from insitu.storage.registry import check_plain_text, parse_location
 
-RUN_TASK = "imports.run"
+RUN_TASK = "imports.run"  # an import's lister; it records batches for "imports.batch"
+# The failure code of files given up because the store stayed busy or unavailable.
+UNAVAILABLE_CODE = "storage_unavailable"
 # A running job whose worker has not written for this long is taken to have died.
 STALE_AFTER = timedelta(minutes=2)
 
@@ -164,7 +174,11 @@ def list_failures(
 
 
 def resume(session: Session, *, job: ImportJob, force: bool = False) -> ImportJob:
-    """Put an interrupted job back in the queue; it continues where it last committed."""
+    """Put an interrupted job back in the queue; it continues where it last committed.
+
+    Files given up because the store stayed unavailable are tried again: their failures
+    (and counts) are taken back and their batches queued anew.
+    """
     if job.status == SUCCEEDED:
         raise Conflict(f"import {job.id} already finished", fix="start a new import instead")
     if job.status == RUNNING and not force and not is_stale(job):
@@ -172,11 +186,43 @@ def resume(session: Session, *, job: ImportJob, force: bool = False) -> ImportJo
             f"import {job.id} is still running (last progress at {job.heartbeat_at})",
             fix="wait for it, or pass --force if its worker is known to be dead",
         )
+    session.refresh(job, with_for_update=True)
+    _retry_given_up(session, job)
+    session.execute(
+        update(ImportBatch)
+        .where(
+            ImportBatch.job_id == job.id,
+            ImportBatch.status.in_((BATCH_CANCELED, BATCH_RUNNING)),
+        )
+        .values(status=BATCH_QUEUED, token=None, lease_until=None, not_before=None)
+    )
     job.status = QUEUED
     job.error = None
     job.finished_at = None
+    job.lister_token = job.lister_lease_until = None
+    job.list_attempts = 0
     session.flush()
     return job
+
+
+def _retry_given_up(session: Session, job: ImportJob) -> None:
+    given_up = list(
+        session.scalars(
+            select(ImportBatch).where(
+                ImportBatch.job_id == job.id, ImportBatch.status == BATCH_GIVEN_UP
+            )
+        )
+    )
+    if not given_up:
+        return
+    failures = delete(ImportFailure).where(
+        ImportFailure.job_id == job.id, ImportFailure.code == UNAVAILABLE_CODE
+    )
+    taken_back = session.execute(failures).rowcount  # type: ignore[attr-defined]
+    job.failed -= taken_back
+    job.unavailable = 0
+    for batch in given_up:
+        batch.status, batch.attempts, batch.error, batch.finished_at = BATCH_QUEUED, 0, None, None
 
 
 def cancel(
@@ -194,6 +240,13 @@ def cancel(
     if job.status not in FINISHED_STATUSES or remove_assets:
         job.status = CANCELED
         job.finished_at = job.finished_at or utcnow()
+        job.lister_token = job.lister_lease_until = None
+        # A batch being written now finds itself canceled and writes nothing.
+        session.execute(
+            update(ImportBatch)
+            .where(ImportBatch.job_id == job.id, ImportBatch.status.in_(BATCH_PENDING))
+            .values(status=BATCH_CANCELED, lease_until=None)
+        )
         session.flush()
     removed = 0
     if remove_assets:
@@ -302,10 +355,19 @@ def is_stale(job: ImportJob) -> bool:
     return beat is None or utcnow() - beat > STALE_AFTER
 
 
-def interrupted(session: Session) -> Sequence[ImportJob]:
-    """Jobs never started or abandoned by a dead worker."""
-    rows = session.scalars(select(ImportJob).where(ImportJob.status.in_((QUEUED, RUNNING))))
-    return [job for job in rows if job.status == QUEUED or is_stale(job)]
+def batch_counts(session: Session, *, job_id: str) -> ImportBatches:
+    rows = session.execute(
+        select(ImportBatch.status, func.count())
+        .where(ImportBatch.job_id == job_id)
+        .group_by(ImportBatch.status)
+    )
+    counts: dict[str, int] = {row[0]: row[1] for row in rows}
+    return ImportBatches(
+        queued=counts.get(BATCH_QUEUED, 0),
+        running=counts.get(BATCH_RUNNING, 0),
+        done=counts.get(BATCH_DONE, 0),
+        given_up=counts.get(BATCH_GIVEN_UP, 0),
+    )
 
 
 def read(job: ImportJob) -> ImportRead:
@@ -315,6 +377,12 @@ def read(job: ImportJob) -> ImportRead:
     else:
         total = job.listed if job.listing_done else None
     fraction = (done / total if total else 1.0) if total is not None else None
+    session = object_session(job)
+    batches = batch_counts(session, job_id=job.id) if session is not None else None
+    rate = None
+    if job.started_at is not None:
+        seconds = ((job.finished_at or utcnow()) - job.started_at).total_seconds()
+        rate = round(done / seconds, 1) if seconds > 0 else None
     return ImportRead(
         id=job.id,
         project_id=job.project_id,
@@ -328,7 +396,8 @@ def read(job: ImportJob) -> ImportRead:
             already_present=job.already_present,
             failed=job.failed,
         ),
-        progress=ImportProgress(done=done, total=total, fraction=fraction),
+        progress=ImportProgress(done=done, total=total, fraction=fraction, rate=rate),
+        batches=batches,
         bytes_read=job.bytes_read,
         requests=job.requests,
         error=job.error,

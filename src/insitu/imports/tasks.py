@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from insitu.config import get_settings
-from insitu.imports.pipeline import run_import
-from insitu.imports.service import RUN_TASK
+from insitu.imports.batches import BATCH_TASK, run_batch
+from insitu.imports.lister import LIST_TASK, run_lister
 from insitu.jobs import task
 
 
-@task(RUN_TASK)
-def run(job_id: str) -> None:
-    run_import(job_id, settings=get_settings())
+@task(LIST_TASK)
+def run(job_id: str, token: str | None = None) -> None:
+    run_lister(job_id, settings=get_settings(), token=token)
+
+
+@task(BATCH_TASK)
+def batch(batch_id: str) -> None:
+    run_batch(batch_id, settings=get_settings())

@@ -4,7 +4,7 @@ Domain code only calls :func:`enqueue` and declares tasks with :func:`task`; whi
 runs them (an in-process worker by default, Celery at scale) is configuration.
 """
 
-from insitu.jobs.backend import enqueue, get_backend, set_backend
+from insitu.jobs.backend import enqueue, enqueue_in, get_backend, set_backend
 from insitu.jobs.registry import run_task, task
 
-__all__ = ["enqueue", "get_backend", "run_task", "set_backend", "task"]
+__all__ = ["enqueue", "enqueue_in", "get_backend", "run_task", "set_backend", "task"]

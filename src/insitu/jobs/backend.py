@@ -14,6 +14,10 @@ class JobBackend(Protocol):
         """Deliver one task to a worker; returns once it is safely queued."""
         ...
 
+    def send_later(self, name: str, args: dict[str, Any], delay: float) -> None:
+        """Deliver one task to run no sooner than ``delay`` seconds from now."""
+        ...
+
     def shutdown(self) -> None: ...
 
 
@@ -52,12 +56,20 @@ def enqueue(session: Session | None, name: str, **args: Any) -> None:
     Waiting for the commit means a worker never looks for rows that are not there yet, and a
     rolled-back request queues nothing.
     """
+    enqueue_in(session, 0, name, **args)
+
+
+def enqueue_in(session: Session | None, delay: float, name: str, **args: Any) -> None:
+    """:func:`enqueue`, to run no sooner than ``delay`` seconds after the commit."""
     json.dumps(args)  # refuse non-JSON arguments here, not in a worker later
+
+    def _send(_session: Session | None = None) -> None:
+        if delay > 0:
+            get_backend().send_later(name, args, delay)
+        else:
+            get_backend().send(name, args)
+
     if session is None:
-        get_backend().send(name, args)
+        _send()
         return
-
-    def _send(_session: Session) -> None:
-        get_backend().send(name, args)
-
     event.listen(session, "after_commit", _send, once=True)

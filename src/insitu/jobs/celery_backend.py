@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 from insitu.config import get_settings
 from insitu.jobs.registry import run_task
@@ -22,6 +23,16 @@ app.conf.update(
 )
 
 
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _forget_parent_connections(**_kwargs: Any) -> None:
+    """A forked pool process must not use the database connections its parent opened."""
+    from insitu.db import get_engine
+
+    if get_engine.cache_info().currsize:
+        for engine in {get_engine(), get_engine(get_settings().database_url)}:
+            engine.dispose(close=False)
+
+
 @app.task(name="insitu.run")  # type: ignore[untyped-decorator]
 def _run(name: str, args: dict[str, Any]) -> None:
     run_task(name, args)
@@ -30,6 +41,9 @@ def _run(name: str, args: dict[str, Any]) -> None:
 class CeleryBackend:
     def send(self, name: str, args: dict[str, Any]) -> None:
         app.send_task("insitu.run", args=[name, args])
+
+    def send_later(self, name: str, args: dict[str, Any], delay: float) -> None:
+        app.send_task("insitu.run", args=[name, args], countdown=delay)
 
     def shutdown(self) -> None:
         pass

@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any
 
 from insitu.jobs.registry import run_task
 
 log = logging.getLogger(__name__)
 
-_STOP: tuple[str, dict[str, Any]] = ("", {})
+_STOP: tuple[str, dict[str, Any], float] = ("", {}, 0.0)
+# A task not yet due goes back in the queue; with nothing else to do, a thread waits this long.
+_IDLE_WAIT = 0.05
 
 
 class InlineBackend:
@@ -21,13 +24,19 @@ class InlineBackend:
 
             threads = get_settings().worker_threads
         self._threads_wanted = threads
-        self._queue: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        # (name, args, due): a task runs once time.monotonic() reaches its due time.
+        self._queue: queue.Queue[tuple[str, dict[str, Any], float]] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
     def send(self, name: str, args: dict[str, Any]) -> None:
         self._ensure_started()
-        self._queue.put((name, args))
+        self._queue.put((name, args, 0.0))
+
+    def send_later(self, name: str, args: dict[str, Any], delay: float) -> None:
+        """Queued at once, so :meth:`join` waits for it too, but run only once due."""
+        self._ensure_started()
+        self._queue.put((name, args, time.monotonic() + delay))
 
     def join(self) -> None:
         """Wait until every queued task has run (tests, the CLI)."""
@@ -50,10 +59,18 @@ class InlineBackend:
 
     def _work(self) -> None:
         while True:
-            name, args = self._queue.get()
+            name, args, due = self._queue.get()
             try:
                 if name == "":
                     return
+                wait = due - time.monotonic()
+                if wait > 0:
+                    # Not due: back to the end of the queue, so a waiting task never holds a
+                    # thread that other work could use.
+                    if self._queue.empty():
+                        time.sleep(min(wait, _IDLE_WAIT))
+                    self._queue.put((name, args, due))
+                    continue
                 run_task(name, args)
             except Exception:
                 # A task records its own failure; this only keeps the worker alive.

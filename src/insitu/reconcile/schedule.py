@@ -8,38 +8,26 @@ processes may tick at once: a project never has two reconciles running (``runner
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 
 from sqlalchemy import Engine
 
 from insitu.db import session_scope
+from insitu.jobs.periodic import Periodic
 from insitu.reconcile import service as reconciles
 
 log = logging.getLogger(__name__)
 
 
-class ReconcileSchedule:
+class ReconcileSchedule(Periodic):
     def __init__(self, engine: Engine, *, interval_seconds: int, tick_seconds: float = 60) -> None:
         self.engine = engine
         self.interval = timedelta(seconds=interval_seconds)
         self.tick = min(tick_seconds, interval_seconds)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="reconcile-schedule", daemon=True)
+        super().__init__("reconcile-schedule", self.tick, self._start_due, first_delay=self.tick)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.tick):
-            try:
-                with session_scope(self.engine) as session:
-                    started = reconciles.start_due(session, interval=self.interval)
-                if started:
-                    log.info("started %d scheduled reconciles", len(started))
-            except Exception:  # the schedule must outlive a database hiccup
-                log.exception("starting scheduled reconciles failed; trying again next tick")
+    def _start_due(self, _first: bool) -> None:
+        with session_scope(self.engine) as session:
+            started = reconciles.start_due(session, interval=self.interval)
+        if started:
+            log.info("started %d scheduled reconciles", len(started))

@@ -89,10 +89,15 @@ class ObjectInfo:
 
 @dataclass(frozen=True, slots=True)
 class ListPage:
-    """One page of a listing; ``cursor`` resumes the listing right after this page."""
+    """One page of a listing; ``cursor`` resumes the listing right after this page.
+
+    ``prefixes``: with a delimiter, the "folders" right under the prefix (each ending with the
+    delimiter) that this page rolled up instead of listing their objects.
+    """
 
     objects: list[ObjectInfo]
     cursor: str | None
+    prefixes: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +183,20 @@ class ObjectStore(Protocol):
     """Read-only access to one bucket/container of one connection."""
 
     def list_pages(
-        self, prefix: str, *, cursor: str | None = None, page_size: int = 1000
+        self,
+        prefix: str,
+        *,
+        cursor: str | None = None,
+        page_size: int = 1000,
+        delimiter: str | None = None,
     ) -> Iterator[ListPage]:
-        """Stream the objects under ``prefix`` a page at a time, in key order."""
+        """Stream the objects under ``prefix`` a page at a time, in key order.
+
+        With ``delimiter`` (``"/"``), only the objects right under ``prefix`` are listed and
+        each deeper "folder" comes once in a page's ``prefixes`` instead: what lets a caller
+        split a big source into parts listed apart. A page's cursor resumes after its last
+        object or folder.
+        """
         ...
 
     def head(self, key: str) -> ObjectInfo:

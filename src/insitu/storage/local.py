@@ -129,8 +129,17 @@ class LocalStore:
     # -- ObjectStore -----------------------------------------------------------
 
     def list_pages(
-        self, prefix: str, *, cursor: str | None = None, page_size: int = 1000
+        self,
+        prefix: str,
+        *,
+        cursor: str | None = None,
+        page_size: int = 1000,
+        delimiter: str | None = None,
     ) -> Iterator[ListPage]:
+        if delimiter not in (None, "/"):
+            raise InvalidLocation(
+                f"a directory is listed by '/', not {delimiter!r}", fix="list with '/' or none"
+            )
         directory, _, name_start = prefix.rpartition("/")
         base = self.resolve(directory) if directory else None
         if base is None or not base.is_dir():
@@ -139,18 +148,25 @@ class LocalStore:
             )
         # A full page is held back until one more file shows there is a next page: the
         # last page has no cursor, as with every other store.
-        page: list[ObjectInfo] = []
-        for info in self._walk(f"{directory}/", base, name_start, cursor):
+        page: list[ObjectInfo | str] = []  # a str is a folder, with a delimiter
+        walk = self._walk(f"{directory}/", base, name_start, cursor, rolled_up=bool(delimiter))
+        for entry in walk:
             if len(page) == page_size:
-                yield ListPage(page, page[-1].key)
+                yield _page(page, more=True)
                 page = []
-            page.append(info)
+            page.append(entry)
         if page:
-            yield ListPage(page, None)
+            yield _page(page, more=False)
 
     def _walk(
-        self, key_prefix: str, directory: Path, name_start: str, cursor: str | None
-    ) -> Iterator[ObjectInfo]:
+        self,
+        key_prefix: str,
+        directory: Path,
+        name_start: str,
+        cursor: str | None,
+        *,
+        rolled_up: bool = False,
+    ) -> Iterator[ObjectInfo | str]:
         # Sorting "name/" for directories yields full keys in plain lexicographic order,
         # which is what makes a cursor (the last key done) a stable place to resume.
         try:
@@ -169,6 +185,10 @@ class LocalStore:
             named.append((entry.name + ("/" if is_dir else ""), entry, is_dir))
         for name, entry, is_dir in sorted(named, key=lambda item: item[0]):
             key = key_prefix + name
+            if rolled_up and is_dir:
+                if cursor is None or key > cursor and not cursor.startswith(key):
+                    yield key  # a folder, listed apart by whoever asked for the delimiter
+                continue
             if cursor is not None and key <= cursor and not cursor.startswith(key):
                 continue
             if is_dir:
@@ -474,3 +494,11 @@ def _os_error(key: str, exc: OSError) -> InsituError:
 
 
 PROVIDER = LocalProvider()
+
+
+def _page(entries: list[ObjectInfo | str], *, more: bool) -> ListPage:
+    objects = [entry for entry in entries if isinstance(entry, ObjectInfo)]
+    folders = [entry for entry in entries if isinstance(entry, str)]
+    last = entries[-1]
+    cursor = last if isinstance(last, str) else last.key
+    return ListPage(objects, cursor if more else None, folders)

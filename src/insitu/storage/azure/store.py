@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-from azure.storage.blob import BlobProperties, BlobSasPermissions, generate_blob_sas
+from azure.core.paging import ItemPaged
+from azure.storage.blob import BlobPrefix, BlobProperties, BlobSasPermissions, generate_blob_sas
 
 from insitu.storage.azure.errors import SDK_ERRORS, Where, code_of, map_error
 from insitu.storage.azure.identity import Identity
@@ -35,17 +36,32 @@ class AzureStore:
         return Where(self.identity, self.container, key)
 
     def list_pages(
-        self, prefix: str, *, cursor: str | None = None, page_size: int = 1000
+        self,
+        prefix: str,
+        *,
+        cursor: str | None = None,
+        page_size: int = 1000,
+        delimiter: str | None = None,
     ) -> Iterator[ListPage]:
         """List Blobs pages in name order; the cursor is Azure's continuation marker.
 
+        With a delimiter, "virtual directories" come back as prefixes (``walk_blobs``).
         Folder placeholders (empty blobs whose name ends in ``/``) are not files: left out.
         """
         what = f"listing {self._where(prefix).uri}"
         try:
-            pages = self._client.list_blobs(
-                name_starts_with=prefix or None, results_per_page=page_size
-            ).by_page(continuation_token=cursor)
+            listing: ItemPaged[BlobProperties | BlobPrefix] | ItemPaged[BlobProperties]
+            if delimiter:
+                listing = self._client.walk_blobs(
+                    name_starts_with=prefix or None,
+                    delimiter=delimiter,
+                    results_per_page=page_size,
+                )
+            else:
+                listing = self._client.list_blobs(
+                    name_starts_with=prefix or None, results_per_page=page_size
+                )
+            pages = listing.by_page(continuation_token=cursor)
         except SDK_ERRORS as exc:
             raise map_error(exc, what, self._where()) from exc
         while True:
@@ -53,9 +69,11 @@ class AzureStore:
                 page = next(pages, None)
                 if page is None:
                     return
-                blobs = list(page)
+                entries = list(page)
             except SDK_ERRORS as exc:
                 raise map_error(exc, what, self._where()) from exc
+            folders = [entry.name for entry in entries if isinstance(entry, BlobPrefix)]
+            blobs = [entry for entry in entries if not isinstance(entry, BlobPrefix)]
             objects = [
                 ObjectInfo(
                     key=blob.name,
@@ -69,7 +87,7 @@ class AzureStore:
                 if not (blob.name.endswith("/") and blob.size == 0)
             ]
             token = getattr(pages, "continuation_token", None) or None
-            yield ListPage(objects, token)
+            yield ListPage(objects, token, folders)
             if token is None:
                 return
 

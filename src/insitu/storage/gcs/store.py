@@ -22,7 +22,7 @@ from insitu.storage.gcs.identity import TIMEOUT, Identity
 # The SDK retries transient errors for up to 120 s by default; a verify or an import should
 # report an unreachable store well before that.
 _RETRY = DEFAULT_RETRY.with_timeout(20.0)
-_LIST_FIELDS = "items(name,size,etag,md5Hash,generation,updated),nextPageToken"
+_LIST_FIELDS = "items(name,size,etag,md5Hash,generation,updated),prefixes,nextPageToken"
 
 
 class GcsObjectStore:
@@ -43,10 +43,17 @@ class GcsObjectStore:
         return self._bucket
 
     def list_pages(
-        self, prefix: str, *, cursor: str | None = None, page_size: int = 1000
+        self,
+        prefix: str,
+        *,
+        cursor: str | None = None,
+        page_size: int = 1000,
+        delimiter: str | None = None,
     ) -> Iterator[ListPage]:
         """Object pages in name order; the cursor is the page's last name (``startOffset``).
 
+        With a delimiter, the cursor may be a folder prefix: listing again from it (inclusive)
+        rolls its objects up into that prefix once more, which is left out.
         Folder placeholders (empty objects whose name ends in ``/``) are not files: left out.
         """
         what = f"listing gs://{self.bucket_name}/{prefix}"
@@ -56,6 +63,7 @@ class GcsObjectStore:
                 prefix=prefix or None,
                 page_size=page_size,
                 start_offset=cursor or None,
+                delimiter=delimiter or None,
                 fields=_LIST_FIELDS,
                 timeout=TIMEOUT,
                 retry=_RETRY,
@@ -71,15 +79,17 @@ class GcsObjectStore:
                 raise map_error(exc, what, self.identity, self.bucket_name, on="bucket") from exc
             if page is None:
                 return
+            folders = sorted(getattr(page, "prefixes", ()) or ())
             # startOffset is inclusive: the cursor's own object was on the page before.
             if cursor is not None:
                 blobs = [blob for blob in blobs if blob.name > cursor]
+                folders = [folder for folder in folders if folder > cursor]
             objects = [
                 _info(blob) for blob in blobs if not (blob.name.endswith("/") and not blob.size)
             ]
             more = iterator.next_page_token is not None
-            last = blobs[-1].name if blobs else cursor
-            yield ListPage(objects, last if more else None)
+            last = max([*(blob.name for blob in blobs[-1:]), *folders[-1:]], default=cursor)
+            yield ListPage(objects, last if more else None, folders)
             if not more:
                 return
 

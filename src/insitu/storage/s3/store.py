@@ -37,10 +37,16 @@ class S3ObjectStore:
         return Where(self.identity, self.bucket, key)
 
     def list_pages(
-        self, prefix: str, *, cursor: str | None = None, page_size: int = 1000
+        self,
+        prefix: str,
+        *,
+        cursor: str | None = None,
+        page_size: int = 1000,
+        delimiter: str | None = None,
     ) -> Iterator[ListPage]:
         """ListObjectsV2 pages in key order; the cursor is the page's last key (StartAfter).
 
+        With a delimiter, the cursor may be a common prefix: S3 starts after all of its keys.
         Folder placeholders (empty objects whose key ends in ``/``) are not files: left out.
         """
         client = self.identity.client("s3")
@@ -49,6 +55,8 @@ class S3ObjectStore:
             args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": page_size}
             if after:
                 args["StartAfter"] = after
+            if delimiter:
+                args["Delimiter"] = delimiter
             try:
                 response = client.list_objects_v2(**args)
             except SDK_ERRORS as exc:
@@ -65,10 +73,16 @@ class S3ObjectStore:
                 for item in contents
                 if not (item["Key"].endswith("/") and item["Size"] == 0)
             ]
-            more = bool(response.get("IsTruncated")) and bool(contents)
-            if contents:
-                after = contents[-1]["Key"]
-            yield ListPage(objects, after if more else None)
+            folders = [
+                entry["Prefix"]
+                for entry in response.get("CommonPrefixes", [])
+                if after is None or entry["Prefix"] > after
+            ]
+            last = max([*(item["Key"] for item in contents[-1:]), *folders[-1:]], default=None)
+            more = bool(response.get("IsTruncated")) and last is not None
+            if last is not None:
+                after = last
+            yield ListPage(objects, after if more else None, folders)
             if not more:
                 return
 

@@ -1,0 +1,260 @@
+"""One batch of an import: any worker claims it, probes its files, and writes them at once.
+
+A batch is marked done in the same transaction as its assets, failures and counters, and only
+by the worker whose lease token is on it; counters are added in SQL (``imported + n``), so
+batches committing on many workers at once keep exact counts, and a batch delivered twice
+(a redelivered or retried message, a sweep) writes nothing the second time. Files the store
+was too busy to answer go into a new batch, tried again after a backoff; only once
+INSITU_IMPORT_RETRY_ATTEMPTS are spent are they recorded as failures (``storage_unavailable``),
+and the import then ends failed, saying how to resume.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.orm import Session
+
+from insitu import jobs
+from insitu.assets import lifecycle
+from insitu.config import Settings
+from insitu.db import insert_ignoring_duplicates, new_id, session_scope, utcnow
+from insitu.errors import InsituError
+from insitu.imports.completion import fail, finish_if_complete
+from insitu.imports.leases import Lease, backoff, expiry
+from insitu.imports.models import (
+    BATCH_DONE,
+    BATCH_GIVEN_UP,
+    BATCH_QUEUED,
+    BATCH_RUNNING,
+    RUNNING,
+    ImportBatch,
+    ImportFailure,
+    ImportJob,
+)
+from insitu.imports.probing import Prober, Tally, decode, encode, failure_row, key_of, tally
+from insitu.imports.service import UNAVAILABLE_CODE
+from insitu.imports.source import Source, open_source
+from insitu.storage.registry import parse_location
+from insitu.storage.transient import is_transient
+
+log = logging.getLogger(__name__)
+
+BATCH_TASK = "imports.batch"
+
+
+class _Lost(Exception):
+    """The batch is no longer this worker's (taken over, or its import was stopped)."""
+
+
+def add_batch(
+    session: Session,
+    job_id: str,
+    items: list[Any],
+    *,
+    attempts: int = 0,
+    delay: float = 0,
+    enqueue: bool = True,
+) -> str:
+    """Record a batch of ``items`` (ObjectInfo or named keys) and queue it once committed
+    (unless ``enqueue`` is False: a foreground run takes its batches itself)."""
+    now = utcnow()
+    batch = ImportBatch(
+        id=new_id(),
+        job_id=job_id,
+        objects=[item if isinstance(item, str) else encode(item) for item in items],
+        size=len(items),
+        status=BATCH_QUEUED,
+        attempts=attempts,
+        not_before=expiry(delay, now=now) if delay else None,
+        enqueued_at=now,
+    )
+    session.add(batch)
+    if enqueue:
+        jobs.enqueue_in(session, delay, BATCH_TASK, batch_id=batch.id)
+    return batch.id
+
+
+def run_batch(batch_id: str, *, settings: Settings, enqueue: bool = True) -> bool:
+    """Run batch ``batch_id`` if it is due and nobody holds it; True if this call settled it.
+
+    ``enqueue``: queue the retry of files the store was too busy for (else the caller runs it).
+    """
+    token = new_id()
+    with session_scope() as session:
+        claimed = _claim(session, batch_id, token, settings)
+        if claimed is None:
+            return False
+        batch, job = claimed
+        try:
+            source = open_source(session, job, settings)
+        except InsituError as exc:
+            if not is_transient(exc):
+                # No access to the source at all: the whole import fails, saying why.
+                session.rollback()
+                fail(job.id, exc.as_dict(), settings=settings)
+                return False
+            source = None
+    items = [decode(row) for row in batch.objects]
+    lease = Lease(ImportBatch, batch_id, token, settings.import_lease_seconds, job_id=job.id)
+    if source is None:  # the store could not even be opened: the whole batch waits
+        outcomes_tally = Tally(retry=list(items))
+    else:
+        outcomes_tally = _probe(source, items, lease, settings)
+    try:
+        _commit(batch, job, outcomes_tally, lease, settings, enqueue)
+    except _Lost:
+        log.info("batch %s of import %s was taken over or stopped", batch_id, job.id)
+        return False
+    finish_if_complete(job.id, settings=settings)
+    return True
+
+
+def _claim(
+    session: Session, batch_id: str, token: str, settings: Settings
+) -> tuple[ImportBatch, ImportJob] | None:
+    now = utcnow()
+    claimed = session.execute(
+        update(ImportBatch)
+        .where(
+            ImportBatch.id == batch_id,
+            or_(
+                and_(
+                    ImportBatch.status == BATCH_QUEUED,
+                    or_(ImportBatch.not_before.is_(None), ImportBatch.not_before <= now),
+                ),
+                and_(ImportBatch.status == BATCH_RUNNING, ImportBatch.lease_until < now),
+            ),
+        )
+        .values(
+            status=BATCH_RUNNING,
+            token=token,
+            lease_until=expiry(settings.import_lease_seconds, now=now),
+            attempts=ImportBatch.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    batch = session.get_one(ImportBatch, batch_id)
+    session.refresh(batch)
+    job = session.get_one(ImportJob, batch.job_id)
+    if job.status != RUNNING:  # canceled, failed, or waiting to be resumed: not now
+        session.rollback()
+        return None
+    return batch, job
+
+
+def _probe(source: Source, items: list[Any], lease: Lease, settings: Settings) -> Tally:
+    prober = Prober(source.store, source.location, source.options)
+    workers = min(settings.import_concurrency, max(len(items), 1))
+    with lease.kept_alive(), ThreadPoolExecutor(workers) as pool, session_scope() as session:
+        outcomes = prober.probe(session, pool, source.job.project_id, items)
+    return tally(outcomes, location=source.location, job=source.job)
+
+
+def _commit(
+    batch: ImportBatch,
+    job: ImportJob,
+    rows: Tally,
+    lease: Lease,
+    settings: Settings,
+    enqueue: bool,
+) -> None:
+    with lease.lock, session_scope() as session:
+        now = utcnow()
+        done = session.execute(
+            update(ImportBatch)
+            .where(
+                ImportBatch.id == batch.id,
+                ImportBatch.token == lease.token,
+                ImportBatch.status == BATCH_RUNNING,
+            )
+            .values(status=BATCH_DONE, finished_at=now, lease_until=None)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise _Lost
+        by = f"import:{job.id}"
+        inserted = lifecycle.add_imported(session, rows.assets, by=by)
+        lifecycle.take_over(
+            session,
+            project_id=job.project_id,
+            listed=rows.present,
+            connection_id=job.connection_id,
+            by=by,
+        )
+        unavailable = _retry_or_give_up(session, batch, job, rows, settings, enqueue)
+        failed = len(
+            insert_ignoring_duplicates(
+                session, ImportFailure, rows.failures, ["job_id", "location"]
+            )
+        )
+        # Counters last, added in SQL: the import's row is locked only until this commits,
+        # and a cancel that got there first (the status is no longer running) undoes it all.
+        counted = session.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job.id, ImportJob.status == RUNNING)
+            .values(
+                imported=ImportJob.imported + inserted,
+                already_present=ImportJob.already_present
+                + len(rows.present)
+                + len(rows.assets)
+                - inserted,
+                failed=ImportJob.failed + failed,
+                unavailable=ImportJob.unavailable + unavailable,
+                bytes_read=ImportJob.bytes_read + rows.bytes_read,
+                requests=ImportJob.requests + rows.requests,
+                heartbeat_at=now,
+            )
+        )
+        if counted.rowcount != 1:  # type: ignore[attr-defined]
+            raise _Lost
+
+
+def _retry_or_give_up(
+    session: Session,
+    batch: ImportBatch,
+    job: ImportJob,
+    rows: Tally,
+    settings: Settings,
+    enqueue: bool,
+) -> int:
+    """Files the store was too busy for: a new batch after a backoff, or, once the attempts
+    are spent, failures (in a given-up batch, which a resume runs again). Returns how many
+    files were given up."""
+    if not rows.retry:
+        return 0
+    attempts = batch.attempts
+    if attempts < settings.import_retry_attempts:
+        delay = backoff(
+            attempts,
+            base=settings.import_retry_base_seconds,
+            cap=settings.import_retry_max_seconds,
+        )
+        add_batch(session, job.id, rows.retry, attempts=attempts, delay=delay, enqueue=enqueue)
+        return 0
+    cause = rows.retry_error
+    reason = cause.detail if cause is not None else "the store could not be reached"
+    given_up = ImportBatch(
+        job_id=job.id,
+        objects=[item if isinstance(item, str) else encode(item) for item in rows.retry],
+        size=len(rows.retry),
+        status=BATCH_GIVEN_UP,
+        attempts=attempts,
+        finished_at=utcnow(),
+        error=cause.as_dict() if cause is not None else None,
+    )
+    session.add(given_up)
+    fix = f"when the store answers again: insitu import --resume {job.id}"
+    for item in rows.retry:
+        location = _location(job, key_of(item))
+        message = f"{location} could not be read after {attempts} tries: {reason}"
+        rows.failures.append(failure_row(job.id, location, UNAVAILABLE_CODE, message, fix))
+    return len(rows.retry)
+
+
+def _location(job: ImportJob, key: str) -> str:
+    return parse_location(job.source).with_key(key).uri

@@ -1,0 +1,203 @@
+"""Probing one batch's files and turning the outcomes into rows to write."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from insitu.assets import lifecycle
+from insitu.assets.models import Asset
+from insitu.db import new_id, utcnow
+from insitu.errors import InsituError, ObjectNotFound, StorageError
+from insitu.media import ProbeOptions, ProbeResult, probe_object
+from insitu.storage.base import Location, ObjectInfo, ObjectStore
+from insitu.storage.registry import parse_location
+from insitu.storage.transient import is_transient
+
+log = logging.getLogger(__name__)
+
+# A batch holds listed objects as these small dicts (or named keys as plain strings).
+Item = ObjectInfo | str
+
+
+def encode(info: ObjectInfo) -> dict[str, Any]:
+    row: dict[str, Any] = {"k": info.key, "s": info.size}
+    for name, value in (("e", info.etag), ("h", info.content_hash), ("v", info.version)):
+        if value is not None:
+            row[name] = value
+    if info.last_modified is not None:
+        row["m"] = info.last_modified.isoformat()
+    return row
+
+
+def decode(row: dict[str, Any] | str) -> Item:
+    if isinstance(row, str):
+        return row
+    modified = row.get("m")
+    return ObjectInfo(
+        key=row["k"],
+        size=row["s"],
+        etag=row.get("e"),
+        content_hash=row.get("h"),
+        version=row.get("v"),
+        last_modified=datetime.fromisoformat(modified) if modified else None,
+    )
+
+
+def key_of(item: Item) -> str:
+    return item if isinstance(item, str) else item.key
+
+
+@dataclass
+class Outcome:
+    """What happened to one file of a batch."""
+
+    item: Item
+    location: str
+    info: ObjectInfo | None = None
+    result: ProbeResult | None = None
+    failure: tuple[str, str, str | None] | None = None  # code, message, fix
+    present: bool = False  # already an asset of the project
+    transient: StorageError | None = None  # the store was busy: try the file again later
+
+
+@dataclass
+class Tally:
+    assets: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    present: dict[str, ObjectInfo] = field(default_factory=dict)  # location: as listed
+    retry: list[Item] = field(default_factory=list)
+    retry_error: StorageError | None = None
+    bytes_read: int = 0
+    requests: int = 0
+
+
+class Prober:
+    """Probes the files of one import's source, a batch at a time."""
+
+    def __init__(self, store: ObjectStore, location: Location, options: ProbeOptions) -> None:
+        self.store = store
+        self.location = location
+        self.options = options
+
+    def probe(
+        self, session: Session, pool: ThreadPoolExecutor, project_id: str, items: list[Item]
+    ) -> list[Outcome]:
+        uris = [self.location.with_key(key_of(item)).uri for item in items]
+        present = set(
+            session.scalars(
+                select(Asset.location).where(
+                    Asset.project_id == project_id, Asset.location.in_(uris)
+                )
+            )
+        )
+        session.close()  # no connection held while the store is read
+        todo = [(item, uri) for item, uri in zip(items, uris, strict=True) if uri not in present]
+        outcomes = list(pool.map(lambda pair: self.probe_one(*pair), todo))
+        # Present already: kept with what the listing said, to bring back assets whose
+        # connection was deleted if the bytes are still the same (``lifecycle.take_over``).
+        for item, uri in zip(items, uris, strict=True):
+            if uri in present:
+                info = item if isinstance(item, ObjectInfo) else ObjectInfo(key=item, size=-1)
+                outcomes.append(Outcome(item, uri, info=info, present=True))
+        return outcomes
+
+    def probe_one(self, item: Item, uri: str) -> Outcome:
+        named = isinstance(item, str)
+        key = key_of(item)
+        try:
+            parse_location(uri)  # a key no URL can name ("a/./b", a control character): refused
+            info = self.store.head(key) if isinstance(item, str) else item
+            return Outcome(
+                item, uri, info=info, result=probe_object(self.store, info, self.options)
+            )
+        except ObjectNotFound as exc:
+            message = (
+                f"{uri} does not exist"
+                if named
+                else f"{uri} was listed but is gone: it was moved or deleted during the import"
+            )
+            fix = "check the file name, or upload the file, then import again"
+            return _failed(item, uri, "object_not_found", message, exc.fix or fix)
+        except StorageError as exc:
+            if is_transient(exc):
+                return Outcome(item, uri, transient=exc)
+            return _failed(item, uri, exc.code, exc.detail, exc.fix)
+        except InsituError as exc:  # e.g. InvalidLocation: a name no file can have
+            return _failed(item, uri, exc.code, exc.detail, exc.fix)
+        except Exception as exc:  # one bad file must not stop millions of others
+            log.exception("probing %s failed", uri)
+            message = f"insitu could not probe {uri} ({type(exc).__name__})"
+            fix = "import it again later; if it keeps failing, send the server log to the operator"
+            return _failed(item, uri, "internal_error", message, fix)
+
+
+def tally(outcomes: list[Outcome], *, location: Location, job: Any) -> Tally:
+    """The rows one batch writes: new assets, failures, files already present, files to retry."""
+    result = Tally()
+    for outcome in outcomes:
+        if outcome.present:
+            assert outcome.info is not None
+            result.present[outcome.location] = outcome.info
+            continue
+        if outcome.transient is not None:
+            result.retry.append(outcome.item)
+            result.retry_error = outcome.transient
+            continue
+        if outcome.result is not None:
+            result.bytes_read += outcome.result.bytes_read
+            result.requests += outcome.result.requests
+            failure = outcome.result.failure
+            if failure is not None:
+                outcome.failure = (failure.code, failure.reason, failure.fix)
+        if outcome.failure is not None:
+            code, message, fix = outcome.failure
+            result.failures.append(failure_row(job.id, outcome.location, code, message, fix))
+            continue
+        result.assets.append(_asset_row(outcome, location, job))
+    return result
+
+
+def failure_row(
+    job_id: str, location: str, code: str, message: str, fix: str | None
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "created_at": utcnow(),
+        "job_id": job_id,
+        "location": location,
+        "code": code,
+        "message": message,
+        "fix": fix,
+    }
+
+
+def _failed(item: Item, uri: str, code: str, message: str, fix: str | None) -> Outcome:
+    return Outcome(item, uri, failure=(code, message, fix))
+
+
+def _asset_row(outcome: Outcome, location: Location, job: Any) -> dict[str, Any]:
+    assert outcome.result is not None and outcome.result.facts is not None
+    assert outcome.info is not None
+    now = utcnow()
+    return {
+        "id": new_id(),
+        "created_at": now,
+        "updated_at": now,
+        "status": "active",
+        "org_id": job.org_id,
+        "project_id": job.project_id,
+        "connection_id": job.connection_id,
+        "import_job_id": job.id,
+        "location": outcome.location,
+        "provider": location.provider,
+        "bucket": location.bucket,
+        "key": outcome.info.key,
+        **lifecycle.fact_columns(outcome.result.facts, outcome.info),
+    }

@@ -1,0 +1,121 @@
+"""The sweep: hands work whose worker died (its lease lapsed) to another worker.
+
+Every INSITU_IMPORT_SWEEP_SECONDS, on every backend (a thread in ``insitu serve`` and in
+``insitu worker``), it re-queues the listers and batches of running imports whose lease has
+lapsed, batches queued long ago whose message may be lost (a broker restarted, a server
+killed with the in-process queue), ends imports that are complete, and starts imports waiting
+for a free slot of their org. Several sweeps may run at once: every claim is a conditional
+update, so a task delivered twice runs once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from insitu import jobs
+from insitu.config import Settings
+from insitu.db import session_scope, utcnow
+from insitu.imports import service as imports
+from insitu.imports.batches import BATCH_TASK
+from insitu.imports.completion import finish_if_complete
+from insitu.imports.lister import LIST_TASK
+from insitu.imports.models import (
+    BATCH_QUEUED,
+    BATCH_RUNNING,
+    QUEUED,
+    RUNNING,
+    ImportBatch,
+    ImportJob,
+)
+from insitu.jobs.periodic import Periodic
+
+log = logging.getLogger(__name__)
+# At most this many batches re-queued per import per sweep: the lister's bound keeps the
+# queue short anyway, and a huge backlog is drained over a few sweeps, not at once.
+_PER_SWEEP = 1000
+
+
+def sweep(*, settings: Settings, restarted: bool = False) -> int:
+    """Re-queue lapsed work; returns how many tasks were queued. ``restarted``: this process
+    just started and its in-process queue (inline backend) was lost with the previous one,
+    so every queued batch is handed out again at once."""
+    now = utcnow()
+    lease = timedelta(seconds=settings.import_lease_seconds)
+    queued = 0
+    with session_scope() as session:
+        for job_id in session.scalars(
+            select(ImportJob.id).where(
+                ImportJob.status == RUNNING,
+                ImportJob.listing_done.is_(False),
+                or_(ImportJob.lister_lease_until.is_(None), ImportJob.lister_lease_until < now),
+            )
+        ):
+            jobs.enqueue(session, LIST_TASK, job_id=job_id)
+            queued += 1
+        lost_before = now if restarted else now - 2 * lease
+        lapsed = (
+            select(ImportBatch.id)
+            .join(ImportJob, ImportJob.id == ImportBatch.job_id)
+            .where(
+                ImportJob.status == RUNNING,
+                or_(
+                    and_(ImportBatch.status == BATCH_RUNNING, ImportBatch.lease_until < now),
+                    and_(
+                        ImportBatch.status == BATCH_QUEUED,
+                        ImportBatch.enqueued_at <= lost_before,
+                        or_(ImportBatch.not_before.is_(None), ImportBatch.not_before <= now),
+                    ),
+                ),
+            )
+            .limit(_PER_SWEEP)
+        )
+        batch_ids = list(session.scalars(lapsed))
+        for batch_id in batch_ids:
+            jobs.enqueue(session, BATCH_TASK, batch_id=batch_id)
+        if batch_ids:
+            session.execute(
+                update(ImportBatch)
+                .where(ImportBatch.id.in_(batch_ids), ImportBatch.status == BATCH_QUEUED)
+                .values(enqueued_at=now)
+            )
+        queued += len(batch_ids)
+        queued += _start_waiting(session, settings)
+        complete = list(
+            session.scalars(
+                select(ImportJob.id).where(
+                    ImportJob.status == RUNNING, ImportJob.listing_done.is_(True)
+                )
+            )
+        )
+    for job_id in complete:
+        finish_if_complete(job_id, settings=settings)
+    if queued:
+        log.info("import sweep re-queued %d tasks", queued)
+    return queued
+
+
+def _start_waiting(session: Session, settings: Settings) -> int:
+    orgs = session.scalars(select(ImportJob.org_id).where(ImportJob.status == QUEUED).distinct())
+    started = 0
+    for org_id in list(orgs):
+        started += len(
+            imports.start_waiting(
+                session, org_id=org_id, max_running=settings.max_running_imports_per_org
+            )
+        )
+    return started
+
+
+def sweeper(settings: Settings, *, queue_lost_on_start: bool) -> Periodic:
+    """The sweep as a daemon thread; its first run comes at once. ``queue_lost_on_start``:
+    the job queue lived in the previous process (inline backend), so the first run hands out
+    every queued batch again."""
+
+    def run(first: bool) -> None:
+        sweep(settings=settings, restarted=first and queue_lost_on_start)
+
+    return Periodic("import-sweep", settings.import_sweep_seconds, run)

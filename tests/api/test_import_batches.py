@@ -1,0 +1,174 @@
+"""An import split into batches: idempotent batches, leases that lapse, the sweep."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+
+from insitu.assets.models import Asset
+from insitu.config import Settings, get_settings
+from insitu.connections import stores
+from insitu.db import session_scope, utcnow
+from insitu.imports.batches import run_batch
+from insitu.imports.lister import run_lister
+from insitu.imports.models import ImportBatch, ImportJob
+from insitu.imports.sweep import sweep
+from insitu.jobs.inline import InlineBackend
+from tests.api.test_import_behaviour import (  # noqa: F401  (fixtures)
+    WrappedStore,
+    folder,
+    queued_import,
+    real_store,
+    setup,
+)
+
+
+class StalledReads(WrappedStore):
+    """Reads wait until the test lets them go on: a worker stuck mid-batch."""
+
+    def __init__(self, inner: Any, go_on: threading.Event) -> None:
+        super().__init__(inner)
+        self.go_on = go_on
+        self.reading = threading.Event()
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        self.reading.set()
+        assert self.go_on.wait(30)
+        return self.inner.get_range(key, start, end)
+
+
+def _batches(job_id: str) -> list[ImportBatch]:
+    with session_scope() as session:
+        query = select(ImportBatch).where(ImportBatch.job_id == job_id).order_by(ImportBatch.id)
+        return list(session.scalars(query))
+
+
+def _assets(project_id: str) -> int:
+    with session_scope() as session:
+        query = select(func.count()).select_from(Asset).where(Asset.project_id == project_id)
+        return session.scalar(query) or 0
+
+
+def _stalled_batch(
+    setup: dict[str, str],  # noqa: F811
+    settings: Settings,
+) -> tuple[str, str, threading.Thread, threading.Event, dict[str, bool]]:
+    """An import listed into one batch that a first worker claimed and is stuck reading."""
+    job_id = queued_import(setup, settings)
+    assert run_lister(job_id, settings=settings, requeue=False).state == "done"
+    [batch] = _batches(job_id)
+    store, location = real_store(setup, settings)
+    go_on = threading.Event()
+    stalled = StalledReads(store, go_on)
+    stores.forget(setup["connection"])
+    stores.get_or_open(setup["connection"], location, lambda: stalled)
+    result: dict[str, bool] = {}
+    first = threading.Thread(
+        target=lambda: result.setdefault("first", run_batch(batch.id, settings=settings))
+    )
+    first.start()
+    assert stalled.reading.wait(30)
+    stores.forget(setup["connection"])  # later workers read the real store
+    return job_id, batch.id, first, go_on, result
+
+
+def test_a_batch_run_twice_writes_nothing_twice(
+    api: TestClient,
+    setup: dict[str, str],  # noqa: F811
+    settings: Settings,
+) -> None:
+    job_id = queued_import(setup, settings)
+    run_lister(job_id, settings=settings, requeue=False)
+    [batch] = _batches(job_id)
+    assert run_batch(batch.id, settings=settings)
+    once = api.get(f"/v1/imports/{job_id}").json()
+    assert once["status"] == "succeeded" and once["counts"]["imported"] == 25
+
+    assert not run_batch(batch.id, settings=settings)  # a redelivered message
+    with session_scope() as session:  # even a batch put back as queued by mistake
+        session.execute(update(ImportBatch).values(status="queued"))
+    run_batch(batch.id, settings=settings)
+    again = api.get(f"/v1/imports/{job_id}").json()
+    assert again["counts"] == once["counts"] | {
+        "already_present": again["counts"]["already_present"]
+    }
+    assert again["counts"]["imported"] == 25 and _assets(setup["project"]) == 25
+    assert once["batches"] == {"queued": 0, "running": 0, "done": 1, "given_up": 0}
+
+
+def test_a_batch_taken_over_after_its_lease_lapsed_writes_nothing_when_it_wakes(
+    api: TestClient,
+    setup: dict[str, str],  # noqa: F811
+    settings: Settings,
+) -> None:
+    job_id, batch_id, first, go_on, result = _stalled_batch(setup, settings)
+    assert not run_batch(batch_id, settings=settings)  # its lease still holds: not taken
+    with session_scope() as session:  # ...until it lapses, as when its worker died
+        session.execute(update(ImportBatch).values(lease_until=utcnow()))
+    assert run_batch(batch_id, settings=settings)
+    finished = api.get(f"/v1/imports/{job_id}").json()
+    assert finished["status"] == "succeeded" and finished["counts"]["imported"] == 25
+
+    go_on.set()  # the first worker wakes up with the files read
+    first.join(30)
+    assert result == {"first": False}
+    assert api.get(f"/v1/imports/{job_id}").json()["counts"] == finished["counts"]
+    assert _assets(setup["project"]) == 25
+
+
+def test_a_batch_that_ends_after_its_import_was_canceled_writes_nothing(
+    api: TestClient,
+    setup: dict[str, str],  # noqa: F811
+    settings: Settings,
+) -> None:
+    job_id, _, first, go_on, result = _stalled_batch(setup, settings)
+    canceled = api.post(f"/v1/imports/{job_id}/cancel", json={"remove_assets": True}).json()
+    assert canceled["status"] == "canceled" and canceled["batches"]["running"] == 0
+    go_on.set()
+    first.join(30)
+    assert result == {"first": False}
+    job = api.get(f"/v1/imports/{job_id}").json()
+    assert job["status"] == "canceled" and job["counts"]["imported"] == 0
+    assert _assets(setup["project"]) == 0
+
+
+def test_the_sweep_takes_up_an_import_whose_worker_died(
+    api: TestClient,
+    setup: dict[str, str],  # noqa: F811
+    worker: InlineBackend,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server killed mid-import: its lister's and a batch's leases lapse, and a queued
+    batch's message died with it. Started again, its first sweep finishes the import."""
+    monkeypatch.setenv("INSITU_IMPORT_BATCH_SIZE", "10")
+    monkeypatch.setenv("INSITU_IMPORT_MAX_PENDING_BATCHES", "2")
+    get_settings.cache_clear()
+    settings = get_settings()
+    job_id = queued_import(setup, settings)
+    assert run_lister(job_id, settings=settings, requeue=False).state == "wait"
+    running, queued = _batches(job_id)
+    with session_scope() as session:
+        session.execute(
+            update(ImportBatch)
+            .where(ImportBatch.id == running.id)
+            .values(status="running", token="dead", lease_until=utcnow())
+        )
+        session.execute(update(ImportJob).values(lister_lease_until=utcnow()))
+    state = api.get(f"/v1/imports/{job_id}").json()
+    assert state["status"] == "running"
+    assert state["batches"] == {"queued": 1, "running": 1, "done": 0, "given_up": 0}
+
+    time.sleep(0.01)
+    assert sweep(settings=settings, restarted=True) == 3  # the lister and both batches
+    worker.join()
+    finished = api.get(f"/v1/imports/{job_id}").json()
+    assert finished["status"] == "succeeded", finished
+    assert finished["counts"] == {"listed": 25, "imported": 25, "already_present": 0, "failed": 0}
+    assert finished["batches"] == {"queued": 0, "running": 0, "done": 3, "given_up": 0}
+    assert _assets(setup["project"]) == 25
+    assert sweep(settings=settings) == 0  # nothing left to take up

@@ -1,0 +1,235 @@
+"""One import spread over Celery workers (real processes, Redis, PostgreSQL, fakes3 as S3).
+
+fakes3 (``../shared/tools/fakes3``, a synthetic S3 bucket of N PNGs, made by its own
+setup.sh) stands in for S3 here: moto is too slow to serve thousands of objects in seconds,
+and fakes3 can answer a share of requests with ``503 SlowDown`` as S3 does under load.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import func, select
+
+from insitu import jobs
+from insitu.assets.models import Asset
+from insitu.config import Settings, get_settings
+from insitu.connections import service as connections
+from insitu.connections.schemas import ConnectionCreate
+from insitu.db import session_scope
+from insitu.imports import service as imports
+from insitu.imports.models import ImportFailure, ImportJob
+from insitu.imports.schemas import ImportCreate
+from insitu.organizations import service as organizations
+from insitu.projects import service as projects
+from insitu.projects.schemas import ProjectCreate
+from tests.fixtures.moto import TEST_CREDENTIALS
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKES3 = ROOT.parent / "shared" / "tools" / "fakes3"
+INSITU = str(Path(sys.executable).with_name("insitu"))
+postgresql = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+class FakeS3:
+    """A fakes3 server on a free port, in its own venv (its setup.sh makes it if needed)."""
+
+    def __init__(self, objects: int, *args: str) -> None:
+        subprocess.run(["bash", str(FAKES3 / "setup.sh")], check=True, capture_output=True)
+        python = Path(os.environ.get("FAKES3_HOME", "/tmp/fakes3")) / "venv" / "bin" / "python"
+        handle, name = tempfile.mkstemp(prefix="fakes3-port-")
+        os.close(handle)
+        self.port_file = Path(name)
+        self.port_file.unlink()
+        self.process = subprocess.Popen(
+            [str(python), str(FAKES3 / "fakes3.py"), "-n", str(objects), "--per-prefix", "1000",
+             "--port", "0", "--port-file", str(self.port_file), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not (self.port_file.exists() and self.port_file.read_text().strip()):
+            assert self.process.poll() is None and time.monotonic() < deadline, "no fakes3"
+            time.sleep(0.05)
+        self.endpoint = f"http://127.0.0.1:{self.port_file.read_text().strip()}"
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=10)
+        self.port_file.unlink(missing_ok=True)
+
+
+class Workers:
+    """``insitu worker`` processes on one test queue, each stopped by its own process group."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [INSITU, "worker", "--concurrency", str(concurrency)],
+            env={**os.environ},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.processes.append(process)
+        return process
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+@pytest.fixture
+def cluster(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workers]:
+    """Celery on Redis, with leases and sweeps short enough for a test to see them lapse."""
+    from insitu.jobs.celery_backend import CeleryBackend
+    from insitu.jobs.celery_backend import app as celery_app
+
+    queue = f"insitu-test-{uuid.uuid4().hex[:8]}"
+    for name, value in {
+        "INSITU_JOB_BACKEND": "celery",
+        "INSITU_CELERY_QUEUE": queue,
+        "INSITU_IMPORT_BATCH_SIZE": "250",
+        "INSITU_IMPORT_LEASE_SECONDS": "3",
+        "INSITU_IMPORT_SWEEP_SECONDS": "0.5",
+        "INSITU_IMPORT_RETRY_BASE_SECONDS": "0.1",
+        "INSITU_IMPORT_RETRY_MAX_SECONDS": "1",
+        **TEST_CREDENTIALS,
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    previous_queue = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = queue
+    previous = jobs.set_backend(CeleryBackend())
+    workers = Workers()
+    try:
+        yield workers
+    finally:
+        workers.stop()
+        jobs.set_backend(previous)
+        celery_app.conf.task_default_queue = previous_queue
+        redis.Redis.from_url(get_settings().celery_broker_url).delete(queue)
+
+
+def start_import(fakes3: FakeS3, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An import of fakes3's bucket, queued for the workers; they read the same endpoint."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", fakes3.endpoint)
+    settings = get_settings()
+    with session_scope() as session:
+        org, _ = organizations.create(session, name="scale", settings=settings)
+        connection = connections.create(
+            session,
+            org=org,
+            data=ConnectionCreate(provider="s3", settings={}),
+            settings=settings,
+            operator=True,
+        )
+        project = projects.create(session, org=org, data=ProjectCreate(name="scale"))
+        data = ImportCreate(source="s3://bench/images/", connection_id=connection.id)
+        return imports.create(session, org=org, project=project, data=data, settings=settings).id
+
+
+def wait_for(job_id: str, *, until: float = 120, imported: int | None = None) -> dict:  # type: ignore[type-arg]
+    """The import as the API shows it, once it ends (or once ``imported`` files are in)."""
+    deadline = time.monotonic() + until
+    while True:
+        with session_scope() as session:
+            job = imports.read(session.get_one(ImportJob, job_id)).model_dump()
+        if job["status"] in ("succeeded", "failed", "canceled"):
+            return job
+        if imported is not None and job["counts"]["imported"] >= imported:
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+
+
+def assets_and_failures(job_id: str) -> tuple[int, int, list[str]]:
+    """(assets, distinct locations among them, failure codes) of the import's project."""
+    with session_scope() as session:
+        project_id = session.get_one(ImportJob, job_id).project_id
+        where = Asset.project_id == project_id
+        assets = session.scalar(select(func.count()).select_from(Asset).where(where)) or 0
+        distinct = session.scalar(select(func.count(func.distinct(Asset.location))).where(where))
+        codes = list(
+            session.scalars(select(ImportFailure.code).where(ImportFailure.job_id == job_id))
+        )
+    return assets, distinct or 0, codes
+
+
+@postgresql
+def test_two_workers_import_five_thousand_files_with_exact_counts(
+    cluster: Workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fakes3 = FakeS3(5000)
+    try:
+        job_id = start_import(fakes3, monkeypatch)
+        cluster.start()
+        cluster.start()
+        job = wait_for(job_id)
+    finally:
+        fakes3.stop()
+    assert job["status"] == "succeeded", job
+    assert job["counts"] == {"listed": 5000, "imported": 5000, "already_present": 0, "failed": 0}
+    assert job["batches"] == {"queued": 0, "running": 0, "done": 20, "given_up": 0}
+    assert job["progress"]["rate"] > 0
+    assert assets_and_failures(job_id) == (5000, 5000, [])
+
+
+@postgresql
+def test_a_worker_killed_mid_import_leaves_exactly_one_asset_per_file(
+    cluster: Workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fakes3 = FakeS3(5000, "--latency-ms", "5")
+    try:
+        job_id = start_import(fakes3, monkeypatch)
+        doomed = cluster.start()
+        cluster.start()
+        midway = wait_for(job_id, imported=500)
+        assert midway["status"] == "running"
+        cluster.kill(doomed)  # SIGKILL: its batches stay claimed until their leases lapse
+        job = wait_for(job_id)
+    finally:
+        fakes3.stop()
+    assert job["status"] == "succeeded", job
+    assert job["counts"] == {"listed": 5000, "imported": 5000, "already_present": 0, "failed": 0}
+    assert assets_and_failures(job_id) == (5000, 5000, [])
+
+
+@postgresql
+def test_a_store_answering_a_fifth_of_requests_with_slow_down_loses_no_file(
+    cluster: Workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fakes3 = FakeS3(2000, "--error-rate", "0.2", "--error-seed", "1")
+    try:
+        job_id = start_import(fakes3, monkeypatch)
+        cluster.start()
+        job = wait_for(job_id)
+    finally:
+        fakes3.stop()
+    assert job["status"] == "succeeded", job
+    assert job["counts"] == {"listed": 2000, "imported": 2000, "already_present": 0, "failed": 0}
+    assert assets_and_failures(job_id) == (2000, 2000, [])
