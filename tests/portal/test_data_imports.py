@@ -39,9 +39,10 @@ def _hold_worker() -> None:
 
 @pytest.fixture
 def held(worker: InlineBackend) -> Iterator[Callable[[], None]]:
-    """Keep the worker busy until the returned function is called (or the test ends)."""
+    """Keep every worker thread busy until the returned function is called (or the test ends)."""
     HOLD.clear()
-    worker.send("tests.portal.hold_worker", {})
+    for _ in range(worker.threads):
+        worker.send("tests.portal.hold_worker", {})
     yield HOLD.set
     HOLD.set()
 

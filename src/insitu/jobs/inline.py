@@ -23,7 +23,7 @@ class InlineBackend:
             from insitu.config import get_settings
 
             threads = get_settings().worker_threads
-        self._threads_wanted = threads
+        self.threads = threads
         # (name, args, due): a task runs once time.monotonic() reaches its due time.
         self._queue: queue.Queue[tuple[str, dict[str, Any], float]] = queue.Queue()
         self._threads: list[threading.Thread] = []
@@ -52,7 +52,7 @@ class InlineBackend:
 
     def _ensure_started(self) -> None:
         with self._lock:
-            while len(self._threads) < self._threads_wanted:
+            while len(self._threads) < self.threads:
                 thread = threading.Thread(target=self._work, name="insitu-worker", daemon=True)
                 thread.start()
                 self._threads.append(thread)
