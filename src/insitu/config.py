@@ -98,8 +98,14 @@ class Settings(BaseSettings):
     # Imports of one org running at once; the rest wait queued and start as slots free up.
     max_running_imports_per_org: int = Field(default=4, ge=1, le=1000)
 
-    import_concurrency: int = Field(default=32, ge=1, le=512)
-    import_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Probes one import keeps in flight. A cloud bucket answers in tens of milliseconds, so
+    # it takes hundreds in flight to keep one core busy; a nearby store is not slowed by it.
+    import_concurrency: int = Field(default=256, ge=1, le=1024)
+    # Requests this process keeps in flight to one bucket, over all its imports and
+    # reconciles; halved (down to 4) while the store throttles, regained as it recovers.
+    store_max_in_flight: int = Field(default=256, ge=1, le=4096)
+    # Objects listed, probed and committed together: one S3 list page (the most it returns).
+    import_batch_size: int = Field(default=1000, ge=1, le=10_000)
     probe_byte_budget: int = Field(default=4 * 1024 * 1024, ge=1024)
     text_max_bytes: int = Field(default=1024 * 1024, ge=1)
     # The largest request body the API reads. The default holds an import naming the most

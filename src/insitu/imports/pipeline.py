@@ -26,7 +26,7 @@ from insitu.config import Settings, get_settings
 from insitu.connections import service as connections
 from insitu.connections.models import Connection
 from insitu.db import insert_ignoring_duplicates, new_id, session_scope, utcnow
-from insitu.errors import InsituError, ObjectNotFound
+from insitu.errors import InsituError, ObjectNotFound, StoreTransient
 from insitu.imports import service as imports
 from insitu.imports.models import (
     CANCELED,
@@ -233,6 +233,8 @@ class _Runner:
             )
             fix = "check the file name, or upload the file, then import again"
             return _failed(key, uri, "object_not_found", message, exc.fix or fix)
+        except StoreTransient:
+            raise  # the store, not this file: the whole batch is tried again later
         except InsituError as exc:  # e.g. InvalidLocation: a name no file can have
             return _failed(key, uri, exc.code, exc.detail, exc.fix)
         except Exception as exc:  # one bad file must not stop millions of others

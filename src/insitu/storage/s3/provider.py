@@ -21,6 +21,7 @@ from insitu.storage.s3.config import S3Config, s3_config
 from insitu.storage.s3.identity import EventHook, Identity, env_endpoint
 from insitu.storage.s3.policies import cors_configuration, platform_role_arn, put_cors_command
 from insitu.storage.s3.store import S3ObjectStore
+from insitu.storage.throttle import for_bucket
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
@@ -100,7 +101,10 @@ class S3Provider:
             os.environ.get("AWS_PROFILE"),
         )
         identity = self._identities.get(key, lambda: Identity(config, context, self.event_hooks))
-        return S3ObjectStore(identity, location.bucket)
+        throttle = for_bucket(
+            ("s3", identity.endpoint, location.bucket), context.settings.store_max_in_flight
+        )
+        return S3ObjectStore(identity, location.bucket, throttle)
 
     def clear_cache(self) -> None:
         """Forget cached identities, clients and credentials (tests; rotated platform keys)."""
