@@ -191,13 +191,17 @@ def watch(job_id: str, objects: int, workers: int, procs: list[psutil.Process]) 
         with session_scope() as session:
             job = session.get_one(ImportJob, job_id)
             status, done, failed = job.status, job.imported + job.failed, job.failed
+            summary = (
+                f"listed {job.listed:,}, imported {job.imported:,}, already present "
+                f"{job.already_present:,}, failed {job.failed:,}, error {job.error}"
+            )
         if not at_tenth and done >= objects // 10:
             at_tenth = max(rss)
         if status in ("succeeded", "failed", "canceled"):
             break
         time.sleep(0.1)
     if status != "succeeded" or done != objects:
-        raise SystemExit(f"the import ended {status} with {done:,} of {objects:,} objects")
+        raise SystemExit(f"the import of {objects:,} objects ended {status}: {summary}")
     return Run(workers, objects, 0.0, 0.0, 0, peaks, at_tenth, max(rss), status, failed)
 
 
