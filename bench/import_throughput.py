@@ -81,7 +81,9 @@ def configure(database: Path, **extra: str) -> None:
     )
 
 
-def create_import(source: str, provider: str, settings_json: dict[str, str]) -> str:
+def create_import(
+    source: str, provider: str, settings_json: dict[str, str], *, enqueue: bool = False
+) -> str:
     from insitu.config import get_settings
     from insitu.connections import service as connections
     from insitu.connections.schemas import ConnectionCreate
@@ -111,7 +113,7 @@ def create_import(source: str, provider: str, settings_json: dict[str, str]) -> 
             project=project,
             data=ImportCreate(source=source, connection_id=connection.id),
             settings=settings,
-            enqueue=False,
+            enqueue=enqueue,
         )
         return job.id
 

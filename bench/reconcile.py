@@ -16,17 +16,15 @@ Two cases, each printed with its figures:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.fixtures.fakes3 import FakeS3  # noqa: E402
 from tests.fixtures.moto import TEST_CREDENTIALS  # noqa: E402
 
 from bench.import_throughput import (  # noqa: E402
@@ -39,39 +37,6 @@ from bench.import_throughput import (  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKES3 = ROOT.parent / "shared" / "tools" / "fakes3"
-
-
-class FakeS3:
-    """A fakes3 server on a free port, in its own venv (made by its setup.sh)."""
-
-    def __init__(self, objects: int, latency_ms: int) -> None:
-        subprocess.run(["bash", str(FAKES3 / "setup.sh")], check=True, capture_output=True)
-        python = Path(os.environ.get("FAKES3_HOME", "/tmp/fakes3")) / "venv" / "bin" / "python"
-        self.port_file = Path(tempfile.mkstemp(prefix="fakes3-port-")[1])
-        self.port_file.unlink()
-        self.process = subprocess.Popen(
-            [str(python), str(FAKES3 / "fakes3.py"), "-n", str(objects), "--port", "0",
-             "--port-file", str(self.port_file), "--latency-ms", str(latency_ms)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while not (self.port_file.exists() and self.port_file.read_text().strip()):
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise SystemExit("fakes3 did not start")
-            time.sleep(0.1)
-        self.endpoint = f"http://127.0.0.1:{self.port_file.read_text().strip()}"
-
-    def stats(self) -> dict[str, int]:
-        with urllib.request.urlopen(f"{self.endpoint}/__fakes3/stats") as response:
-            by_op: dict[str, int] = json.load(response)["by_op"]
-        return by_op
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        self.port_file.unlink(missing_ok=True)
 
 
 def point_at(endpoint: str) -> None:

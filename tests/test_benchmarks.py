@@ -45,3 +45,12 @@ def test_reconcile_bench_prints_its_figures() -> None:
     output = run_bench("bench/reconcile.py", "--case", "churn", "--churn-objects", "300")
     for figure in ("list requests", "other requests", "CPU per asset", "peak RSS growth"):
         assert figure in output
+
+
+def test_scale_out_bench_prints_its_figures() -> None:
+    output = run_bench(
+        "bench/scale_out.py", "--objects", "300", "--workers", "1", "--latency-ms", "0"
+    )
+    for figure in ("objects/s", "CPU per object", "peak RSS per worker", "requests per object",
+                   "projection for 10,000,000 objects", "16 worker(s)"):  # fmt: skip
+        assert figure in output

@@ -110,7 +110,12 @@ class Settings(BaseSettings):
     # Imports of one org running at once; the rest wait queued and start as slots free up.
     max_running_imports_per_org: int = Field(default=4, ge=1, le=1000)
 
-    import_concurrency: int = Field(default=32, ge=1, le=512)
+    # Probes one import keeps in flight. A cloud bucket answers in tens of milliseconds, so
+    # it takes hundreds in flight to keep one core busy; a nearby store is not slowed by it.
+    import_concurrency: int = Field(default=256, ge=1, le=1024)
+    # Requests this process keeps in flight to one bucket, over all its imports and
+    # reconciles; halved (down to 4) while the store throttles, regained as it recovers.
+    store_max_in_flight: int = Field(default=256, ge=1, le=4096)
     # An import is listed by one lister into batches of this many keys, which any worker
     # probes and writes; at most import_max_pending_batches of one import wait or run at once
     # (the lister pauses until batches finish), so the queue stays bounded.

@@ -20,7 +20,10 @@ them all as ``{"error": code, "detail": ..., "fix": ...}`` with the class's stat
         ├── AccessDenied             403 access_denied       (also a PermissionError)
         │   └── KeyAccessDenied      403 kms_access_denied   a KMS key refuses to decrypt
         ├── ProviderUnavailable      501 provider_unavailable  SDK not installed
-        └── StorageUnreachable       502 storage_unreachable
+        ├── StorageUnreachable       502 storage_unreachable
+        └── StoreTransient           503 (transient: retried, then raised; try again later)
+            ├── StoreThrottled       503 storage_throttled     503 SlowDown / 429, retries spent
+            └── StoreUnavailable     503 storage_unavailable   timeouts, resets, 5xx, retries spent
 """
 
 from __future__ import annotations
@@ -141,3 +144,28 @@ class ProviderUnavailable(StorageError):
 class StorageUnreachable(StorageError):
     code = "storage_unreachable"
     status_code = 502
+
+
+class StoreTransient(StorageError):
+    """The store failed for a while, not for this file: retried with backoff until the
+    retries ran out. Work that hits it should be tried again later, not recorded as a
+    per-file failure (an import's batch is requeued)."""
+
+    code = "storage_transient"
+    status_code = 503
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "30"}
+
+
+class StoreThrottled(StoreTransient):
+    """The store kept answering "slow down" (S3 503 SlowDown, HTTP 429) after every retry."""
+
+    code = "storage_throttled"
+
+
+class StoreUnavailable(StoreTransient):
+    """The store kept timing out, resetting connections or answering 5xx after every retry."""
+
+    code = "storage_unavailable"

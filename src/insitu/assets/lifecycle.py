@@ -79,7 +79,7 @@ def add_imported(session: Session, rows: list[dict[str, Any]], *, by: str) -> in
         events = [
             _event(asset_id, CREATED, by=by, to_status=ACTIVE, at=at) for asset_id in inserted
         ]
-        session.execute(insert(AssetEvent), events)
+        session.connection().execute(insert(AssetEvent.__table__), events)  # type: ignore[arg-type]
     return len(inserted)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 
-from insitu.errors import InsituError, StorageUnreachable
+from insitu.errors import InsituError, StorageUnreachable, StoreTransient
 
 # HTTP statuses a store sends when it is busy or briefly broken, not when the file is wrong.
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -50,7 +50,9 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def _says_transient(exc: BaseException) -> bool:
-    if isinstance(exc, StorageUnreachable | TimeoutError | ConnectionError | socket.timeout):
+    if isinstance(
+        exc, StoreTransient | StorageUnreachable | TimeoutError | ConnectionError | socket.timeout
+    ):
         return True
     if isinstance(exc, InsituError):
         return False  # its status is insitu's own (502 for any store error); its cause tells

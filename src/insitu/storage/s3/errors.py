@@ -24,6 +24,8 @@ from insitu.errors import (
     ObjectNotFound,
     StorageError,
     StorageUnreachable,
+    StoreThrottled,
+    StoreUnavailable,
 )
 from insitu.storage.s3.identity import BOTO_ERRORS, AssumeRoleFailed, Identity, identity_arn_of
 from insitu.storage.s3.policies import (
@@ -56,6 +58,20 @@ _ERRORS: dict[str, type[StorageError]] = {
     "KMS.DisabledException": KeyAccessDenied,
     "KMS.NotFoundException": KeyAccessDenied,
     "KMS.KMSInvalidStateException": KeyAccessDenied,
+    # Transient: retried with backoff by storage.throttle, never a per-file failure.
+    "SlowDown": StoreThrottled,
+    "503": StoreThrottled,
+    "429": StoreThrottled,
+    "TooManyRequests": StoreThrottled,
+    "Throttling": StoreThrottled,
+    "ThrottlingException": StoreThrottled,
+    "RequestLimitExceeded": StoreThrottled,
+    "ServiceUnavailable": StoreThrottled,
+    "InternalError": StoreUnavailable,
+    "RequestTimeout": StoreUnavailable,
+    "500": StoreUnavailable,
+    "502": StoreUnavailable,
+    "504": StoreUnavailable,
 }
 # What a call through boto3 or obstore raises when the store, STS or the network fails us.
 SDK_ERRORS: tuple[type[Exception], ...] = (
@@ -64,12 +80,17 @@ SDK_ERRORS: tuple[type[Exception], ...] = (
     FileNotFoundError,  # obstore's "not found" (its NotFoundError class is no longer raised)
     AssumeRoleFailed,
 )
+# obstore (reqwest) words a request that got no response so; "kind: Connect" if no connection.
+_SENDING, _CONNECT = "error sending request", "kind: Connect"
 _REDIRECTS = ("301", "302", "303", "307", "308", "PermanentRedirect", "TemporaryRedirect")
 _KMS_HINTS = ("kms", "customer master key")
 _KMS_ARN = re.compile(r"arn:aws[\w-]*:kms:[\w-]+:\d{12}:key/[\w-]+")
 _UNREACHABLE = (
     botocore.exceptions.EndpointConnectionError,
     botocore.exceptions.ConnectTimeoutError,
+)
+# A request that was sent but got no answer: the store is there, just failing for now.
+_INTERRUPTED = (
     botocore.exceptions.ReadTimeoutError,
     botocore.exceptions.ConnectionClosedError,
 )
@@ -120,10 +141,16 @@ def map_error(exc: Exception, what: str, where: Where) -> InsituError:
             return cause
     identity, bucket = where.identity, where.bucket
     endpoint = identity.endpoint or f"S3 in {identity.config.region}"
-    unreachable = isinstance(exc, _UNREACHABLE) or (
-        isinstance(exc, obstore.exceptions.GenericError) and "error sending request" in str(exc)
-    )
-    if unreachable:
+    sending = isinstance(exc, obstore.exceptions.GenericError) and _SENDING in str(exc)
+    if isinstance(exc, _INTERRUPTED) or (sending and _CONNECT not in str(exc)):
+        return StoreUnavailable(
+            f"{what} failed: {endpoint} did not answer ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]})",
+            fix=f"retry later; if it persists, check {endpoint} and the network to it",
+            bucket=bucket,
+            key=where.key,
+        )
+    if isinstance(exc, _UNREACHABLE) or sending:
         return StorageUnreachable(
             f"{what} failed: cannot reach {endpoint}",
             fix=f"check that {endpoint} is reachable from the insitu servers "

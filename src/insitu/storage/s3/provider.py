@@ -27,6 +27,7 @@ from insitu.storage.s3.policies import (
     put_cors_command,
 )
 from insitu.storage.s3.store import S3ObjectStore
+from insitu.storage.throttle import for_bucket
 
 if TYPE_CHECKING:
     from insitu.config import Settings
@@ -121,7 +122,10 @@ class S3Provider:
             os.environ.get("AWS_PROFILE"),
         )
         identity = self._identities.get(key, lambda: Identity(config, context, self.event_hooks))
-        return S3ObjectStore(identity, location.bucket)
+        throttle = for_bucket(
+            ("s3", identity.endpoint, location.bucket), context.settings.store_max_in_flight
+        )
+        return S3ObjectStore(identity, location.bucket, throttle)
 
     def offered(self, settings: Settings) -> bool:
         return True  # any org may connect its own account

@@ -11,6 +11,7 @@ import obstore
 from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range
 from insitu.storage.s3.errors import SDK_ERRORS, Where, code_of, map_error
 from insitu.storage.s3.identity import Identity
+from insitu.storage.throttle import Throttle
 
 
 def _obstore_can_address(key: str) -> bool:
@@ -29,9 +30,10 @@ def _content_hash(etag: str | None) -> str | None:
 class S3ObjectStore:
     """Read-only access to one bucket; thread-safe; clients are shared per identity."""
 
-    def __init__(self, identity: Identity, bucket: str) -> None:
+    def __init__(self, identity: Identity, bucket: str, throttle: Throttle | None = None) -> None:
         self.identity = identity
         self.bucket = bucket
+        self.throttle = throttle or Throttle(256)
 
     def _where(self, key: str | None = None) -> Where:
         return Where(self.identity, self.bucket, key)
@@ -57,10 +59,8 @@ class S3ObjectStore:
                 args["StartAfter"] = after
             if delimiter:
                 args["Delimiter"] = delimiter
-            try:
-                response = client.list_objects_v2(**args)
-            except SDK_ERRORS as exc:
-                raise map_error(exc, f"listing {self._where(prefix).uri}", self._where()) from exc
+            what = f"listing {self._where(prefix).uri}"
+            response = self.throttle.call(self._list, client, args, what, what=what)
             contents = response.get("Contents", [])
             objects = [
                 ObjectInfo(
@@ -86,12 +86,17 @@ class S3ObjectStore:
             if not more:
                 return
 
+    def _list(self, client: Any, args: dict[str, Any], what: str) -> dict[str, Any]:
+        try:
+            response: dict[str, Any] = client.list_objects_v2(**args)
+        except SDK_ERRORS as exc:
+            raise map_error(exc, what, self._where()) from exc
+        return response
+
     def head(self, key: str) -> ObjectInfo:
         """HEAD one object: size, ETag (unquoted), version, SSE algorithm and KMS key."""
-        try:
-            response = self.identity.client("s3").head_object(Bucket=self.bucket, Key=key)
-        except SDK_ERRORS as exc:
-            raise map_error(exc, f"HEAD {self._where(key).uri}", self._where(key)) from exc
+        what = f"HEAD {self._where(key).uri}"
+        response = self.throttle.call(self._head, key, what, what=what)
         return ObjectInfo(
             key=key,
             size=response["ContentLength"],
@@ -103,10 +108,23 @@ class S3ObjectStore:
             encryption_key=response.get("SSEKMSKeyId"),
         )
 
+    def _head(self, key: str, what: str) -> dict[str, Any]:
+        try:
+            response: dict[str, Any] = self.identity.client("s3").head_object(
+                Bucket=self.bucket, Key=key
+            )
+        except SDK_ERRORS as exc:
+            raise map_error(exc, what, self._where(key)) from exc
+        return response
+
     def get_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)``: fewer at the object's end, none past it."""
         if empty_range(start, end):
             return b""
+        what = f"ranged GET bytes={start}-{end - 1} of s3://{self.bucket}/{key}"
+        return self.throttle.call(self._get_range, key, start, end, what=what)
+
+    def _get_range(self, key: str, start: int, end: int) -> bytes:
         try:
             # obstore follows redirects to any host, so a customer's endpoint gets boto3 only.
             if self.identity.uses_obstore and _obstore_can_address(key):
