@@ -88,6 +88,8 @@ class Settings(BaseSettings):
 
     # How often each project is reconciled with its buckets (0: never on a schedule).
     reconcile_interval_seconds: int = Field(default=24 * 3600, ge=0)
+    # How often each connection in use is verified against a few of its own objects (0: never).
+    health_interval_seconds: int = Field(default=3600, ge=0)
     # Rate limits, counted by each server process alone (in-process token buckets): with N
     # processes a client may get up to N times these. Requests per second, with bursts of up
     # to two seconds' worth; 0 turns a limit off. The defaults let one labeling tool fetch

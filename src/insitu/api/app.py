@@ -29,7 +29,7 @@ from insitu.api.routes import audit as audit_routes
 from insitu.api.routes import azure as azure_routes
 from insitu.config import Settings, get_settings
 from insitu.db import get_engine
-from insitu.reconcile.schedule import ReconcileSchedule
+from insitu.jobs.periodic import PeriodicJob, Schedule
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +40,25 @@ def create_app(
     *,
     resume_jobs: bool = False,
     schedule_reconciles: bool = False,
+    schedule_health_checks: bool = False,
 ) -> FastAPI:
     """The insitu API; ``resume_jobs`` re-queues imports a previous process left unfinished,
-    ``schedule_reconciles`` reconciles every project every INSITU_RECONCILE_INTERVAL_SECONDS."""
+    ``schedule_reconciles`` reconciles every project every INSITU_RECONCILE_INTERVAL_SECONDS,
+    ``schedule_health_checks`` checks each connection in use every
+    INSITU_HEALTH_INTERVAL_SECONDS."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if resume_jobs:
             _resume_interrupted_imports(app)
-        schedule = None
-        if schedule_reconciles and settings.reconcile_interval_seconds:
-            schedule = ReconcileSchedule(
-                app.state.engine, interval_seconds=settings.reconcile_interval_seconds
-            )
-            schedule.start()
+        schedule = Schedule(
+            app.state.engine,
+            _periodic_jobs(settings, reconciles=schedule_reconciles, health=schedule_health_checks),
+        )
+        schedule.start()
         yield
-        if schedule is not None:
-            schedule.stop()
+        schedule.stop()
 
     app = FastAPI(
         title="insitu",
@@ -109,6 +110,30 @@ def create_app(
     return app
 
 
+def _periodic_jobs(settings: Settings, *, reconciles: bool, health: bool) -> list[PeriodicJob]:
+    from insitu.connections import health as connection_health
+    from insitu.reconcile import service as reconcile_service
+
+    scheduled = []
+    if reconciles:
+        scheduled.append(
+            PeriodicJob(
+                "reconciles",
+                settings.reconcile_interval_seconds,
+                lambda session, interval: reconcile_service.start_due(session, interval=interval),
+            )
+        )
+    if health:
+        scheduled.append(
+            PeriodicJob(
+                "connection health checks",
+                settings.health_interval_seconds,
+                lambda session, interval: connection_health.queue_due(session, interval=interval),
+            )
+        )
+    return scheduled
+
+
 def _resume_interrupted_imports(app: FastAPI) -> None:
     from insitu import jobs
     from insitu.db import session_scope
@@ -125,5 +150,8 @@ def serve_app() -> FastAPI:
     """The app ``insitu serve`` runs in each server process."""
     settings = get_settings()
     return create_app(
-        settings, resume_jobs=settings.job_backend == "inline", schedule_reconciles=True
+        settings,
+        resume_jobs=settings.job_backend == "inline",
+        schedule_reconciles=True,
+        schedule_health_checks=True,
     )

@@ -41,6 +41,8 @@ _DESCRIPTIONS = {
     413: "The request body is larger than the server accepts (INSITU_MAX_BODY_BYTES).",
     422: "The request is malformed or names something insitu cannot use.",
     429: "Too many requests; wait for Retry-After seconds.",
+    503: "The asset's connection is failing its access health check (storage_unavailable): "
+    "the body names the failing check and its fix.",
 }
 
 # Documented on every route of the app (FastAPI(responses=...)).
