@@ -65,13 +65,24 @@ def health_of(api: TestClient, connection_id: str) -> dict[str, Any]:
     return api.get(f"/v1/connections/{connection_id}").json()["health"]  # type: ignore[no-any-return]
 
 
+def _cli(*args: str) -> str:
+    """The operator's CLI on the server, in this process (same database, same settings)."""
+    from typer.testing import CliRunner
+
+    from insitu.cli.main import app
+
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 def health_changes(api: TestClient) -> list[dict[str, Any]]:
     page = api.get("/v1/audit", params={"action": "connection.health_changed"}).json()
     return [event["details"] for event in page["items"]]
 
 
 def test_revoked_cors_turns_failing_refuses_urls_keeps_assets_and_recovers(
-    api: TestClient, in_use: dict[str, Any], s3_client: Any
+    api: TestClient, in_use: dict[str, Any], s3_client: Any, org: Org
 ) -> None:
     connection, asset = in_use["connection"], in_use["assets"][0]
     assert check_now(connection) == "ok"
@@ -101,6 +112,11 @@ def test_revoked_cors_turns_failing_refuses_urls_keeps_assets_and_recovers(
     assets = api.get(f"/v1/projects/{in_use['project']}/assets").json()["items"]
     assert sorted(a["id"] for a in assets) == sorted(in_use["assets"])
     assert {a["status"] for a in assets} == {"active"}
+
+    shown = _cli("connections", "list", "--org", org.id)
+    assert connection in shown and "failing" in shown and "bucket CORS" in shown
+    shown = _cli("connections", "show", connection)
+    assert "Health: failing" in shown and f"put-bucket-cors --bucket {in_use['bucket']}" in shown
 
     assert check_now(connection) == "failing"  # still failing: no new change, same since
     assert health_of(api, connection)["since"] == failing["since"]
