@@ -90,6 +90,16 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: int = Field(default=24 * 3600, ge=0)
     # How often each connection in use is verified against a few of its own objects (0: never).
     health_interval_seconds: int = Field(default=3600, ge=0)
+    # Webhooks: how long one delivery attempt may take, the delays between attempts (the last
+    # one repeats) and how long a delivery is retried before it is given up as failed.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [30.0, 120.0, 600.0, 3600.0, 3 * 3600.0, 6 * 3600.0]
+    )
+    webhook_retry_window_seconds: float = Field(default=24 * 3600, gt=0)
+    # How often ``insitu serve`` looks for deliveries due (a retry, or one whose first send
+    # was lost with a restart); 0 turns the sweep off.
+    webhook_sweep_seconds: float = Field(default=15.0, ge=0)
     # Rate limits, counted by each server process alone (in-process token buckets): with N
     # processes a client may get up to N times these. Requests per second, with bursts of up
     # to two seconds' worth; 0 turns a limit off. The defaults let one labeling tool fetch
@@ -119,6 +129,20 @@ class Settings(BaseSettings):
     @classmethod
     def _endpoints_from_commas(cls, value: object) -> object:
         return _split_commas(value)
+
+    @field_validator("webhook_retry_seconds", mode="before")
+    @classmethod
+    def _delays_from_commas(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("webhook_retry_seconds")
+    @classmethod
+    def _delays_are_positive(cls, delays: list[float]) -> list[float]:
+        if not delays or any(delay <= 0 for delay in delays):
+            raise ValueError(
+                "INSITU_WEBHOOK_RETRY_SECONDS must list positive delays in seconds, e.g. 30,120,600"
+            )
+        return delays
 
     @field_validator("secret_keys", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from insitu.imports.models import ImportFailure, ImportJob
 from insitu.organizations.models import ApiKey, EndpointGrant, Organization
 from insitu.projects.models import Project
 from insitu.reconcile.models import ReconcileJob
+from insitu.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -26,4 +27,7 @@ __all__ = [
     "Project",
     "ReconcileJob",
     "SignedUrlIssue",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

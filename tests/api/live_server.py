@@ -19,9 +19,10 @@ from tests.fixtures.processes import free_port
 
 
 @contextmanager
-def serve(app: ASGIApp) -> Iterator[str]:
-    """Serve ``app`` on a free loopback port until the block ends; yields its base URL."""
-    port = free_port()
+def serve(app: ASGIApp, port: int | None = None) -> Iterator[str]:
+    """Serve ``app`` on ``port`` (a free loopback one by default) until the block ends; yields
+    its base URL."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

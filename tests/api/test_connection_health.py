@@ -2,7 +2,8 @@
 
 A revoked CORS configuration or a bucket gone turns the connection ``failing`` with the check
 and its fix; signed URLs are then refused with a 503 that names them, the assets stay in
-circulation, and the org's audit log has one ``connection.health_changed`` per change.
+circulation, and the org gets one signed ``connection.health_changed`` webhook (and audit
+event) per change, not one per check.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from insitu.storage.s3 import PROVIDER as S3
 from tests.api.test_s3_end_to_end import run
 from tests.conftest import PORTAL_ORIGIN, Org
 from tests.images import png
+from tests.webhooks.receiver import Receiver, receiver
+from tests.webhooks.test_webhooks import register
+from tests.webhooks.test_webhooks import verify as verify_signature
 
 FILES = {"h/a.png": png(3, 2), "h/b.png": png(4, 2)}
 
@@ -82,7 +86,21 @@ def health_changes(api: TestClient) -> list[dict[str, Any]]:
 
 
 def test_revoked_cors_turns_failing_refuses_urls_keeps_assets_and_recovers(
-    api: TestClient, in_use: dict[str, Any], s3_client: Any, org: Org
+    api: TestClient, worker: InlineBackend, in_use: dict[str, Any], s3_client: Any, org: Org
+) -> None:
+    with receiver(200) as hook:
+        webhook = register(api, hook.url, "connection.health_changed")
+        _revoke_and_recover(api, worker, in_use, s3_client, org, hook, webhook["secret"])
+
+
+def _revoke_and_recover(
+    api: TestClient,
+    worker: InlineBackend,
+    in_use: dict[str, Any],
+    s3_client: Any,
+    org: Org,
+    hook: Receiver,
+    secret: str,
 ) -> None:
     connection, asset = in_use["connection"], in_use["assets"][0]
     assert check_now(connection) == "ok"
@@ -92,6 +110,14 @@ def test_revoked_cors_turns_failing_refuses_urls_keeps_assets_and_recovers(
 
     s3_client.delete_bucket_cors(Bucket=in_use["bucket"])
     assert check_now(connection) == "failing"
+    worker.join()  # the webhook is sent once the check's transaction commits
+    [received] = hook.requests
+    event = verify_signature(secret, received)
+    assert received.headers["Insitu-Event"] == event["type"] == "connection.health_changed"
+    assert event["data"]["connection_id"] == connection
+    assert (event["data"]["previous"], event["data"]["current"]) == ("ok", "failing")
+    assert event["data"]["detail"].startswith("bucket CORS: ")
+    assert f"put-bucket-cors --bucket {in_use['bucket']}" in event["data"]["fix"]
     failing = health_of(api, connection)
     assert failing["status"] == "failing" and failing["check"] == "bucket CORS"
     assert f"put-bucket-cors --bucket {in_use['bucket']}" in failing["fix"]
@@ -120,8 +146,10 @@ def test_revoked_cors_turns_failing_refuses_urls_keeps_assets_and_recovers(
 
     assert check_now(connection) == "failing"  # still failing: no new change, same since
     assert health_of(api, connection)["since"] == failing["since"]
+    worker.join()
+    assert len(hook.requests) == 1  # one webhook per change, not one per check
     [changed] = health_changes(api)
-    assert (changed["previous"], changed["health"], changed["check"]) == (
+    assert (changed["previous"], changed["current"], changed["check"]) == (
         "ok", "failing", "bucket CORS",
     )  # fmt: skip
 
@@ -135,9 +163,12 @@ def test_revoked_cors_turns_failing_refuses_urls_keeps_assets_and_recovers(
     assert recovered["status"] == "ok" and recovered["since"] > failing["since"]
     assert api.get(f"/v1/assets/{asset}/url").status_code == 200
     assert api.get(f"/v1/projects/{in_use['project']}/circulation").status_code == 200
-    assert [(c["previous"], c["health"]) for c in health_changes(api)] == [
+    assert [(c["previous"], c["current"]) for c in health_changes(api)] == [
         ("failing", "ok"), ("ok", "failing"),
     ]  # fmt: skip
+    worker.join()
+    back = verify_signature(secret, hook.requests[-1])["data"]
+    assert len(hook.requests) == 2 and (back["previous"], back["current"]) == ("failing", "ok")
 
 
 def test_a_verify_of_a_path_without_its_files_leaves_health_alone(

@@ -24,12 +24,14 @@ from insitu.api.routes import (
     organization,
     projects,
     reconcile,
+    webhooks,
 )
 from insitu.api.routes import audit as audit_routes
 from insitu.api.routes import azure as azure_routes
 from insitu.config import Settings, get_settings
 from insitu.db import get_engine
 from insitu.jobs.periodic import PeriodicJob, Schedule
+from insitu.webhooks.sweep import DeliverySweep
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +43,13 @@ def create_app(
     resume_jobs: bool = False,
     schedule_reconciles: bool = False,
     schedule_health_checks: bool = False,
+    sweep_webhooks: bool = False,
 ) -> FastAPI:
     """The insitu API; ``resume_jobs`` re-queues imports a previous process left unfinished,
     ``schedule_reconciles`` reconciles every project every INSITU_RECONCILE_INTERVAL_SECONDS,
     ``schedule_health_checks`` checks each connection in use every
-    INSITU_HEALTH_INTERVAL_SECONDS."""
+    INSITU_HEALTH_INTERVAL_SECONDS, ``sweep_webhooks`` sends due webhook deliveries every
+    INSITU_WEBHOOK_SWEEP_SECONDS."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -57,7 +61,13 @@ def create_app(
             _periodic_jobs(settings, reconciles=schedule_reconciles, health=schedule_health_checks),
         )
         schedule.start()
+        sweep = None
+        if sweep_webhooks and settings.webhook_sweep_seconds:
+            sweep = DeliverySweep(app.state.engine, settings=settings)
+            sweep.start()
         yield
+        if sweep is not None:
+            sweep.stop()
         schedule.stop()
 
     app = FastAPI(
@@ -92,6 +102,7 @@ def create_app(
         imports,
         assets,
         reconcile,
+        webhooks,
         local_files,
     ):
         app.include_router(module.router)
@@ -154,4 +165,5 @@ def serve_app() -> FastAPI:
         resume_jobs=settings.job_backend == "inline",
         schedule_reconciles=True,
         schedule_health_checks=True,
+        sweep_webhooks=True,
     )

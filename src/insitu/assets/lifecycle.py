@@ -83,8 +83,20 @@ def add_imported(session: Session, rows: list[dict[str, Any]], *, by: str) -> in
     return len(inserted)
 
 
-def remove(session: Session, *, where: ColumnElement[bool], reason: str, by: str) -> int:
-    """Take every active asset matching ``where`` out of circulation; returns how many left."""
+def remove(
+    session: Session,
+    *,
+    where: ColumnElement[bool],
+    reason: str,
+    by: str,
+    sample: list[str] | None = None,
+    sample_size: int = 100,
+) -> int:
+    """Take every active asset matching ``where`` out of circulation; returns how many left.
+
+    The ids of the first ``sample_size`` that left are appended to ``sample`` (a notification
+    names them), however many leave.
+    """
     removed = 0
     after = ""
     while True:
@@ -97,7 +109,10 @@ def remove(session: Session, *, where: ColumnElement[bool], reason: str, by: str
         if not ids:
             return removed
         after = ids[-1]
-        removed += len(remove_ids(session, ids, reason=reason, by=by))
+        left = remove_ids(session, ids, reason=reason, by=by)
+        removed += len(left)
+        if sample is not None:
+            sample.extend(left[: max(0, sample_size - len(sample))])
 
 
 def remove_ids(

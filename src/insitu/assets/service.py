@@ -41,6 +41,7 @@ from insitu.organizations.models import ApiKey, Organization
 from insitu.projects.models import Project
 from insitu.storage.base import ObjectStore, SignedURL
 from insitu.storage.registry import parse_location
+from insitu.webhooks import service as webhooks
 
 STATUSES = (ACTIVE, REMOVED, "all")
 
@@ -104,6 +105,20 @@ def count_in_circulation(session: Session, *, project_ids: Sequence[str]) -> dic
     return dict(session.execute(query).all())  # type: ignore[arg-type]
 
 
+def count_by_reason(session: Session, *, project: Project) -> dict[str | None, int]:
+    """How many of a project's assets are in circulation (key None) and removed for each reason."""
+    query = (
+        select(Asset.status, Asset.removal_reason, func.count())
+        .where(Asset.project_id == project.id)
+        .group_by(Asset.status, Asset.removal_reason)
+    )
+    counts: dict[str | None, int] = {}
+    for status, reason, count in session.execute(query).all():
+        key = None if status == ACTIVE else reason
+        counts[key] = counts.get(key, 0) + count
+    return counts
+
+
 def remove_from_project(
     session: Session,
     *,
@@ -134,7 +149,18 @@ def remove_from_project(
         assert prefix is not None
         where = and_(where, Asset.location.startswith(_project_prefix(session, project, prefix),
                                                       autoescape=True))  # fmt: skip
-    removed = lifecycle.remove(session, where=where, reason=CANCELED, by=actor.id)
+    sample: list[str] = []
+    removed = lifecycle.remove(session, where=where, reason=CANCELED, by=actor.id, sample=sample)
+    webhooks.assets_removed(
+        session,
+        org_id=project.org_id,
+        project_id=project.id,
+        reasons={CANCELED: removed},
+        asset_ids=sample,
+        by=actor.id,
+        import_id=import_id,
+        prefix=prefix,
+    )
     named = {"asset_ids": len(asset_ids)} if asset_ids is not None else {}
     audit.record(
         session,
@@ -164,15 +190,40 @@ def _project_prefix(session: Session, project: Project, prefix: str) -> str:
     return uri
 
 
-def remove_for_connection(session: Session, *, connection_id: str, by: str) -> int:
+def remove_for_connection(session: Session, *, org_id: str, connection_id: str, by: str) -> int:
     """Every asset read through a deleted connection leaves circulation."""
     where = Asset.connection_id == connection_id
-    return lifecycle.remove(session, where=where, reason=CONNECTION_REMOVED, by=by)
+    sample: list[str] = []
+    removed = lifecycle.remove(
+        session, where=where, reason=CONNECTION_REMOVED, by=by, sample=sample
+    )
+    webhooks.assets_removed(
+        session,
+        org_id=org_id,
+        reasons={CONNECTION_REMOVED: removed},
+        asset_ids=sample,
+        by=by,
+        connection_id=connection_id,
+    )
+    return removed
 
 
 def remove_for_import(session: Session, *, job_id: str, by: str) -> int:
     """Every asset a canceled import brought leaves circulation."""
-    return lifecycle.remove(session, where=Asset.import_job_id == job_id, reason=CANCELED, by=by)
+    job = session.get_one(ImportJob, job_id)
+    sample: list[str] = []
+    where = Asset.import_job_id == job.id
+    removed = lifecycle.remove(session, where=where, reason=CANCELED, by=by, sample=sample)
+    webhooks.assets_removed(
+        session,
+        org_id=job.org_id,
+        project_id=job.project_id,
+        reasons={CANCELED: removed},
+        asset_ids=sample,
+        by=by,
+        import_id=job.id,
+    )
+    return removed
 
 
 def restore(
@@ -206,7 +257,15 @@ def restore(
             f"(ETag {asset.etag} is now {info.etag})",
             fix="reconcile the project to re-probe the changed file, or import it again",
         )
-    lifecycle.restore_ids(session, [asset.id], by=actor.id, values={"etag": info.etag})
+    restored = lifecycle.restore_ids(session, [asset.id], by=actor.id, values={"etag": info.etag})
+    webhooks.assets_restored(
+        session,
+        org_id=asset.org_id,
+        project_id=asset.project_id,
+        count=len(restored),
+        asset_ids=restored,
+        by=actor.id,
+    )
     audit.record(
         session,
         actor=actor,
@@ -250,10 +309,19 @@ def _look_at_reported(
     try:
         info = store.head(asset.key)
     except ObjectNotFound:
-        lifecycle.remove_ids(
+        left = lifecycle.remove_ids(
             session, [asset.id], reason=MOVED_OR_DELETED, by="report",
             details={"reported_by": actor.id},
         )  # fmt: skip
+        webhooks.assets_removed(
+            session,
+            org_id=asset.org_id,
+            project_id=asset.project_id,
+            reasons={MOVED_OR_DELETED: len(left)},
+            asset_ids=left,
+            by="report",
+            reported_by=actor.id,
+        )
         session.refresh(asset)
         return "gone"
     same = info.holds(etag=asset.etag, content_hash=asset.content_hash, size=asset.size)

@@ -21,6 +21,7 @@ from insitu.cli import (
     secrets,
     serve,
     verify,
+    webhooks,
 )
 from insitu.cli import audit as audit_cli
 from insitu.cli import azure as azure_cli
@@ -42,6 +43,7 @@ app.add_typer(project.app, name="project")
 app.add_typer(azure_cli.app, name="azure")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(secrets.app, name="secrets")
+app.add_typer(webhooks.app, name="webhooks")
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("import")(imports.import_files)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -27,13 +28,22 @@ from insitu.errors import (
     InvalidLocation,
     NotFound,
     ObjectNotFound,
+    ProviderUnavailable,
 )
 from insitu.organizations import service as organizations
 from insitu.organizations.models import Organization
 from insitu.security import SecretBox
-from insitu.storage.base import Check, Location, ObjectStore, ProviderConfig, ProviderContext
-from insitu.storage.registry import get_provider, parse_location
+from insitu.storage.base import (
+    Check,
+    Location,
+    ObjectStore,
+    Provider,
+    ProviderConfig,
+    ProviderContext,
+)
+from insitu.storage.registry import get_provider, parse_location, provider_names
 from insitu.storage.verify import HEAD, LIST
+from insitu.webhooks import service as webhooks
 
 
 def create(
@@ -68,6 +78,36 @@ def create(
         details={"provider": connection.provider, "name": connection.name, "operator": operator},
     )
     return connection
+
+
+@dataclass(frozen=True)
+class ProviderChoice:
+    """A provider an org may add data from, its connections of it, and whether it may add one."""
+
+    provider: Provider
+    connections: list[Connection]
+    can_create: bool
+
+
+def choices(session: Session, *, org: Organization, settings: Settings) -> list[ProviderChoice]:
+    """The providers ``org`` may import from, with its connections of each.
+
+    The rule ``create`` applies: a provider whose connections only the operator creates (a
+    local directory) is offered only where the server is set up for it and the operator
+    connected one for this org. A provider whose SDK is not installed is left out.
+    """
+    existing = list_for_org(session, org=org)
+    offered = []
+    for name in provider_names():
+        try:
+            provider = get_provider(name)
+        except ProviderUnavailable:
+            continue
+        mine = [connection for connection in existing if connection.provider == name]
+        if not provider.offered(settings) or (provider.operator_only and not mine):
+            continue
+        offered.append(ProviderChoice(provider, mine, can_create=not provider.operator_only))
+    return offered
 
 
 def get(session: Session, *, org: Organization, connection_id: str) -> Connection:
@@ -105,7 +145,9 @@ def delete(session: Session, *, connection: Connection, actor: Actor = SYSTEM) -
 
     connection.deleted_at = utcnow()
     session.flush()
-    removed = assets.remove_for_connection(session, connection_id=connection.id, by=actor.id)
+    removed = assets.remove_for_connection(
+        session, org_id=connection.org_id, connection_id=connection.id, by=actor.id
+    )
     stores.forget(connection.id)
     audit.record(
         session,
@@ -352,22 +394,15 @@ def _remember_verify(
         session = object_session(connection)
         # A first check that finds access fine changes nothing anyone needs to hear about.
         if session is not None and (previous is not None or connection.health != "ok"):
-            _announce_health_change(session, connection, previous)
+            detail = f"{first.name}: {first.detail}" if first else None
+            _announce_health_change(session, connection, previous, detail=detail)
 
 
-def _announce_health_change(session: Session, connection: Connection, previous: str | None) -> None:
-    """Tell the org's admins at once that a connection's health changed (once per change)."""
-    data = {
-        "connection_id": connection.id,
-        "name": connection.name,
-        "provider": connection.provider,
-        "health": connection.health,
-        "previous": previous,
-        "since": connection.health_since.isoformat() if connection.health_since else None,
-        "check": connection.health_check,
-        "fix": connection.health_fix,
-        "source": connection.last_verify_source,
-    }
+def _announce_health_change(
+    session: Session, connection: Connection, previous: str | None, *, detail: str | None = None
+) -> None:
+    """Tell the org at once that a connection's health changed (once per change, not per check):
+    the audit log records it, and the org's webhooks get ``connection.health_changed``."""
     audit.record(
         session,
         actor=SYSTEM,
@@ -376,11 +411,27 @@ def _announce_health_change(session: Session, connection: Connection, previous: 
         target_type="connection",
         target_id=connection.id,
         outcome="failed" if connection.health == "failing" else "ok",
-        details=data,
+        details={
+            "name": connection.name,
+            "provider": connection.provider,
+            "previous": previous,
+            "current": connection.health,
+            "since": connection.health_since.isoformat() if connection.health_since else None,
+            "check": connection.health_check,
+            "detail": detail,
+            "fix": connection.health_fix,
+            "source": connection.last_verify_source,
+        },
     )
-    # WEBHOOK: the connection.health_changed webhook is emitted here, with the same data:
-    # webhooks.emit(session, org_id=connection.org_id,
-    #               event_type="connection.health_changed", data=data)
+    webhooks.connection_health_changed(
+        session,
+        org_id=connection.org_id,
+        connection_id=connection.id,
+        previous=previous,
+        current=connection.health or "",
+        detail=detail,
+        fix=connection.health_fix,
+    )
 
 
 def _context(

@@ -40,6 +40,7 @@ from insitu.organizations.models import Organization
 from insitu.projects.models import Project
 from insitu.storage.base import Location, ObjectInfo, ObjectStore, prefetched
 from insitu.storage.registry import parse_location
+from insitu.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -353,6 +354,7 @@ def _finish(
         if job.status == CANCELED or (claim is not None and job.heartbeat_at != claim.beat):
             return
         job.status, job.error, job.finished_at = status, error, utcnow()
+        webhooks.import_finished(session, job)
 
 
 class Claim:

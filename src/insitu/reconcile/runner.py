@@ -27,8 +27,8 @@ connection reads are left to that connection's own walk.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,10 +59,11 @@ from insitu.media import ProbeOptions, ProbeResult, probe_object
 from insitu.organizations.models import Organization
 from insitu.projects.models import Project
 from insitu.reconcile.models import FAILED, QUEUED, RUNNING, SKIPPED, SUCCEEDED, ReconcileJob
-from insitu.reconcile.service import STALE_AFTER, lock_project
+from insitu.reconcile.service import STALE_AFTER, lock_project, read
 from insitu.reconcile.walk import OutOfOrder, merge
 from insitu.storage.base import Location, ObjectInfo, ObjectStore, prefetched
 from insitu.storage.registry import parse_location
+from insitu.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,25 @@ class _Tally:
 
 
 @dataclass
+class _Changes:
+    """Which assets left or came back, for the one notification of each the reconcile sends:
+    counts by reason, and the first ids (``webhooks.MAX_IDS``)."""
+
+    removed: Counter[str] = field(default_factory=Counter)
+    removed_ids: list[str] = field(default_factory=list)
+    restored_ids: list[str] = field(default_factory=list)
+    restored: int = 0
+
+    def left(self, reason: str, ids: Sequence[str]) -> None:
+        self.removed[reason] += len(ids)
+        self.removed_ids.extend(ids[: max(0, webhooks.MAX_IDS - len(self.removed_ids))])
+
+    def came_back(self, ids: Sequence[str]) -> None:
+        self.restored += len(ids)
+        self.restored_ids.extend(ids[: max(0, webhooks.MAX_IDS - len(self.restored_ids))])
+
+
+@dataclass
 class _Candidates:
     """What the walk could not settle alone: gone assets and new objects, matched at the end."""
 
@@ -152,17 +172,19 @@ def run_reconcile(
         project = session.get_one(Project, job.project_id)
         org = session.get_one(Organization, job.org_id)
         roots = roots_of(session, project=project)
+    reconciler = _Reconciler(job_id, project, org, roots, settings, progress)
     try:
-        _Reconciler(job_id, project, org, roots, settings, progress).run()
+        reconciler.run()
     except (InsituError, OutOfOrder) as exc:
         error = exc.as_dict() if isinstance(exc, InsituError) else _out_of_order(exc)
-        _finish(job_id, FAILED, error=error)
+        _finish(job_id, FAILED, error=error, changes=reconciler.changes)
         log.warning("reconcile %s failed: %s", job_id, error["detail"])
     except Exception:
         log.exception("reconcile %s failed unexpectedly", job_id)
         _finish(
             job_id,
             FAILED,
+            changes=reconciler.changes,
             error={
                 "error": "internal_error",
                 "detail": "insitu hit an unexpected error; nothing was taken out of circulation",
@@ -230,6 +252,7 @@ class _Reconciler:
         self.started = utcnow()
         self.live_connections = {root.connection_id for root in roots}
         self.tally = _Tally()
+        self.changes = _Changes()
         self.candidates = _Candidates()
         kinds = frozenset(project.allowed_kinds) if project.allowed_kinds else None
         self.options = ProbeOptions.from_settings(settings, allowed_kinds=kinds)
@@ -239,7 +262,7 @@ class _Reconciler:
             for root in self.roots:
                 self._walk(root, pool)
         self._settle_gone_and_new()
-        _finish(self.job_id, SUCCEEDED, tally=self.tally)
+        _finish(self.job_id, SUCCEEDED, tally=self.tally, changes=self.changes)
 
     # -- one root ---------------------------------------------------------------
 
@@ -397,10 +420,11 @@ class _Reconciler:
                 seen = {"etag": info.etag, "size": info.size, "content_hash": info.content_hash}
                 lifecycle.change(session, asset_id=known.id, values=seen, by=BY, details=details)
                 if known.status == ACTIVE:
-                    lifecycle.remove_ids(
+                    left = lifecycle.remove_ids(
                         session, [known.id], reason=CHANGED_INVALID, by=BY, details=details
                     )
                     self.tally.removed += 1
+                    self.changes.left(CHANGED_INVALID, left)
                 return
             assert result.facts is not None
             facts = lifecycle.fact_columns(result.facts, info)
@@ -408,8 +432,9 @@ class _Reconciler:
         # Read through a live connection now, if the one it came through was deleted.
         values = {"connection_id": listed.root.connection_id, "etag": info.etag}
         if known.status != ACTIVE:
-            lifecycle.restore_ids(session, [known.id], by=BY, values=values)
+            back = lifecycle.restore_ids(session, [known.id], by=BY, values=values)
             self.tally.restored += 1
+            self.changes.came_back(back)
 
     # -- after every root -------------------------------------------------------
 
@@ -433,6 +458,7 @@ class _Reconciler:
                     session, left[start : start + _PAGE], reason=MOVED_OR_DELETED, by=BY
                 )
                 self.tally.removed += len(removed)
+                self.changes.left(MOVED_OR_DELETED, removed)
         self._save()
         if self.project.import_new_files:
             self._add([listed for listed in unmatched if listed.root.adds_new(listed.location)])
@@ -582,7 +608,12 @@ def _claim(session: Session, job_id: str) -> bool:
 
 
 def _finish(
-    job_id: str, status: str, *, tally: _Tally | None = None, error: dict[str, Any] | None = None
+    job_id: str,
+    status: str,
+    *,
+    tally: _Tally | None = None,
+    error: dict[str, Any] | None = None,
+    changes: _Changes | None = None,
 ) -> None:
     counts = tally.as_values() if tally is not None else {}
     with session_scope() as session:
@@ -602,3 +633,15 @@ def _finish(
             outcome="ok" if status == SUCCEEDED else "failed",
             details={"reconcile_id": job_id, "error": (error or {}).get("error"), **counts},
         )
+        # What a failed reconcile did before it stopped stays done, so it is announced too.
+        if changes is not None:
+            cause = {"by": BY, "project_id": job.project_id, "reconcile_id": job_id}
+            webhooks.assets_removed(
+                session, org_id=job.org_id, reasons=dict(changes.removed),
+                asset_ids=changes.removed_ids, **cause,
+            )  # fmt: skip
+            webhooks.assets_restored(
+                session, org_id=job.org_id, count=changes.restored,
+                asset_ids=changes.restored_ids, **cause,
+            )  # fmt: skip
+        webhooks.reconcile_finished(session, job, counts=read(job).counts.model_dump())

@@ -207,6 +207,19 @@ class Provider(Protocol):
     schemes: ClassVar[tuple[str, ...]]
     config_model: ClassVar[type[ProviderConfig]]
     example_uri: ClassVar[str]
+    # How people see the provider (the portal's Add Data steps); nothing branches on them.
+    title: ClassVar[str]
+    short_name: ClassVar[str]
+    verify_label: ClassVar[str]
+    path_help: ClassVar[str]
+    # What the customer does in its cloud before an import works, one step per line.
+    instructions: ClassVar[tuple[str, ...]]
+    # Whether only the platform operator may create its connections (not an org's key).
+    operator_only: ClassVar[bool]
+
+    def offered(self, settings: Settings) -> bool:
+        """Whether this server is set up for the provider at all."""
+        ...
 
     def parse(self, uri: str) -> Location:
         """Parse one of this provider's URIs; raises InvalidLocation with an example."""

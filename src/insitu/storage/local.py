@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from insitu.config import Settings
 from insitu.errors import (
@@ -56,7 +56,7 @@ DIRECTORY = "directory"
 
 
 class LocalConfig(ProviderConfig):
-    root: str
+    root: str = Field(title="Directory", description="an absolute path, e.g. /srv/data")
 
     @field_validator("root")
     @classmethod
@@ -269,6 +269,19 @@ class LocalProvider:
     schemes: ClassVar[tuple[str, ...]] = ("file",)
     config_model: ClassVar[type[ProviderConfig]] = LocalConfig
     example_uri: ClassVar[str] = "file:///srv/data/images/"
+    title: ClassVar[str] = "Local directory"
+    short_name: ClassVar[str] = "directory"
+    verify_label: ClassVar[str] = "Verify access"
+    path_help: ClassVar[str] = (
+        "file:// and the absolute path of a folder inside the connected directory, e.g. "
+        "file:///srv/data/images/"
+    )
+    instructions: ClassVar[tuple[str, ...]] = (
+        "The platform operator connected this directory for your organization; insitu "
+        "serves its files to labelers itself, so no CORS rules are needed.",
+    )
+    # INSITU_LOCAL_ROOTS serve the whole server: no org may connect a directory alone.
+    operator_only: ClassVar[bool] = True
 
     def parse(self, uri: str) -> Location:
         if not uri.startswith("file:///"):
@@ -322,6 +335,9 @@ class LocalProvider:
         origins = ", ".join(context.settings.portal_origins) or "no origins"
         steps.add(Check(CORS, True, f"insitu serves these files itself, with CORS for {origins}"))
         return steps.checks
+
+    def offered(self, settings: Settings) -> bool:
+        return bool(settings.local_roots)  # the operator allowed directories on this server
 
     def clear_cache(self) -> None:
         pass  # nothing cached: every store is opened from the connection's settings

@@ -206,12 +206,15 @@ def checked_request(
     allowed: Sequence[str],
     *,
     headers: dict[str, str] | None = None,
+    content: bytes | None = None,
+    stream: bool = False,
 ) -> httpx.Response:
     """``method`` ``url`` through ``client``, connecting only to the address that was checked.
 
     InvalidConfiguration if the host is not public nor in ``allowed`` (network.check_address).
     The request goes to that IP, with the URL's own Host header (a signature covers it) and,
     over HTTPS, its name for SNI and certificate checks. Redirects are returned, not followed.
+    With ``stream`` the body is left unread (the caller closes the response).
     """
     target = httpx.URL(url)
     address = checked_address(url, allowed)
@@ -219,9 +222,10 @@ def checked_request(
         method,
         target.copy_with(host=address),
         headers={**(headers or {}), "Host": target.netloc.decode("ascii")},
+        content=content,
         extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
     )
-    return client.send(request, follow_redirects=False)
+    return client.send(request, follow_redirects=False, stream=stream)
 
 
 def sample_object(

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from urllib.parse import unquote, urlsplit
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from insitu.errors import InvalidLocation
 from insitu.storage.base import Location, ProviderConfig
@@ -48,8 +48,14 @@ class AzureConfig(ProviderConfig):
     ``endpoints.check_account_url`` decides that when a connection is made or opened.
     """
 
-    account_url: str
-    tenant_id: str
+    account_url: str = Field(
+        title="Storage account URL", description="e.g. https://mystorage.blob.core.windows.net"
+    )
+    tenant_id: str = Field(
+        title="Tenant ID",
+        description="the directory (tenant) ID your admin connected, "
+        "e.g. 72f988bf-86f1-41af-91ab-2d7cd011db47",
+    )
 
     @field_validator("account_url")
     @classmethod

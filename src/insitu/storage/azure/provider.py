@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import httpx
 
@@ -41,6 +41,9 @@ from insitu.storage.base import (
 from insitu.storage.cache import IdentityCache
 from insitu.storage.cards import CardContext, SettingsCard
 
+if TYPE_CHECKING:
+    from insitu.config import Settings
+
 
 class AzureProvider:
     """The ``azure`` provider. ``request_hooks`` see every request the SDK sends (tests)."""
@@ -49,6 +52,22 @@ class AzureProvider:
     schemes: ClassVar[tuple[str, ...]] = ("az", "https")
     config_model: ClassVar[type[ProviderConfig]] = AzureConfig
     example_uri: ClassVar[str] = "az://mystorage/images/scans/"
+    title: ClassVar[str] = "Azure"
+    short_name: ClassVar[str] = "Azure"
+    verify_label: ClassVar[str] = "Verify access"
+    path_help: ClassVar[str] = (
+        "The container path, as az://ACCOUNT/CONTAINER/PREFIX/ or as the blob URL "
+        "https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX/"
+    )
+    instructions: ClassVar[tuple[str, ...]] = (
+        "Connect your Azure tenant once: a tenant admin consents to insitu's application "
+        "(Organization Settings).",
+        "In the storage account, assign insitu's application the roles Storage Blob Data "
+        "Reader and Storage Blob Delegator at the storage account level (the container "
+        "level is not enough).",
+        "Let labelers' browsers load the files: apply these CORS rules to the storage account.",
+    )
+    operator_only: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -103,6 +122,9 @@ class AzureProvider:
             cache_key, lambda: Identity(config, settings, self.request_hooks, self.key_lifetime)
         )
         return AzureStore(identity, location.bucket)
+
+    def offered(self, settings: Settings) -> bool:
+        return True  # any org may connect its own account
 
     def clear_cache(self) -> None:
         """Forget cached credentials, clients and delegation keys."""

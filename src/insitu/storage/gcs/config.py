@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from insitu.storage.base import ProviderConfig, provider_config
 
@@ -17,7 +17,11 @@ class GcsConfig(ProviderConfig):
     Who insitu is comes from the server's settings, never from a connection.
     """
 
-    user_project: str | None = None
+    user_project: str | None = Field(
+        default=None,
+        title="Billing project",
+        description="requester-pays buckets only: the project billed for reads",
+    )
 
     @field_validator("user_project")
     @classmethod

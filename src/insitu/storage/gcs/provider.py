@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from insitu.errors import InsituError, InvalidLocation
 from insitu.storage import verify as steps_
@@ -33,6 +33,9 @@ from insitu.storage.gcs.policies import (
 from insitu.storage.gcs.store import GcsObjectStore
 from insitu.storage.network import allowance
 
+if TYPE_CHECKING:
+    from insitu.config import Settings
+
 
 class GcsProvider:
     """The ``gcs`` provider: ``gs://bucket/prefix/`` locations."""
@@ -41,6 +44,18 @@ class GcsProvider:
     schemes: ClassVar[tuple[str, ...]] = ("gs",)
     config_model: ClassVar[type[ProviderConfig]] = GcsConfig
     example_uri: ClassVar[str] = "gs://my-bucket/test-images/"
+    title: ClassVar[str] = "Google Cloud"
+    short_name: ClassVar[str] = "GCS"
+    verify_label: ClassVar[str] = "Verify GCS access"
+    path_help: ClassVar[str] = (
+        "The absolute path with gs:// and the bucket, e.g. gs://my-bucket/test-images/"
+    )
+    instructions: ClassVar[tuple[str, ...]] = (
+        "Grant insitu's service account (Organization Settings) the role "
+        "roles/storage.objectViewer on the bucket.",
+        "Let labelers' browsers load the files: apply these CORS rules to the bucket.",
+    )
+    operator_only: ClassVar[bool] = False
 
     def __init__(self, cache_size: int = 1024) -> None:
         self._identities: IdentityCache[Identity] = IdentityCache(cache_size)
@@ -95,6 +110,9 @@ class GcsProvider:
         config = gcs_config(config)
         refuse_shared_account(context.settings)
         return GcsObjectStore(self._identity(context), location.bucket, config.user_project)
+
+    def offered(self, settings: Settings) -> bool:
+        return True  # any org may connect its own account
 
     def clear_cache(self) -> None:
         """Forget cached identities and clients (tests; rotated platform keys)."""

@@ -6,7 +6,7 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, field_serializer, field_validator, model_validator
+from pydantic import Field, SecretStr, field_serializer, field_validator, model_validator
 
 from insitu.storage.base import ProviderConfig, provider_config
 from insitu.storage.s3.policies import ROLE_ARN_PATTERN
@@ -17,16 +17,36 @@ _REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 class S3Config(ProviderConfig):
     """An S3 connection: how insitu gets access, and where the store is."""
 
-    mode: Literal["platform_role", "customer_role"] = "platform_role"
-    role_arn: str | None = None
-    external_id: str | None = None
-    region: str = "us-east-1"
-    endpoint_url: str | None = None
+    # Titles and descriptions are what the portal's New connection form shows.
+    mode: Literal["platform_role", "customer_role"] = Field(
+        default="platform_role",
+        title="Access mode",
+        description="platform_role: your bucket policy grants insitu's role; customer_role: "
+        "insitu assumes a role you created, with your organization's external ID",
+    )
+    role_arn: str | None = Field(
+        default=None,
+        title="Role ARN",
+        description="customer_role only: e.g. arn:aws:iam::123456789012:role/insitu-reader",
+    )
+    external_id: str | None = Field(
+        default=None,
+        title="External ID",
+        description="customer_role only; insitu sends your organization's (Organization Settings)",
+    )
+    region: str = Field(default="us-east-1", title="Region", description="e.g. eu-west-1")
+    endpoint_url: str | None = Field(
+        default=None,
+        title="Endpoint URL",
+        description="S3-compatible stores only (MinIO, Ceph, R2), e.g. https://minio.example.com",
+    )
     # The connection's own keys (an S3-compatible store's, or an IAM user's the org created):
     # requests are signed with them instead of insitu's AWS identity. Secret: stored
     # encrypted with the connection, never shown (``public()`` leaves them out).
-    access_key_id: SecretStr | None = None
-    secret_access_key: SecretStr | None = None
+    access_key_id: SecretStr | None = Field(
+        default=None, title="Access key ID", description="S3-compatible stores' own keys only"
+    )
+    secret_access_key: SecretStr | None = Field(default=None, title="Secret access key")
 
     @property
     def has_own_keys(self) -> bool:

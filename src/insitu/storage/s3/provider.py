@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from insitu.errors import InsituError, InvalidConfiguration, InvalidLocation
 from insitu.storage import verify as steps_
@@ -28,6 +28,9 @@ from insitu.storage.s3.policies import (
 )
 from insitu.storage.s3.store import S3ObjectStore
 
+if TYPE_CHECKING:
+    from insitu.config import Settings
+
 
 class S3Provider:
     """The ``s3`` provider. ``event_hooks`` are botocore handlers put on every boto3 client."""
@@ -36,6 +39,21 @@ class S3Provider:
     schemes: ClassVar[tuple[str, ...]] = ("s3",)
     config_model: ClassVar[type[ProviderConfig]] = S3Config
     example_uri: ClassVar[str] = "s3://my-bucket/images/"
+    title: ClassVar[str] = "Amazon S3"
+    short_name: ClassVar[str] = "S3"
+    verify_label: ClassVar[str] = "Verify access"
+    path_help: ClassVar[str] = (
+        "The absolute path of a folder (it ends with /) or of one file, e.g. s3://my-bucket/images/"
+    )
+    instructions: ClassVar[tuple[str, ...]] = (
+        "Let insitu read the bucket: apply the bucket policy for your organization's platform "
+        "role, or create a role insitu may assume with your organization's external ID "
+        "(both are in Organization Settings). Reading and signing URLs is all insitu needs.",
+        "Data encrypted with SSE-KMS also needs kms:Decrypt on its key for that role: "
+        "verifying access says exactly what to grant.",
+        "Let labelers' browsers load the files: apply these CORS rules to the bucket.",
+    )
+    operator_only: ClassVar[bool] = False
 
     def __init__(self, event_hooks: Sequence[EventHook] = (), cache_size: int = 1024) -> None:
         self.event_hooks = tuple(event_hooks)
@@ -104,6 +122,9 @@ class S3Provider:
         )
         identity = self._identities.get(key, lambda: Identity(config, context, self.event_hooks))
         return S3ObjectStore(identity, location.bucket)
+
+    def offered(self, settings: Settings) -> bool:
+        return True  # any org may connect its own account
 
     def clear_cache(self) -> None:
         """Forget cached identities, clients and credentials (tests; rotated platform keys)."""

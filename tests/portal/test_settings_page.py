@@ -1,0 +1,124 @@
+"""Organization Settings: the self-host default switch, the portal origins, the connections."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from playwright.sync_api import expect
+
+from tests.conftest import PORTAL_ORIGIN, Org
+from tests.fixtures.browser import PHONE, accessibility_problems, screenshot
+from tests.portal.conftest import sign_in
+
+
+def test_the_self_host_switch_sets_the_default_of_new_projects(
+    portal_url: str, new_page: Callable[..., Any], org: Org, api: TestClient
+) -> None:
+    page = new_page()
+    sign_in(page, portal_url, org.key)
+    page.get_by_role("link", name="Organization Settings").click()
+    expect(page.get_by_role("heading", name="Organization Settings")).to_be_visible()
+    switch = page.get_by_role("switch", name="Self-host new projects' data by default")
+    expect(switch).not_to_be_checked()
+
+    switch.check()
+    expect(page.get_by_role("status").filter(has_text="Saved: on")).to_be_visible()
+    assert api.get("/v1/organization").json()["self_host_default"] is True
+    page.reload()
+    expect(switch).to_be_checked()
+    created = api.post("/v1/projects", json={"name": "Scans"}).json()
+    assert created["self_hosted"] is True
+
+    switch.uncheck()
+    expect(page.get_by_role("status").filter(has_text="Saved: off")).to_be_visible()
+    assert api.get("/v1/organization").json()["self_host_default"] is False
+
+
+def test_each_providers_card_fills_its_documents_as_the_admin_types(
+    portal_url: str, new_page: Callable[..., Any], org: Org, api: TestClient
+) -> None:
+    page = new_page()
+    sign_in(page, portal_url, org.key, path="/settings")
+    origins = page.get_by_role("region", name="Portal origins")
+    expect(origins.get_by_role("listitem")).to_have_text([f"{PORTAL_ORIGIN} Copy {PORTAL_ORIGIN}"])
+    cards = api.get("/v1/organization/s3").json(), api.get("/v1/organization/gcs").json()
+    for card in cards:
+        expect(page.get_by_role("region", name=card["title"])).to_be_visible()
+
+    s3 = page.get_by_role("region", name=cards[0]["title"])
+    external_id = next(f["value"] for f in cards[0]["facts"] if f["name"] == "external_id")
+    expect(s3.get_by_role("definition").filter(has_text=external_id)).to_be_visible()
+    command = s3.locator("pre").filter(has_text="put-bucket-cors")
+    expect(command).to_contain_text("--bucket BUCKET")
+    s3.get_by_label("Bucket names").fill("street-scenes, night-shots")
+    expect(command).to_contain_text("--bucket street-scenes")
+    expect(command).to_contain_text("--bucket night-shots")
+    expect(s3.get_by_role("definition").filter(has_text=external_id)).to_be_visible()
+    assert accessibility_problems(page) == []
+    screenshot(page, "organization-settings")
+
+    with page.expect_download() as download:
+        s3.get_by_role("link", name="Download cors.json").click()
+    saved = download.value
+    assert saved.suggested_filename == "cors.json"
+    assert PORTAL_ORIGIN in Path(saved.path()).read_text()
+
+    s3.get_by_label("Bucket names").fill("not a bucket!")
+    expect(s3.get_by_role("alert")).to_contain_text("is not a valid bucket")
+
+    azure = page.get_by_role("region", name="Azure")
+    expect(azure.get_by_role("link", name="Connect to Azure")).to_have_attribute(
+        "href", "/settings/azure/actions/connect"
+    )
+
+
+def test_each_card_lists_its_connections_with_their_last_verify(
+    portal_url: str,
+    new_page: Callable[..., Any],
+    org: Org,
+    api: TestClient,
+    aws_env: str,
+    s3_bucket: str,
+) -> None:
+    made = api.post(
+        "/v1/connections",
+        json={"provider": "s3", "name": "Scans bucket", "settings": {"region": "us-east-1"}},
+    )
+    assert made.status_code == 201, made.text
+    page = new_page()
+    sign_in(page, portal_url, org.key, path="/settings")
+    s3 = page.get_by_role("region", name="Amazon S3")
+    row = s3.get_by_role("row").filter(has_text="Scans bucket")
+    expect(row).to_contain_text("Never verified")
+
+    verified = api.post(
+        f"/v1/connections/{made.json()['id']}/verify", json={"source": f"s3://{s3_bucket}/"}
+    ).json()
+    assert verified["ok"] is False  # an empty bucket: nothing to list yet
+    failed = next(check for check in verified["checks"] if not check["ok"])
+    page.reload()
+    expect(row).to_contain_text("failed")
+    expect(row).to_contain_text(f"s3://{s3_bucket}/")
+    expect(row).to_contain_text(f"{failed['name']}: {failed['fix']}")
+
+    phone = new_page(PHONE)
+    sign_in(phone, portal_url, org.key, path="/settings")
+    expect(phone.get_by_role("heading", name="Organization Settings")).to_be_visible()
+    width = phone.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], "Organization Settings scrolls sideways on a phone"
+    screenshot(phone, "organization-settings-phone")
+
+
+def test_the_switch_refuses_a_request_without_the_sessions_token(
+    portal_url: str, new_page: Callable[..., Any], org: Org, api: TestClient
+) -> None:
+    page = new_page()
+    sign_in(page, portal_url, org.key, path="/settings")
+    forged = page.request.post(
+        f"{portal_url}/settings/self-host", form={"self_host_default": "true"}, max_redirects=0
+    )
+    assert forged.status == 403
+    assert api.get("/v1/organization").json()["self_host_default"] is False
