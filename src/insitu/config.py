@@ -88,6 +88,8 @@ class Settings(BaseSettings):
 
     # How often each project is reconciled with its buckets (0: never on a schedule).
     reconcile_interval_seconds: int = Field(default=24 * 3600, ge=0)
+    # How often each connection in use is verified against a few of its own objects (0: never).
+    health_interval_seconds: int = Field(default=3600, ge=0)
     # Webhooks: how long one delivery attempt may take, the delays between attempts (the last
     # one repeats) and how long a delivery is retried before it is given up as failed.
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)

@@ -14,6 +14,7 @@ them all as ``{"error": code, "detail": ..., "fix": ...}`` with the class's stat
     ├── NotFound                     404 not_found           also for another org's objects
     ├── Conflict                     409 conflict
     ├── RateLimited                  429 rate_limited        too many requests; see Retry-After
+    ├── StorageUnavailable           503 storage_unavailable the connection's health is failing
     └── StorageError                 502 storage_error       the customer's store failed us
         ├── ObjectNotFound           404 object_not_found    (also a FileNotFoundError)
         ├── ContainerNotFound        404 bucket_not_found
@@ -110,6 +111,16 @@ class RateLimited(InsituError):
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class StorageUnavailable(InsituError):
+    """The asset's connection failed its last health check: no URL until its fix is applied.
+
+    Not a StorageError: insitu refuses before asking the store, from what it already knows.
+    """
+
+    code = "storage_unavailable"
+    status_code = 503
 
 
 class StorageError(InsituError):

@@ -224,6 +224,11 @@ def test_errors_in_the_openapi_have_one_documented_shape(client: TestClient) -> 
                 assert documented, (method, path, status)
                 ref = documented["content"]["application/json"]["schema"]["$ref"]
                 assert ref.endswith("/ErrorRead"), (method, path, status)
+    for path in ("/v1/assets/{asset_id}/url", "/v1/projects/{project_id}/circulation"):
+        unavailable = schema["paths"][path]["get"]["responses"]["503"]
+        assert "storage_unavailable" in unavailable["description"], path
+        ref = unavailable["content"]["application/json"]["schema"]["$ref"]
+        assert ref.endswith("/ErrorRead"), path
     imports = schema["components"]["schemas"]["ImportCreate"]["properties"]["source_files"]
     assert imports["maxItems"] == MAX_SOURCE_FILES
     assert f"{MAX_SOURCE_FILES:,}" in imports["description"]

@@ -93,6 +93,7 @@ def test_each_card_lists_its_connections_with_their_last_verify(
     s3 = page.get_by_role("region", name="Amazon S3")
     row = s3.get_by_role("row").filter(has_text="Scans bucket")
     expect(row).to_contain_text("Never verified")
+    expect(row).to_contain_text("Not checked (not in use)")  # no assets: no health yet
 
     verified = api.post(
         f"/v1/connections/{made.json()['id']}/verify", json={"source": f"s3://{s3_bucket}/"}

@@ -29,9 +29,10 @@ from insitu.api.routes import (
 from insitu.api.routes import audit as audit_routes
 from insitu.api.routes import azure as azure_routes
 from insitu.config import Settings, get_settings
+from insitu.connections import health
 from insitu.db import get_engine
-from insitu.jobs.periodic import Periodic
-from insitu.reconcile.schedule import ReconcileSchedule
+from insitu.jobs.periodic import Periodic, scheduled
+from insitu.reconcile import service as reconciles
 from insitu.webhooks.sweep import DeliverySweep
 
 log = logging.getLogger(__name__)
@@ -43,12 +44,15 @@ def create_app(
     *,
     resume_jobs: bool = False,
     schedule_reconciles: bool = False,
+    schedule_health_checks: bool = False,
     sweep_webhooks: bool = False,
 ) -> FastAPI:
     """The insitu API; ``resume_jobs`` runs the import sweep (which takes up imports a dead
-    worker or a previous process left unfinished), ``schedule_reconciles`` reconciles every
-    project every INSITU_RECONCILE_INTERVAL_SECONDS, ``sweep_webhooks`` sends due webhook
-    deliveries every INSITU_WEBHOOK_SWEEP_SECONDS."""
+    worker or a previous process left unfinished),
+    ``schedule_reconciles`` reconciles every project every INSITU_RECONCILE_INTERVAL_SECONDS,
+    ``schedule_health_checks`` checks each connection in use every
+    INSITU_HEALTH_INTERVAL_SECONDS, ``sweep_webhooks`` sends due webhook deliveries every
+    INSITU_WEBHOOK_SWEEP_SECONDS."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -63,8 +67,20 @@ def create_app(
             )
         if schedule_reconciles and settings.reconcile_interval_seconds:
             background.append(
-                ReconcileSchedule(
-                    app.state.engine, interval_seconds=settings.reconcile_interval_seconds
+                scheduled(
+                    app.state.engine,
+                    "reconciles",
+                    settings.reconcile_interval_seconds,
+                    lambda session, interval: reconciles.start_due(session, interval=interval),
+                )
+            )
+        if schedule_health_checks and settings.health_interval_seconds:
+            background.append(
+                scheduled(
+                    app.state.engine,
+                    "connection health checks",
+                    settings.health_interval_seconds,
+                    lambda session, interval: health.queue_due(session, interval=interval),
                 )
             )
         if sweep_webhooks and settings.webhook_sweep_seconds:
@@ -129,4 +145,10 @@ def create_app(
 def serve_app() -> FastAPI:
     """The app ``insitu serve`` runs in each server process."""
     settings = get_settings()
-    return create_app(settings, resume_jobs=True, schedule_reconciles=True, sweep_webhooks=True)
+    return create_app(
+        settings,
+        resume_jobs=True,
+        schedule_reconciles=True,
+        schedule_health_checks=True,
+        sweep_webhooks=True,
+    )

@@ -49,6 +49,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, description in _DESCRIPTIONS.items()
 }
 
+# Documented on the routes that hand out signed URLs (they check the connection's health).
+UNAVAILABLE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorRead,
+        "description": "The asset's connection is failing its access health check "
+        "(storage_unavailable): the body names the failing check and its fix; the assets stay.",
+    }
+}
 
 # Paths whose errors are always JSON, even for a browser: the API and its reference.
 _API_PATHS = ("/v1/", "/docs", "/openapi.json", "/healthz")

@@ -27,7 +27,14 @@ from insitu.config import Settings
 from insitu.connections import service as connections
 from insitu.connections.models import Connection
 from insitu.db import newest_first_page
-from insitu.errors import Conflict, InvalidInput, InvalidLocation, NotFound, ObjectNotFound
+from insitu.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidLocation,
+    NotFound,
+    ObjectNotFound,
+    StorageUnavailable,
+)
 from insitu.imports.models import ImportJob
 from insitu.organizations import service as organizations
 from insitu.organizations.models import ApiKey, Organization
@@ -361,10 +368,10 @@ def sign_url_for_key(
     with the key, the client's address and its user agent.
 
     Every asset a labeler opens passes through here, so the key, the asset and its
-    connection come from one query instead of one each.
+    connection (whether it is deleted, its health) come from one query instead of one each.
     """
     query = (
-        select(ApiKey.id, ApiKey.org_id, Asset, Connection.deleted_at)
+        select(ApiKey.id, ApiKey.org_id, Asset, Connection.deleted_at, *_HEALTH_COLUMNS)
         .outerjoin(Asset, and_(Asset.id == asset_id, Asset.org_id == ApiKey.org_id))
         .outerjoin(Connection, Connection.id == Asset.connection_id)
         .where(organizations.active_key_hash_is(key))
@@ -372,7 +379,7 @@ def sign_url_for_key(
     row = session.execute(query).first()
     if row is None:
         raise organizations.rejected_key(session, key=key)
-    api_key_id, org_id, asset, connection_deleted_at = row
+    api_key_id, org_id, asset, connection_deleted_at = row[:4]
     if asset is None:
         raise _not_found(asset_id)
     if asset.status == REMOVED:
@@ -382,6 +389,8 @@ def sign_url_for_key(
             f"the connection {asset.connection_id} this asset was imported through was deleted",
             fix="create a connection to the bucket again and re-import the file",
         )
+    if row.health == FAILING:
+        raise storage_unavailable(asset.connection_id, row)
     store = connections.open_store_by_id(
         session,
         connection_id=asset.connection_id,
@@ -399,6 +408,32 @@ def sign_url_for_key(
         user_agent=user_agent,
     )
     return signed
+
+
+FAILING = "failing"
+# What a URL request learns of its asset's connection's health, in the query it makes anyway.
+_HEALTH_COLUMNS = (
+    Connection.health.label("health"),
+    Connection.health_check.label("health_check"),
+    Connection.health_fix.label("health_fix"),
+    Connection.health_since.label("health_since"),
+)
+
+
+def storage_unavailable(connection_id: str, row: Any) -> StorageUnavailable:
+    """Why no URL is issued while the connection fails its health check, and the fix.
+
+    The asset stays in circulation: its file is most likely still there, only access broke.
+    """
+    since = row.health_since.isoformat() if row.health_since else None
+    return StorageUnavailable(
+        f"the connection {connection_id} of this asset is failing its access check "
+        f"'{row.health_check}' (since {since}), so a URL would not load",
+        fix=row.health_fix or f"verify the connection: POST /v1/connections/{connection_id}/verify",
+        connection_id=connection_id,
+        check=row.health_check,
+        since=since,
+    )
 
 
 def served_store(
@@ -457,14 +492,24 @@ def circulation(
     join its end) and new imports do not push older assets back indefinitely.
     This is a labeling tool's hot path: it reads plain rows, not ORM objects, and opens one
     store per connection and bucket.
+
+    If any asset of the page belongs to a connection failing its health check, the whole call
+    is a 503 naming the check and its fix, rather than a page with holes: a client walking the
+    queue with ``after`` would step past those assets for good, whereas after a 503 it keeps
+    its place and asks again once access is fixed.
     """
-    query = select(*CIRCULATION_COLUMNS).where(
-        Asset.project_id == project.id, Asset.status == ACTIVE
+    query = (
+        select(*CIRCULATION_COLUMNS, *_HEALTH_COLUMNS)
+        .join(Connection, Connection.id == Asset.connection_id)
+        .where(Asset.project_id == project.id, Asset.status == ACTIVE)
     )
     if after:
         query = query.where(Asset.id > after)
     rows = session.execute(query.order_by(Asset.id).limit(limit + 1)).all()
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    failing = next((row for row in rows[:limit] if row.health == FAILING), None)
+    if failing is not None:
+        raise storage_unavailable(failing.connection_id, failing)
     ttl = timedelta(seconds=settings.url_ttl_seconds)
     stores: dict[tuple[str, str], ObjectStore] = {}
     signed = []

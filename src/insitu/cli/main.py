@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from insitu.cli import (
     assets,
     connect,
+    connections,
     cors,
     db,
     imports,
@@ -37,6 +38,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(org.app, name="org")
 app.add_typer(keys.app, name="keys")
 app.add_typer(connect.app, name="connect")
+app.add_typer(connections.app, name="connections")
 app.add_typer(project.app, name="project")
 app.add_typer(azure_cli.app, name="azure")
 app.add_typer(audit_cli.app, name="audit")

@@ -24,3 +24,11 @@ class Connection(IdMixin, Base):
     last_verify_source: Mapped[str | None] = mapped_column(Text, default=None)
     last_verify_check: Mapped[str | None] = mapped_column(String(200), default=None)
     last_verify_fix: Mapped[str | None] = mapped_column(Text, default=None)
+    # Access health, derived from the verifies of the connection's own objects (scheduled or
+    # asked for): ok, degraded or failing; since when it is so; the failing check and its fix.
+    health: Mapped[str | None] = mapped_column(String(16), default=None)
+    health_since: Mapped[datetime | None] = mapped_column(default=None)
+    health_check: Mapped[str | None] = mapped_column(String(200), default=None)
+    health_fix: Mapped[str | None] = mapped_column(Text, default=None)
+    # When the schedule last queued (then the check finished) a health check.
+    health_checked_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -32,6 +32,19 @@ class LastVerifyRead(BaseModel):
     fix: str | None = Field(description="How to fix that check.")
 
 
+class HealthRead(BaseModel):
+    """Whether labelers can still load the connection's files, from checks of its own objects."""
+
+    status: Literal["ok", "degraded", "failing"] = Field(
+        description="failing: a check failed and signed URLs are refused with 503 until fixed; "
+        "degraded: every check passed but one advises a fix."
+    )
+    since: datetime = Field(description="When the connection entered this status.")
+    check: str | None = Field(description="The failing (or warning) check's name.")
+    fix: str | None = Field(description="How to fix that check.")
+    checked_at: datetime | None = Field(description="When it was last checked.")
+
+
 class ConnectionRead(BaseModel):
     id: str
     name: str
@@ -40,6 +53,11 @@ class ConnectionRead(BaseModel):
     created_at: datetime
     last_verify: LastVerifyRead | None = Field(
         default=None, description="The last Verify access; null if never verified."
+    )
+    health: HealthRead | None = Field(
+        default=None,
+        description="Access health, checked on a schedule while the connection is in use "
+        "(it has assets in circulation or an import under way); null if never checked.",
     )
 
 

@@ -15,9 +15,21 @@ from insitu.azure import service as azure_tenants
 from insitu.config import Settings
 from insitu.connections import stores
 from insitu.connections.models import Connection
-from insitu.connections.schemas import ConnectionCreate, ConnectionRead, LastVerifyRead
+from insitu.connections.schemas import (
+    ConnectionCreate,
+    ConnectionRead,
+    HealthRead,
+    LastVerifyRead,
+)
 from insitu.db import utcnow
-from insitu.errors import InvalidConfiguration, InvalidLocation, NotFound, ProviderUnavailable
+from insitu.errors import (
+    InsituError,
+    InvalidConfiguration,
+    InvalidLocation,
+    NotFound,
+    ObjectNotFound,
+    ProviderUnavailable,
+)
 from insitu.organizations import service as organizations
 from insitu.organizations.models import Organization
 from insitu.security import SecretBox
@@ -30,6 +42,8 @@ from insitu.storage.base import (
     ProviderContext,
 )
 from insitu.storage.registry import get_provider, parse_location, provider_names
+from insitu.storage.verify import HEAD, LIST
+from insitu.webhooks import service as webhooks
 
 
 def create(
@@ -162,6 +176,15 @@ def read(connection: Connection, *, settings: Settings) -> ConnectionRead:
             check=connection.last_verify_check,
             fix=connection.last_verify_fix,
         )
+    health = None
+    if connection.health and connection.health_since:
+        health = HealthRead(
+            status=connection.health,  # type: ignore[arg-type]
+            since=connection.health_since,
+            check=connection.health_check,
+            fix=connection.health_fix,
+            checked_at=connection.health_checked_at,
+        )
     return ConnectionRead(
         id=connection.id,
         name=connection.name,
@@ -169,6 +192,7 @@ def read(connection: Connection, *, settings: Settings) -> ConnectionRead:
         settings=config(connection, settings=settings).public(),
         created_at=connection.created_at,
         last_verify=last_verify,
+        health=health,
     )
 
 
@@ -225,19 +249,18 @@ def verify(
     settings: Settings,
     actor: Actor = OPERATOR,
 ) -> list[Check]:
-    """Run the provider's checks on ``source``; the audit log records which failed."""
+    """Run the provider's checks on ``source``; the audit log records which failed.
+
+    When ``source`` holds files of the connection in circulation, the outcome is also the
+    connection's health (an admin who fixed access verifies, and the URLs work again at once);
+    a verify of some other path (a typo, a prefix not imported yet) leaves health alone.
+    """
     location = location_for(connection, source)
-    provider = get_provider(connection.provider)
-    checks = list(
-        provider.verify(
-            config(connection, settings=settings),
-            location=location,
-            context=_context(org, connection, settings),
-        )
-    )
+    checks = _run_checks(connection, org=org, location=location, settings=settings)
     failed = [check.name for check in checks if not check.ok]
-    _remember_verify(connection, source=location.uri, checks=checks)
     session = object_session(connection)
+    covers = session is not None and _covers_assets(session, connection, location)
+    _remember_verify(connection, source=location.uri, checks=checks, health=covers)
     if session is not None:  # a connection loaded from the database always has one
         audit.record(
             session,
@@ -252,17 +275,163 @@ def verify(
     return checks
 
 
-def _remember_verify(connection: Connection, *, source: str, checks: Sequence[Check]) -> None:
-    """Record the outcome on the connection, so its settings show whether access works."""
-    failed = next((check for check in checks if not check.ok), None)
+def check_health(
+    connection: Connection, *, org: Organization, sources: Sequence[str], settings: Settings
+) -> str | None:
+    """Verify a few of the connection's own objects (``sources``); record the worst outcome.
+
+    Stops at the first failing sample. A sample whose file is simply gone from the bucket
+    (deleted since the import) says nothing about access: that is reconcile's business, so it
+    is passed over. Returns the connection's health (unchanged if every sample was gone).
+    """
+    worst: tuple[str, list[Check], int] | None = None
+    for source in sources:
+        location = location_for(connection, source)
+        checks = _run_checks(connection, org=org, location=location, settings=settings)
+        if _sample_gone(connection, org=org, location=location, checks=checks, settings=settings):
+            continue
+        rank = _RANK[_status(checks)]
+        if worst is None or rank > worst[2]:
+            worst = (location.uri, checks, rank)
+        if rank == _RANK[FAILED]:
+            break
+    if worst is not None:
+        _remember_verify(connection, source=worst[0], checks=worst[1], health=True)
+    return connection.health
+
+
+def _run_checks(
+    connection: Connection, *, org: Organization, location: Location, settings: Settings
+) -> list[Check]:
+    return list(
+        get_provider(connection.provider).verify(
+            config(connection, settings=settings),
+            location=location,
+            context=_context(org, connection, settings),
+        )
+    )
+
+
+def _covers_assets(session: Session, connection: Connection, location: Location) -> bool:
+    """Whether ``location`` holds (or is) a file of this connection in circulation."""
+    from insitu.assets.models import ACTIVE, Asset
+
+    query = select(Asset.id).where(
+        Asset.connection_id == connection.id,
+        Asset.status == ACTIVE,
+        Asset.location.startswith(location.uri, autoescape=True),
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def _sample_gone(
+    connection: Connection,
+    *,
+    org: Organization,
+    location: Location,
+    checks: Sequence[Check],
+    settings: Settings,
+) -> bool:
+    """Whether a sampled file failed to list or HEAD only because it is no longer there.
+
+    It is gone when a HEAD says not found while its bucket still lists (a deleted bucket
+    answers a HEAD with a bare 404 too, and that is an outage).
+    """
+    first = next((check for check in checks if not check.ok), None)
+    if first is None or first.name not in (LIST, HEAD) or location.is_prefix:
+        return False
+    try:
+        store = open_store(connection, org=org, location=location, settings=settings)
+        try:
+            store.head(location.key)
+        except ObjectNotFound:
+            next(iter(store.list_pages(location.key, page_size=1)), None)
+            return True
+    except InsituError:
+        return False
+    return False
+
+
+PASSED, WARNING, FAILED = "passed", "warning", "failed"
+_RANK = {PASSED: 0, WARNING: 1, FAILED: 2}
+# A verify's outcome as the connection's health.
+HEALTH_OF = {PASSED: "ok", WARNING: "degraded", FAILED: "failing"}
+
+
+def _status(checks: Sequence[Check]) -> str:
     # A passing check that still carries a fix is advice (e.g. a shared identity): a warning.
+    if any(not check.ok for check in checks):
+        return FAILED
+    return WARNING if any(check.fix for check in checks) else PASSED
+
+
+def _remember_verify(
+    connection: Connection, *, source: str, checks: Sequence[Check], health: bool
+) -> None:
+    """Record a verify's outcome on the connection: the one place any verify is recorded.
+
+    With ``health`` (the verify covered the connection's own files), the outcome is also its
+    health; ``health_since`` moves only when the health changes, and each change is announced.
+    """
+    failed = next((check for check in checks if not check.ok), None)
     advised = next((check for check in checks if check.ok and check.fix), None)
     first = failed or advised
-    connection.last_verify_status = "failed" if failed else "warning" if advised else "passed"
-    connection.last_verified_at = utcnow()
+    now = utcnow()
+    connection.last_verify_status = _status(checks)
+    connection.last_verified_at = now
     connection.last_verify_source = source
     connection.last_verify_check = first.name if first else None
     connection.last_verify_fix = first.fix if first else None
+    if not health:
+        return
+    previous = connection.health
+    connection.health = HEALTH_OF[connection.last_verify_status]
+    connection.health_check = connection.last_verify_check
+    connection.health_fix = connection.last_verify_fix
+    connection.health_checked_at = now
+    if connection.health != previous:
+        connection.health_since = now
+        session = object_session(connection)
+        # A first check that finds access fine changes nothing anyone needs to hear about.
+        if session is not None and (previous is not None or connection.health != "ok"):
+            detail = f"{first.name}: {first.detail}" if first else None
+            _announce_health_change(session, connection, previous, detail=detail)
+
+
+def _announce_health_change(
+    session: Session, connection: Connection, previous: str | None, *, detail: str | None = None
+) -> None:
+    """Tell the org at once that a connection's health changed (once per change, not per check):
+    the audit log records it, and the org's webhooks get ``connection.health_changed``."""
+    audit.record(
+        session,
+        actor=SYSTEM,
+        action="connection.health_changed",
+        org_id=connection.org_id,
+        target_type="connection",
+        target_id=connection.id,
+        outcome="failed" if connection.health == "failing" else "ok",
+        details={
+            "name": connection.name,
+            "provider": connection.provider,
+            "previous": previous,
+            "current": connection.health,
+            "since": connection.health_since.isoformat() if connection.health_since else None,
+            "check": connection.health_check,
+            "detail": detail,
+            "fix": connection.health_fix,
+            "source": connection.last_verify_source,
+        },
+    )
+    webhooks.connection_health_changed(
+        session,
+        org_id=connection.org_id,
+        connection_id=connection.id,
+        previous=previous,
+        current=connection.health or "",
+        detail=detail,
+        fix=connection.health_fix,
+    )
 
 
 def _context(

@@ -1,10 +1,23 @@
-"""A daemon thread that runs one piece of housekeeping every few seconds, whatever fails."""
+"""Daemon threads in each server that run housekeeping every few seconds, whatever fails.
+
+``Periodic`` runs one function on a fixed tick (the import sweep, webhook retries).
+``scheduled`` starts work that is due: reconciles of every project, health checks of every
+connection in use. Due-ness lives in the database, not in the thread, so several server
+processes may tick at once: each kind of work claims what it starts (a project never has
+two reconciles running; a connection's health check is stamped when it is queued).
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sized
+from datetime import timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from insitu.db import session_scope
 
 log = logging.getLogger(__name__)
 
@@ -40,3 +53,24 @@ class Periodic:
                 log.exception("%s failed; trying again in %ss", self.name, self.every)
             first = False
             wait = self.every
+
+
+def scheduled(
+    engine: Engine,
+    name: str,
+    interval_seconds: int,
+    start_due: Callable[[Session, timedelta], Sized],
+    *,
+    tick_seconds: float = 60,
+) -> Periodic:
+    """Every tick (at most ``interval_seconds``), ``start_due`` what has not run that long."""
+    interval = timedelta(seconds=interval_seconds)
+
+    def run(_first: bool) -> None:
+        with session_scope(engine) as session:
+            started = start_due(session, interval)
+        if started:
+            log.info("started %d scheduled %s", len(started), name)
+
+    tick = min(tick_seconds, interval_seconds)
+    return Periodic(f"schedule: {name}", tick, run, first_delay=tick)

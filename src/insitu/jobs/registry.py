@@ -9,7 +9,12 @@ from typing import Any
 TaskFunction = Callable[..., Any]
 
 # Every module that declares tasks; workers import them all before running anything.
-TASK_MODULES = ("insitu.imports.tasks", "insitu.reconcile.tasks", "insitu.webhooks.tasks")
+TASK_MODULES = (
+    "insitu.imports.tasks",
+    "insitu.reconcile.tasks",
+    "insitu.webhooks.tasks",
+    "insitu.connections.tasks",
+)
 
 _tasks: dict[str, TaskFunction] = {}
 

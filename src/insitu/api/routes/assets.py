@@ -18,6 +18,7 @@ from insitu.api.deps import (
     no_key_sent,
     request_actor,
 )
+from insitu.api.errors import UNAVAILABLE_RESPONSES
 from insitu.api.hot_path import on_hot_path
 from insitu.assets import service as assets
 from insitu.assets.models import Asset
@@ -80,7 +81,11 @@ def remove_assets(
     return AssetsRemovedRead(removed=removed)
 
 
-@router.get("/v1/projects/{project_id}/circulation", response_model=Page[CirculationItem])
+@router.get(
+    "/v1/projects/{project_id}/circulation",
+    response_model=Page[CirculationItem],
+    responses=UNAVAILABLE_RESPONSES,
+)
 async def get_circulation(
     project_id: str,
     request: Request,
@@ -190,7 +195,7 @@ def list_asset_url_issues(
     return Page(items=[SignedUrlIssueRead.model_validate(row) for row in rows], next=next_cursor)
 
 
-@router.get("/v1/assets/{asset_id}/url")
+@router.get("/v1/assets/{asset_id}/url", responses=UNAVAILABLE_RESPONSES)
 async def get_asset_url(
     asset_id: str, request: Request, settings: SettingsDep, credentials: BearerDep
 ) -> SignedUrlRead:
