@@ -73,9 +73,15 @@ def _cli(*args: str) -> str:
     """The operator's CLI on the server, in this process (same database, same settings)."""
     from typer.testing import CliRunner
 
+    from insitu.cli import common
     from insitu.cli.main import app
 
-    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "400"})
+    # The console was sized when first imported, by whatever terminal the test run has.
+    width, common.console.width = common.console.width, 400
+    try:
+        result = CliRunner().invoke(app, list(args))
+    finally:
+        common.console.width = width
     assert result.exit_code == 0, result.output
     return result.output
 

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from insitu.assets import service as assets_service
 from insitu.audit.service import OPERATOR
-from insitu.cli.common import console, session, settings
+from insitu.cli.common import console, id_column, session, settings
 from insitu.organizations import service as organizations
 from insitu.projects import service as projects
 
@@ -26,7 +26,9 @@ def assets(
         rows, more = assets_service.list_for_project(
             db_session, project=found, status=status, reason=reason, after=None, limit=limit
         )
-    table = Table("id", "location", "kind", "type", "size", "dimensions", "duration", "status")
+    table = Table(
+        id_column(), "location", "kind", "type", "size", "dimensions", "duration", "status"
+    )
     table.columns[0].no_wrap = True
     for asset in rows:
         dims = f"{asset.width}x{asset.height}" if asset.width else ""

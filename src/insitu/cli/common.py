@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.table import Column
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,12 @@ from insitu.organizations.models import Organization
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
 console = Console(width=_WIDTH)
 err_console = Console(stderr=True, width=_WIDTH)
+
+
+def id_column(header: str = "id") -> Column:
+    """A table column for ids: never cut or wrapped, whatever the terminal's width (a cut id
+    cannot be pasted into the next command)."""
+    return Column(header, no_wrap=True, min_width=32)
 
 
 def settings() -> Settings:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from insitu.cli.common import console, pick_org, session, settings
+from insitu.cli.common import console, id_column, pick_org, session, settings
 from insitu.connections import service as connections
 from insitu.connections.schemas import ConnectionRead
 
@@ -21,7 +21,7 @@ _COLOURS = {"ok": "green", "degraded": "yellow", "failing": "bold red"}
 @app.command("list")
 def list_connections(org: OrgOption = None) -> None:
     """List the organization's connections, newest first, with their health."""
-    table = Table("id", "name", "provider", "health", "since", "failing check")
+    table = Table(id_column(), "name", "provider", "health", "since", "failing check")
     with session() as db_session:
         chosen = pick_org(db_session, org)
         rows = [

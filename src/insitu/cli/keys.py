@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from insitu.cli.common import console, session
+from insitu.cli.common import console, id_column, session
 from insitu.errors import InvalidInput
 from insitu.organizations import service as organizations
 
@@ -20,7 +20,7 @@ OrgOption = Annotated[str, typer.Option("--org", help="Organization ID (insitu o
 @app.command("list")
 def list_keys(org_id: OrgOption) -> None:
     """List an organization's keys (never their secrets), revoked and expired ones included."""
-    table = Table("id", "name", "scope", "prefix", "created", "expires", "revoked")
+    table = Table(id_column(), "name", "scope", "prefix", "created", "expires", "revoked")
     with session() as db_session:
         org = organizations.get(db_session, org_id=org_id)
         for key in organizations.list_api_keys(db_session, org=org):

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from insitu.cli.common import console, session, settings
+from insitu.cli.common import console, id_column, session, settings
 from insitu.organizations import endpoints
 from insitu.organizations import service as organizations
 
@@ -31,7 +31,7 @@ def create(
 @app.command("list")
 def list_orgs() -> None:
     """List organizations."""
-    table = Table("id", "name", "self_host_default", "created")
+    table = Table(id_column(), "name", "self_host_default", "created")
     with session() as db_session:
         for org in organizations.list_all(db_session):
             table.add_row(

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from insitu.audit.service import OPERATOR
-from insitu.cli.common import console, session, settings
+from insitu.cli.common import console, id_column, session, settings
 from insitu.organizations import service as organizations
 from insitu.webhooks import service as webhooks
 from insitu.webhooks.schemas import WebhookCreate
@@ -25,7 +25,7 @@ WebhookArgument = Annotated[str, typer.Argument(help="The webhook's ID (insitu w
 @app.command("list")
 def list_webhooks(org_id: OrgOption) -> None:
     """List an organization's endpoints (never their secrets)."""
-    table = Table("id", "url", "events", "created")
+    table = Table(id_column(), "url", "events", "created")
     with session() as db_session:
         org = organizations.get(db_session, org_id=org_id)
         for endpoint in webhooks.list_for_org(db_session, org=org):
