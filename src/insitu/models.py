@@ -9,6 +9,7 @@ from insitu.imports.models import ImportFailure, ImportJob
 from insitu.organizations.models import ApiKey, EndpointGrant, Organization
 from insitu.projects.models import Project
 from insitu.reconcile.models import ReconcileJob
+from insitu.watch.models import EventLease, EventSequencer, ProjectWatch
 
 __all__ = [
     "ApiKey",
@@ -20,10 +21,13 @@ __all__ = [
     "Base",
     "Connection",
     "EndpointGrant",
+    "EventLease",
+    "EventSequencer",
     "ImportFailure",
     "ImportJob",
     "Organization",
     "Project",
+    "ProjectWatch",
     "ReconcileJob",
     "SignedUrlIssue",
 ]

@@ -24,6 +24,7 @@ from insitu.api.routes import (
     organization,
     projects,
     reconcile,
+    watch,
 )
 from insitu.api.routes import audit as audit_routes
 from insitu.api.routes import azure as azure_routes
@@ -31,6 +32,7 @@ from insitu.api.routes import gcs as gcs_routes
 from insitu.config import Settings, get_settings
 from insitu.db import get_engine
 from insitu.reconcile.schedule import ReconcileSchedule
+from insitu.watch.supervisor import EventSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +43,11 @@ def create_app(
     *,
     resume_jobs: bool = False,
     schedule_reconciles: bool = False,
+    consume_events: bool = False,
 ) -> FastAPI:
     """The insitu API; ``resume_jobs`` re-queues imports a previous process left unfinished,
-    ``schedule_reconciles`` reconciles every project every INSITU_RECONCILE_INTERVAL_SECONDS."""
+    ``schedule_reconciles`` reconciles every project every INSITU_RECONCILE_INTERVAL_SECONDS,
+    ``consume_events`` keeps a consumer on every watched event queue."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -56,7 +60,13 @@ def create_app(
                 app.state.engine, interval_seconds=settings.reconcile_interval_seconds
             )
             schedule.start()
+        supervisor = None
+        if consume_events:
+            supervisor = EventSupervisor(app.state.engine, settings=settings)
+            supervisor.start()
         yield
+        if supervisor is not None:
+            supervisor.stop()
         if schedule is not None:
             schedule.stop()
 
@@ -92,6 +102,7 @@ def create_app(
         imports,
         assets,
         reconcile,
+        watch,
         local_files,
     ):
         app.include_router(module.router)
@@ -127,5 +138,8 @@ def serve_app() -> FastAPI:
     """The app ``insitu serve`` runs in each server process."""
     settings = get_settings()
     return create_app(
-        settings, resume_jobs=settings.job_backend == "inline", schedule_reconciles=True
+        settings,
+        resume_jobs=settings.job_backend == "inline",
+        schedule_reconciles=True,
+        consume_events=True,
     )

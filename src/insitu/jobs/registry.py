@@ -9,7 +9,7 @@ from typing import Any
 TaskFunction = Callable[..., Any]
 
 # Every module that declares tasks; workers import them all before running anything.
-TASK_MODULES = ("insitu.imports.tasks", "insitu.reconcile.tasks")
+TASK_MODULES = ("insitu.imports.tasks", "insitu.reconcile.tasks", "insitu.watch.tasks")
 
 _tasks: dict[str, TaskFunction] = {}
 

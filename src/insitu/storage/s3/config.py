@@ -6,12 +6,34 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, field_serializer, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SecretStr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from insitu.storage.base import ProviderConfig, provider_config
 from insitu.storage.s3.policies import ROLE_ARN_PATTERN
+from insitu.storage.s3.queues import QueueAddress, parse_queue_url
 
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+
+
+class S3Events(BaseModel):
+    """Where the bucket's event notifications arrive: a standard SQS queue insitu may read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sqs_queue_url: str
+
+    @field_validator("sqs_queue_url")
+    @classmethod
+    def _is_a_queue_url(cls, value: str) -> str:
+        parse_queue_url(value, region="us-east-1")  # raises ValueError saying what is wrong
+        return value
 
 
 class S3Config(ProviderConfig):
@@ -27,6 +49,15 @@ class S3Config(ProviderConfig):
     # encrypted with the connection, never shown (``public()`` leaves them out).
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
+    # The SQS queue the bucket's event notifications go to, for watched prefixes.
+    events: S3Events | None = None
+
+    @property
+    def queue(self) -> QueueAddress | None:
+        """The event queue, parsed (None without ``events``)."""
+        if self.events is None:
+            return None
+        return parse_queue_url(self.events.sqs_queue_url, region=self.region)
 
     @property
     def has_own_keys(self) -> bool:
