@@ -93,7 +93,12 @@ def watched(
     started = api.post(f"/v1/projects/{s3['project']}/watch")
     assert started.status_code == 200, started.text
     assert started.json()["watching"] is True
-    return {**s3, "bucket": s3_bucket, "queue": queue_url}
+    return {
+        **s3,
+        "bucket": s3_bucket,
+        "queue": queue_url,
+        "authorization": api.headers["Authorization"],
+    }
 
 
 def consumer(settings: Settings, watched: dict[str, Any], **kwargs: Any) -> Consumer:
@@ -503,3 +508,110 @@ def test_a_queue_on_a_private_address_is_refused_unless_allowed(api: TestClient)
     )
     assert response.status_code == 422, response.text
     assert "INSITU_PRIVATE_ENDPOINTS" in response.json()["fix"]
+
+
+def _checks(api: TestClient, connection: str, source: str) -> dict[str, dict[str, Any]]:
+    response = api.post(f"/v1/connections/{connection}/verify", json={"source": source})
+    assert response.status_code == 200, response.text
+    return {check["name"]: check for check in response.json()["checks"]}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_verify_checks_the_queue_and_that_the_bucket_notifies_it(
+    api: TestClient, s3_client: Any, sqs: Any, watched: dict[str, Any]
+) -> None:
+    bucket, connection = watched["bucket"], watched["connection"]
+    checks = _checks(api, connection, f"s3://{bucket}/scans/")
+    assert checks["event queue"]["ok"] and "insitu-events" in checks["event queue"]["detail"]
+    assert checks["bucket notifications"]["ok"], checks["bucket notifications"]
+    # A prefix the notifications do not cover: the fix is the configuration for it.
+    s3_client.put_object(Bucket=bucket, Key="other/z.png", Body=png())
+    other = _checks(api, connection, f"s3://{bucket}/other/")["bucket notifications"]
+    assert not other["ok"] and "does not send created and removed objects" in other["detail"]
+    assert (
+        '"Value": "other/"' in other["fix"]
+        and "put-bucket-notification-configuration" in (other["fix"])
+    )
+    sqs.delete_queue(QueueUrl=watched["queue"])
+    gone = _checks(api, connection, f"s3://{bucket}/scans/")
+    assert not gone["event queue"]["ok"] and "sqs_queue_url" in gone["event queue"]["fix"]
+    assert gone["bucket notifications"]["detail"].startswith("skipped")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_insitu_serve_starts_a_consumer_for_each_watched_queue(
+    s3_client: Any, settings: Settings, watched: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from insitu.api.app import create_app
+
+    fast = settings.model_copy(update={"events_check_seconds": 0.2, "events_wait_seconds": 1})
+    bucket, root = watched["bucket"], f"s3://{watched['bucket']}/scans/"
+    with TestClient(create_app(fast, consume_events=True)) as served:
+        served.headers.update({"Authorization": api_key(watched)})
+        s3_client.put_object(Bucket=bucket, Key="scans/served.png", Body=png(8, 8))
+        eventually(
+            lambda: root + "served.png" in by_location(served, watched["project"]), "imported"
+        )
+        status = served.get(f"/v1/projects/{watched['project']}/watch").json()
+        assert status["watching"] and status["prefixes"][0]["consuming"] is True
+        assert status["prefixes"][0]["events_applied"] >= 1
+    stopped = TestClient(create_app(fast))
+    stopped.headers.update({"Authorization": api_key(watched)})
+    assert (
+        stopped.get(f"/v1/projects/{watched['project']}/watch").json()["prefixes"][0]["consuming"]
+        is False
+    )  # released when the server stopped
+
+
+def api_key(watched: dict[str, Any]) -> str:
+    return str(watched["authorization"])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_celery_task_consumes_then_hands_over_under_the_same_lease(
+    s3_client: Any, settings: Settings, watched: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from insitu import jobs
+    from insitu.watch import lease, tasks
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, dict[str, Any]]] = []
+
+        def send(self, name: str, args: dict[str, Any]) -> None:
+            self.sent.append((name, args))
+
+        def shutdown(self) -> None:
+            pass
+
+    monkeypatch.setenv("INSITU_EVENTS_TASK_SECONDS", "2")
+    monkeypatch.setenv("INSITU_EVENTS_WAIT_SECONDS", "1")
+    from insitu.config import get_settings
+
+    get_settings.cache_clear()
+    recorder = Recorder()
+    previous = jobs.set_backend(recorder)
+    try:
+        s3_client.put_object(Bucket=watched["bucket"], Key="scans/task.png", Body=png(9, 4))
+        tasks.consume(watched["connection"])
+        ((name, args),) = recorder.sent
+        assert name == "watch.consume" and args["connection_id"] == watched["connection"]
+        with session_scope() as session:
+            held = lease.get(session, queue=watched["queue"])
+            assert held is not None and held.holder == args["holder"]  # still held for it
+            assert not lease.take(
+                session,
+                queue=watched["queue"],
+                connection_id="x",
+                holder="someone-else",
+                seconds=60,
+            )
+        tasks.consume(**args)  # the successor carries on under the same lease
+        assert len(recorder.sent) == 2
+    finally:
+        jobs.set_backend(previous)
+    root = f"s3://{watched['bucket']}/scans/"
+    with session_scope() as session:
+        from insitu.assets.models import Asset
+
+        assert session.query(Asset).filter_by(location=root + "task.png").one().width == 9
