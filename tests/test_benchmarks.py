@@ -45,3 +45,9 @@ def test_reconcile_bench_prints_its_figures() -> None:
     output = run_bench("bench/reconcile.py", "--case", "churn", "--churn-objects", "300")
     for figure in ("list requests", "other requests", "CPU per asset", "peak RSS growth"):
         assert figure in output
+
+
+def test_events_bench_prints_its_rate_and_latency() -> None:
+    output = run_bench("bench/events.py", "--events", "20", "--samples", "3")
+    for figure in ("events applied by one consumer", "PutObject -> in circulation", "p99"):
+        assert figure in output
