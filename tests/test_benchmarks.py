@@ -54,3 +54,9 @@ def test_scale_out_bench_prints_its_figures() -> None:
     for figure in ("objects/s", "CPU per object", "peak RSS per worker", "requests per object",
                    "projection for 10,000,000 objects", "16 worker(s)"):  # fmt: skip
         assert figure in output
+
+
+def test_events_bench_prints_its_rate_and_latency() -> None:
+    output = run_bench("bench/events.py", "--events", "20", "--samples", "3")
+    for figure in ("events applied by one consumer", "PutObject -> in circulation", "p99"):
+        assert figure in output

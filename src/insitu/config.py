@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     # How often ``insitu serve`` looks for deliveries due (a retry, or one whose first send
     # was lost with a restart); 0 turns the sweep off.
     webhook_sweep_seconds: float = Field(default=15.0, ge=0)
+    # Storage events: how long one receive waits for a message (SQS allows up to 20 s), how
+    # long a consumer's hold on a queue lasts unless renewed, how often each server looks for
+    # watched queues without a consumer, and (Celery) how long one task consumes before it
+    # hands over to the next. A lease far above the wait lets a renewal be late.
+    events_wait_seconds: int = Field(default=20, ge=0, le=20)
+    events_lease_seconds: int = Field(default=90, ge=5)
+    events_check_seconds: float = Field(default=10.0, gt=0)
+    events_task_seconds: int = Field(default=300, ge=1)
     # Rate limits, counted by each server process alone (in-process token buckets): with N
     # processes a client may get up to N times these. Requests per second, with bursts of up
     # to two seconds' worth; 0 turns a limit off. The defaults let one labeling tool fetch

@@ -7,7 +7,8 @@ them all as ``{"error": code, "detail": ..., "fix": ...}`` with the class's stat
     ├── InvalidInput                 422 invalid_input
     │   ├── InvalidLocation          422 invalid_location    a URI insitu cannot parse
     │   ├── UnknownProvider          422 unknown_provider
-    │   └── InvalidConfiguration     422 invalid_configuration
+    │   ├── InvalidConfiguration     422 invalid_configuration
+    │   └── EventsUnsupported        422 events_unsupported  a watch where no events can come
     ├── Unauthenticated              401 unauthenticated     no key, or a bad or expired one
     ├── Forbidden                    403 forbidden           the key's scope does not allow it
     ├── OperatorOnly                 403 operator_only       needs the platform operator
@@ -71,6 +72,12 @@ class UnknownProvider(InvalidInput):
 
 class InvalidConfiguration(InvalidInput):
     code = "invalid_configuration"
+
+
+class EventsUnsupported(InvalidInput):
+    """A watch asked of a provider or connection that delivers no storage events."""
+
+    code = "events_unsupported"
 
 
 class Unauthenticated(InsituError):

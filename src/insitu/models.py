@@ -9,6 +9,7 @@ from insitu.imports.models import ImportFailure, ImportJob
 from insitu.organizations.models import ApiKey, EndpointGrant, Organization
 from insitu.projects.models import Project
 from insitu.reconcile.models import ReconcileJob
+from insitu.watch.models import EventLease, EventSequencer, ProjectWatch
 from insitu.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -21,10 +22,13 @@ __all__ = [
     "Base",
     "Connection",
     "EndpointGrant",
+    "EventLease",
+    "EventSequencer",
     "ImportFailure",
     "ImportJob",
     "Organization",
     "Project",
+    "ProjectWatch",
     "ReconcileJob",
     "SignedUrlIssue",
     "WebhookAttempt",

@@ -24,6 +24,7 @@ from insitu.api.routes import (
     organization,
     projects,
     reconcile,
+    watch,
     webhooks,
 )
 from insitu.api.routes import audit as audit_routes
@@ -33,6 +34,7 @@ from insitu.connections import health
 from insitu.db import get_engine
 from insitu.jobs.periodic import Periodic, scheduled
 from insitu.reconcile import service as reconciles
+from insitu.watch.supervisor import EventSupervisor
 from insitu.webhooks.sweep import DeliverySweep
 
 log = logging.getLogger(__name__)
@@ -46,13 +48,15 @@ def create_app(
     schedule_reconciles: bool = False,
     schedule_health_checks: bool = False,
     sweep_webhooks: bool = False,
+    consume_events: bool = False,
 ) -> FastAPI:
     """The insitu API; ``resume_jobs`` runs the import sweep (which takes up imports a dead
     worker or a previous process left unfinished),
     ``schedule_reconciles`` reconciles every project every INSITU_RECONCILE_INTERVAL_SECONDS,
     ``schedule_health_checks`` checks each connection in use every
     INSITU_HEALTH_INTERVAL_SECONDS, ``sweep_webhooks`` sends due webhook deliveries every
-    INSITU_WEBHOOK_SWEEP_SECONDS."""
+    INSITU_WEBHOOK_SWEEP_SECONDS, ``consume_events`` keeps a consumer on every watched event
+    queue."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -85,6 +89,8 @@ def create_app(
             )
         if sweep_webhooks and settings.webhook_sweep_seconds:
             background.append(DeliverySweep(app.state.engine, settings=settings))
+        if consume_events:
+            background.append(EventSupervisor(app.state.engine, settings=settings))
         for task in background:
             task.start()
         yield
@@ -124,6 +130,7 @@ def create_app(
         assets,
         reconcile,
         webhooks,
+        watch,
         local_files,
     ):
         app.include_router(module.router)
@@ -151,4 +158,5 @@ def serve_app() -> FastAPI:
         schedule_reconciles=True,
         schedule_health_checks=True,
         sweep_webhooks=True,
+        consume_events=True,
     )

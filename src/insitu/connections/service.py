@@ -35,13 +35,16 @@ from insitu.organizations.models import Organization
 from insitu.security import SecretBox
 from insitu.storage.base import (
     Check,
+    EventProvider,
+    EventSource,
     Location,
     ObjectStore,
     Provider,
     ProviderConfig,
     ProviderContext,
+    SetupDocument,
 )
-from insitu.storage.registry import get_provider, parse_location, provider_names
+from insitu.storage.registry import events_provider, get_provider, parse_location, provider_names
 from insitu.storage.verify import HEAD, LIST
 from insitu.webhooks import service as webhooks
 
@@ -237,6 +240,41 @@ def _open(
     return get_provider(connection.provider).open(
         config(connection, settings=settings),
         location=location,
+        context=_context(org, connection, settings),
+    )
+
+
+def event_queue(connection: Connection, *, settings: Settings) -> str | None:
+    """The queue the connection's storage events arrive on; None if it has none (or cannot)."""
+    provider = get_provider(connection.provider)
+    if not isinstance(provider, EventProvider):
+        return None
+    return provider.event_queue(config(connection, settings=settings))
+
+
+def open_events(connection: Connection, *, org: Organization, settings: Settings) -> EventSource:
+    """The connection's event queue, read with its own identity (EventsUnsupported if none)."""
+    return events_provider(connection.provider).open_events(
+        config(connection, settings=settings), context=_context(org, connection, settings)
+    )
+
+
+def events_setup(
+    connection: Connection, *, org: Organization, sources: list[str], settings: Settings
+) -> list[SetupDocument]:
+    """What the customer applies so events under ``sources`` (one bucket) reach insitu."""
+    provider = events_provider(connection.provider)
+    locations = [location_for(connection, source) for source in sources]
+    buckets = {location.with_key("").uri for location in locations}
+    if len(buckets) != 1:
+        raise InvalidLocation(
+            f"the sources name {len(buckets)} buckets: {', '.join(sorted(buckets))}",
+            fix="ask for one bucket at a time: each has its own notification configuration",
+        )
+    return provider.events_setup(
+        config(connection, settings=settings),
+        location=locations[0],
+        prefixes=[location.key for location in locations],
         context=_context(org, connection, settings),
     )
 

@@ -14,6 +14,7 @@ TASK_MODULES = (
     "insitu.reconcile.tasks",
     "insitu.webhooks.tasks",
     "insitu.connections.tasks",
+    "insitu.watch.tasks",
 )
 
 _tasks: dict[str, TaskFunction] = {}

@@ -270,6 +270,97 @@ class Provider(Protocol):
         ...
 
 
+# Storage events: what changed in a bucket, pushed by the store instead of found by listing.
+
+CREATED, REMOVED = "created", "removed"
+
+
+@dataclass(frozen=True, slots=True)
+class StorageEvent:
+    """One object created (or overwritten) or removed, as a store's notification tells it.
+
+    ``key`` is the raw object key, decoded exactly from however the notification encodes it.
+    ``sequencer`` orders the events of one key (a later event has a greater value when both
+    are compared as strings; providers normalise theirs so that holds), or is None when the
+    store sends none. ``receipt`` is opaque: what ``EventSource.acknowledge`` takes back; the
+    events of one message share it.
+    """
+
+    bucket: str
+    key: str
+    kind: str  # CREATED | REMOVED
+    receipt: str
+    sequencer: str | None = None
+    etag: str | None = None
+    size: int | None = None
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """What one receive brought: its events, and the receipt of every message received
+    (a message carrying no event, such as a test message, is acknowledged all the same)."""
+
+    events: list[StorageEvent]
+    receipts: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SetupDocument:
+    """One document a customer applies so a bucket's events reach insitu, and how."""
+
+    name: str
+    description: str
+    document: Any
+    command: str
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """A queue of one connection's storage events; delivery is at least once, in any order.
+
+    Nothing is taken off the queue until ``acknowledge``: a consumer acknowledges a message
+    only once what it says is committed, so a crash in between redelivers it.
+    """
+
+    queue: str
+
+    def receive(self, *, wait_seconds: int, max_messages: int = 10) -> EventBatch:
+        """The next messages, waiting up to ``wait_seconds`` for one (long polling)."""
+        ...
+
+    def acknowledge(self, receipts: Sequence[str]) -> None:
+        """Take these messages off the queue for good."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class EventProvider(Protocol):
+    """What a provider that delivers storage events adds to ``Provider``."""
+
+    def event_queue(self, config: ProviderConfig) -> str | None:
+        """The queue a connection's events arrive on (one consumer each), or None if none."""
+        ...
+
+    def open_events(self, config: ProviderConfig, *, context: ProviderContext) -> EventSource:
+        """The connection's event queue, read with the connection's own identity."""
+        ...
+
+    def events_setup(
+        self,
+        config: ProviderConfig,
+        *,
+        location: Location,
+        prefixes: Sequence[str],
+        context: ProviderContext,
+    ) -> list[SetupDocument]:
+        """The exact documents and commands that send ``location``'s bucket events (under
+        ``prefixes``) to the connection's queue and let insitu read it."""
+        ...
+
+
 def prefetched(pages: Iterator[ListPage]) -> Iterator[ListPage]:
     """``pages``, fetching the next listing page while the caller works on the current one."""
     with ThreadPoolExecutor(1) as lister:

@@ -7,8 +7,8 @@ import sys
 from dataclasses import dataclass
 from functools import cache
 
-from insitu.errors import InvalidLocation, ProviderUnavailable, UnknownProvider
-from insitu.storage.base import Location, Provider
+from insitu.errors import EventsUnsupported, InvalidLocation, ProviderUnavailable, UnknownProvider
+from insitu.storage.base import EventProvider, Location, Provider
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,20 @@ def get_provider(name: str) -> Provider:
             f"the {name} provider needs a package that is not installed ({exc.name})",
             fix=entry.install_hint or "reinstall insitu",
         ) from exc
+    return provider
+
+
+def events_provider(name: str) -> EventProvider:
+    """Provider ``name`` as one that delivers storage events; EventsUnsupported if it does not."""
+    provider = get_provider(name)
+    if not isinstance(provider, EventProvider):
+        raise EventsUnsupported(
+            f"the {name} provider does not deliver storage events to insitu, so its prefixes "
+            "cannot be watched",
+            fix="keep the project in line with its bucket by reconciling it (POST "
+            "/v1/projects/{id}/reconcile, and on the INSITU_RECONCILE_INTERVAL_SECONDS "
+            "schedule); storage events are available for s3 connections",
+        )
     return provider
 
 

@@ -44,6 +44,8 @@ RANGE = "ranged read"
 SIGNED_URL = "signed URL"
 CORS = "bucket CORS"
 ISOLATION = "tenant isolation"
+EVENT_QUEUE = "event queue"
+NOTIFICATIONS = "bucket notifications"
 READS = (LIST, HEAD, RANGE, SIGNED_URL)
 CORS_METHODS = ("GET", "HEAD")
 

@@ -1,4 +1,6 @@
-"""The S3-specific verify checks: who insitu is, kms:Decrypt on an object's key, bucket CORS."""
+"""The S3-specific verify checks: who insitu is, kms:Decrypt on an object's key, bucket CORS,
+and, for a connection with an event queue, that the queue is reachable and the bucket's
+notifications reach it."""
 
 from __future__ import annotations
 
@@ -7,12 +9,21 @@ from typing import Any
 
 import botocore.exceptions
 
-from insitu.errors import AccessDenied
+from insitu.errors import AccessDenied, InsituError
 from insitu.storage import verify as steps_
-from insitu.storage.base import Check, ObjectInfo
+from insitu.storage.base import Check, Location, ObjectInfo
 from insitu.storage.s3.errors import SDK_ERRORS, Where, code_of, map_error
+from insitu.storage.s3.events import SqsEventSource
 from insitu.storage.s3.identity import Identity
-from insitu.storage.s3.policies import cors_configuration, dumps, kms_fix, put_cors_command
+from insitu.storage.s3.policies import (
+    cors_configuration,
+    dumps,
+    kms_fix,
+    notification_configuration,
+    put_cors_command,
+    put_notification_command,
+)
+from insitu.storage.s3.queues import QueueAddress
 
 
 def check_identity(identity: Identity) -> tuple[Check, None]:
@@ -91,3 +102,67 @@ def check_cors(identity: Identity, bucket: str, origins: Sequence[str]) -> tuple
         f"then run:\n{command}"
     )
     return steps_.check_cors(rules, origins, fix=fix, where=f"bucket {bucket}")
+
+
+def check_event_queue(source: SqsEventSource) -> tuple[Check, bool | None]:
+    """GetQueueAttributes on the event queue: reachable with insitu's identity?"""
+    try:
+        attributes = source.attributes()
+    except InsituError as exc:
+        return steps_.failed(steps_.EVENT_QUEUE, "reading the event queue", exc), None
+    waiting = attributes.get("ApproximateNumberOfMessages", "?")
+    detail = f"the queue {attributes.get('QueueArn', source.queue)} is reachable ({waiting} "
+    detail += "messages waiting)"
+    return Check(steps_.EVENT_QUEUE, True, detail), True
+
+
+def check_notifications(
+    identity: Identity, location: Location, queue: QueueAddress
+) -> tuple[Check, None]:
+    """Whether the bucket sends created and removed objects under ``location`` to the queue."""
+    bucket = location.bucket
+    fix = (
+        f"save this as notification.json (keep any configurations the bucket already has)\n"
+        f"{dumps(notification_configuration(queue.arn, [location.key]))}\n"
+        f"then run:\n{put_notification_command(bucket, identity.config.endpoint_url)}"
+    )
+    try:
+        current = identity.client("s3").get_bucket_notification_configuration(Bucket=bucket)
+    except SDK_ERRORS as exc:
+        error = map_error(exc, f"reading the notification configuration of {bucket}",
+                          Where(identity, bucket))  # fmt: skip
+        if isinstance(error, AccessDenied):
+            detail = (
+                f"warning: insitu may not read the notification configuration of {bucket} "
+                "(s3:GetBucketNotification), so it cannot tell whether events reach the queue"
+            )
+            return Check(steps_.NOTIFICATIONS, True, detail, fix), None
+        return Check(steps_.NOTIFICATIONS, False, error.detail, error.fix), None
+    created = removed = False
+    for item in current.get("QueueConfigurations", []):
+        if item.get("QueueArn") != queue.arn or not _covers(item, location.key):
+            continue
+        events = item.get("Events", [])
+        created = created or any(event.startswith("s3:ObjectCreated:") for event in events)
+        removed = removed or any(event.startswith("s3:ObjectRemoved:") for event in events)
+    where = f"s3://{bucket}/{location.key}"
+    if created and removed:
+        detail = f"{bucket} sends created and removed objects under {where} to {queue.arn}"
+        return Check(steps_.NOTIFICATIONS, True, detail), None
+    missing = " and ".join(
+        kind for kind, sent in (("created", created), ("removed", removed)) if not sent
+    )
+    detail = f"{bucket} does not send {missing} objects under {where} to {queue.arn}"
+    return Check(steps_.NOTIFICATIONS, False, detail, fix), None
+
+
+def _covers(item: dict[str, Any], key: str) -> bool:
+    """Whether a notification configuration's filter lets every object under ``key`` through."""
+    rules = item.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+    for rule in rules:
+        name, value = str(rule.get("Name", "")).lower(), str(rule.get("Value", ""))
+        if name == "suffix" and value:
+            return False  # only some files: the rest would never be seen
+        if name == "prefix" and not key.startswith(value):
+            return False
+    return True

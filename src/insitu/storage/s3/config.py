@@ -6,12 +6,35 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_serializer, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from insitu.storage.base import ProviderConfig, provider_config
 from insitu.storage.s3.policies import ROLE_ARN_PATTERN
+from insitu.storage.s3.queues import QueueAddress, parse_queue_url
 
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+
+
+class S3Events(BaseModel):
+    """Where the bucket's event notifications arrive: a standard SQS queue insitu may read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sqs_queue_url: str
+
+    @field_validator("sqs_queue_url")
+    @classmethod
+    def _is_a_queue_url(cls, value: str) -> str:
+        parse_queue_url(value, region="us-east-1")  # raises ValueError saying what is wrong
+        return value
 
 
 class S3Config(ProviderConfig):
@@ -47,6 +70,15 @@ class S3Config(ProviderConfig):
         default=None, title="Access key ID", description="S3-compatible stores' own keys only"
     )
     secret_access_key: SecretStr | None = Field(default=None, title="Secret access key")
+    # The SQS queue the bucket's event notifications go to, for watched prefixes.
+    events: S3Events | None = None
+
+    @property
+    def queue(self) -> QueueAddress | None:
+        """The event queue, parsed (None without ``events``)."""
+        if self.events is None:
+            return None
+        return parse_queue_url(self.events.sqs_queue_url, region=self.region)
 
     @property
     def has_own_keys(self) -> bool:

@@ -165,3 +165,114 @@ def bucket_problem(bucket: str) -> str | None:
     if _IPV4.match(bucket):
         return "it may not look like an IP address"
     return None
+
+
+# Storage events: bucket notifications to an SQS queue insitu reads.
+
+EVENT_TYPES = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
+QUEUE_READ_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+NOTIFICATION_ID = "insitu-events"
+
+
+def notification_configuration(
+    queue_arn: str, prefixes: Sequence[str], existing: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The file ``put-bucket-notification-configuration`` takes: created and removed objects
+    under each of ``prefixes`` (all of them for ``""``) go to ``queue_arn``.
+
+    ``existing`` configurations are kept (minus insitu's own earlier ones), because the command
+    replaces the bucket's whole notification configuration.
+    """
+    kept = {
+        kind: [item for item in items if not str(item.get("Id", "")).startswith(NOTIFICATION_ID)]
+        for kind, items in (existing or {}).items()
+        if isinstance(items, list)
+    }
+    ours = []
+    for n, prefix in enumerate(sorted(set(prefixes)) or [""]):
+        item: dict[str, Any] = {
+            "Id": f"{NOTIFICATION_ID}-{n + 1}",
+            "QueueArn": queue_arn,
+            "Events": list(EVENT_TYPES),
+        }
+        if prefix:
+            item["Filter"] = {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}}
+        ours.append(item)
+    kept["QueueConfigurations"] = [*kept.get("QueueConfigurations", []), *ours]
+    other = {key: value for key, value in (existing or {}).items() if key not in kept}
+    return {**other, **{key: value for key, value in kept.items() if value}}
+
+
+def put_notification_command(bucket: str, endpoint_url: str | None = None) -> str:
+    """The AWS CLI command applying ``notification.json`` to ``bucket``."""
+    args = ["aws", "s3api", "put-bucket-notification-configuration", "--bucket", bucket]
+    if endpoint_url:
+        args += ["--endpoint-url", endpoint_url]
+    return shlex.join(args) + " --notification-configuration file://notification.json"
+
+
+def queue_policy(queue_arn: str, bucket: str, reader: str | None) -> dict[str, Any]:
+    """The queue's access policy: S3 may send ``bucket``'s notifications, and ``reader``
+    (insitu's role, when known) may receive and delete them."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "S3SendsBucketEvents",
+            "Effect": "Allow",
+            "Principal": {"Service": "s3.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
+        }
+    ]
+    if reader:
+        statements.append(
+            {
+                "Sid": "InsituReadsBucketEvents",
+                "Effect": "Allow",
+                "Principal": {"AWS": reader},
+                "Action": list(QUEUE_READ_ACTIONS),
+                "Resource": queue_arn,
+            }
+        )
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def set_queue_policy_command(queue_url: str, policy: dict[str, Any]) -> str:
+    """The AWS CLI command setting ``policy`` as the queue's access policy (exactly; it replaces
+    the queue's current policy)."""
+    attributes = json.dumps({"Policy": json.dumps(policy, separators=(",", ":"))})
+    return shlex.join(
+        ["aws", "sqs", "set-queue-attributes", "--queue-url", queue_url,
+         "--attributes", attributes]
+    )  # fmt: skip
+
+
+def events_role_policy(queue_arn: str, bucket: str) -> dict[str, Any]:
+    """The identity policy insitu's role needs to read the queue (and, for ``verify``, to see
+    that the bucket's notifications target it)."""
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "InsituReadBucketEvents",
+                "Effect": "Allow",
+                "Action": list(QUEUE_READ_ACTIONS),
+                "Resource": queue_arn,
+            },
+            {
+                "Sid": "InsituSeeBucketNotifications",
+                "Effect": "Allow",
+                "Action": "s3:GetBucketNotification",
+                "Resource": f"arn:aws:s3:::{bucket}",
+            },
+        ],
+    }
+
+
+def put_role_policy_command(role_arn: str | None) -> str:
+    """The AWS CLI command attaching ``role-events-policy.json`` to the role."""
+    name = role_arn.rsplit("/", 1)[-1] if role_arn and ":role/" in role_arn else "ROLE_NAME"
+    return shlex.join(
+        ["aws", "iam", "put-role-policy", "--role-name", name,
+         "--policy-name", "insitu-bucket-events"]
+    ) + " --policy-document file://role-events-policy.json"  # fmt: skip

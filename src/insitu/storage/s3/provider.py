@@ -10,14 +10,29 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, ClassVar
 
-from insitu.errors import InsituError, InvalidConfiguration, InvalidLocation
+from insitu.errors import EventsUnsupported, InsituError, InvalidConfiguration, InvalidLocation
 from insitu.storage import verify as steps_
-from insitu.storage.base import Check, CorsAdvice, Location, ProviderConfig, ProviderContext
+from insitu.storage.base import (
+    Check,
+    CorsAdvice,
+    Location,
+    ProviderConfig,
+    ProviderContext,
+    SetupDocument,
+)
 from insitu.storage.cache import IdentityCache
 from insitu.storage.cards import CardContext, SettingsCard
 from insitu.storage.network import check_endpoint
-from insitu.storage.s3.checks import check_cors, check_identity, check_kms
+from insitu.storage.s3 import policies
+from insitu.storage.s3.checks import (
+    check_cors,
+    check_event_queue,
+    check_identity,
+    check_kms,
+    check_notifications,
+)
 from insitu.storage.s3.config import S3Config, s3_config
+from insitu.storage.s3.events import SqsEventSource
 from insitu.storage.s3.identity import EventHook, Identity, env_endpoint
 from insitu.storage.s3.onboarding import settings_card
 from insitu.storage.s3.policies import (
@@ -84,6 +99,9 @@ class S3Provider:
         config = s3_config(config)
         if config.endpoint_url:
             check_endpoint(config.endpoint_url, context.private_endpoints)
+        queue = config.queue
+        if queue is not None and queue.endpoint is not None:
+            check_endpoint(queue.endpoint, context.private_endpoints)
         template = context.settings.aws_platform_role_template
         if template:
             platform_role_arn(template, context.org_id)
@@ -111,6 +129,16 @@ class S3Provider:
         """A store on ``location``'s bucket; no network call until it is used."""
         config = s3_config(config)
         self.validate_config(config, context)
+        identity = self._identity(config, context)
+        throttle = for_bucket(
+            ("s3", identity.endpoint, location.bucket), context.settings.store_max_in_flight
+        )
+        return S3ObjectStore(identity, location.bucket, throttle)
+
+    def offered(self, settings: Settings) -> bool:
+        return True  # any org may connect its own account
+
+    def _identity(self, config: S3Config, context: ProviderContext) -> Identity:
         key = (
             config.model_dump_json(),
             context.org_id,
@@ -121,14 +149,75 @@ class S3Provider:
             os.environ.get("AWS_ACCESS_KEY_ID"),
             os.environ.get("AWS_PROFILE"),
         )
-        identity = self._identities.get(key, lambda: Identity(config, context, self.event_hooks))
-        throttle = for_bucket(
-            ("s3", identity.endpoint, location.bucket), context.settings.store_max_in_flight
-        )
-        return S3ObjectStore(identity, location.bucket, throttle)
+        return self._identities.get(key, lambda: Identity(config, context, self.event_hooks))
 
-    def offered(self, settings: Settings) -> bool:
-        return True  # any org may connect its own account
+    # storage events
+
+    def event_queue(self, config: ProviderConfig) -> str | None:
+        """The connection's SQS queue URL, or None when it names none."""
+        queue = s3_config(config).queue
+        return queue.url if queue is not None else None
+
+    def open_events(self, config: ProviderConfig, *, context: ProviderContext) -> SqsEventSource:
+        """The connection's SQS queue, read with the same identity as its bucket."""
+        config = s3_config(config)
+        self.validate_config(config, context)
+        queue = config.queue
+        if queue is None:
+            raise EventsUnsupported(
+                "this s3 connection names no queue for the bucket's event notifications",
+                fix='create the connection with settings "events": {"sqs_queue_url": '
+                '"https://sqs.REGION.amazonaws.com/ACCOUNT_ID/QUEUE"}, then apply what '
+                "GET /v1/connections/ID/events/setup prints",
+            )
+        return SqsEventSource(self._identity(config, context), queue)
+
+    def events_setup(
+        self,
+        config: ProviderConfig,
+        *,
+        location: Location,
+        prefixes: Sequence[str],
+        context: ProviderContext,
+    ) -> list[SetupDocument]:
+        """The bucket notification configuration, the queue policy and the role's statement."""
+        config = s3_config(config)
+        queue = config.queue
+        if queue is None:
+            self.open_events(config, context=context)  # raises, saying what to set
+            raise AssertionError("unreachable")
+        principal = self._identity(config, context).principal
+        bucket = location.bucket
+        endpoint = config.endpoint_url
+        policy = policies.queue_policy(queue.arn, bucket, principal)
+        role_policy = policies.events_role_policy(queue.arn, bucket)
+        return [
+            SetupDocument(
+                "bucket notifications",
+                f"sends s3://{bucket}'s created and removed objects under the watched prefixes "
+                f"to {queue.arn}. The command replaces the bucket's whole notification "
+                "configuration: first add any it already has (aws s3api "
+                f"get-bucket-notification-configuration --bucket {bucket}) to notification.json",
+                policies.notification_configuration(queue.arn, prefixes),
+                policies.put_notification_command(bucket, endpoint),
+            ),
+            SetupDocument(
+                "queue policy",
+                f"lets S3 send s3://{bucket}'s notifications to the queue"
+                + (f", and {principal} receive and delete them" if principal else "")
+                + ". It replaces the queue's access policy; a queue encrypted with a KMS key "
+                "also needs s3.amazonaws.com allowed kms:GenerateDataKey and kms:Decrypt on it",
+                policy,
+                policies.set_queue_policy_command(queue.url, policy),
+            ),
+            SetupDocument(
+                "role statement",
+                "lets insitu's role receive and delete the queue's messages (and see the "
+                "bucket's notification configuration, for verify)",
+                role_policy,
+                policies.put_role_policy_command(principal),
+            ),
+        ]
 
     def clear_cache(self) -> None:
         """Forget cached identities, clients and credentials (tests; rotated platform keys)."""
@@ -167,6 +256,19 @@ class S3Provider:
             steps.run_anyway(lambda: check_cors(identity, location.bucket, origins))
         else:
             steps.skip(steps_.CORS)
+        queue = config.queue
+        if queue is not None:
+            source = SqsEventSource(identity, queue)
+            try:
+                if not steps.checks[0].ok:
+                    steps.skip(steps_.EVENT_QUEUE)
+                    steps.skip(steps_.NOTIFICATIONS)
+                elif steps.run_anyway(lambda: check_event_queue(source)):
+                    steps.run_anyway(lambda: check_notifications(identity, location, queue))
+                else:
+                    steps.skip(steps_.NOTIFICATIONS, f"needs '{steps_.EVENT_QUEUE}' to pass first")
+            finally:
+                source.close()
         return steps.checks
 
     def cors_advice(self, origins: Sequence[str]) -> CorsAdvice:
