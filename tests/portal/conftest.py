@@ -11,14 +11,18 @@ from insitu.config import Settings
 from insitu.jobs.inline import InlineBackend
 from tests.api.live_server import serve
 from tests.fixtures.browser import DESKTOP
+from tests.fixtures.processes import free_port
 
 
 @pytest.fixture
 def portal_url(settings: Settings, worker: InlineBackend) -> Iterator[str]:
+    """insitu on a live server whose own origin is the portal origin bucket CORS must allow."""
     from insitu.api.app import create_app
 
-    with serve(create_app(settings)) as url:
-        yield url
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    with serve(create_app(settings.model_copy(update={"portal_origins": [origin]})), port=port):
+        yield origin
 
 
 @pytest.fixture

@@ -12,27 +12,17 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from insitu.config import Settings
 from insitu.jobs.inline import InlineBackend
-from tests.api.live_server import serve
 from tests.conftest import Org
 from tests.fixtures.browser import PHONE, accessibility_problems, screenshot
-from tests.fixtures.processes import free_port
 from tests.images import jpeg, png
 from tests.media.media_files import H264, VIDEO, ffmpeg
 from tests.portal.conftest import sign_in
 
 
 @pytest.fixture
-def live_url(settings: Settings, worker: InlineBackend) -> Iterator[str]:
-    """insitu on a live server whose own origin is the portal origin CORS rules must allow."""
-    from insitu.api.app import create_app
-
-    port = free_port()
-    origin = f"http://127.0.0.1:{port}"
-    app = create_app(settings.model_copy(update={"portal_origins": [origin]}))
-    with serve(app, port=port) as url:
-        yield url
+def live_url(portal_url: str) -> str:
+    return portal_url
 
 
 @pytest.fixture
