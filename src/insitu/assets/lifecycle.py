@@ -202,6 +202,20 @@ def _transition(
     return moved
 
 
+def place(uri: str, info: ObjectInfo, *, bucket: str, connection_id: str) -> dict[str, Any]:
+    """Where an asset's object now is, as ``move`` takes it: its location and what it holds."""
+    return {
+        "location": uri,
+        "key": info.key,
+        "bucket": bucket,
+        "connection_id": connection_id,
+        "etag": info.etag,
+        "content_hash": info.content_hash,
+        "size": info.size,
+        "version": info.version,
+    }
+
+
 def move(session: Session, *, asset_id: str, to: dict[str, Any], moved_from: str, by: str) -> None:
     """Point an asset at its object's new location (``to``: location, key, bucket, ...).
 

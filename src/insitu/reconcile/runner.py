@@ -51,7 +51,7 @@ from insitu.config import Settings
 from insitu.connections import service as connections
 from insitu.connections.models import Connection
 from insitu.db import in_byte_order, session_scope, utcnow
-from insitu.errors import Conflict, InsituError, InvalidLocation
+from insitu.errors import Conflict, InsituError
 from insitu.imports import service as imports
 from insitu.imports.models import CANCELED, ImportJob
 from insitu.imports.schemas import ImportCreate
@@ -62,7 +62,7 @@ from insitu.reconcile.models import FAILED, QUEUED, RUNNING, SKIPPED, SUCCEEDED,
 from insitu.reconcile.service import STALE_AFTER, lock_project, read
 from insitu.reconcile.walk import OutOfOrder, merge
 from insitu.storage.base import Location, ObjectInfo, ObjectStore, prefetched
-from insitu.storage.registry import parse_location
+from insitu.storage.registry import addressable, parse_location
 from insitu.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,20 @@ class Known:
     def fingerprint(self) -> tuple[str | None, int | None]:
         """As ``ObjectInfo.fingerprint``: the bytes' digest (else ETag) and size."""
         return (self.content_hash or self.etag, self.size)
+
+    def same_bytes(self, info: ObjectInfo) -> bool:
+        """Whether ``info`` (as listed or read now) still holds the bytes this asset was."""
+        return info.holds(etag=self.etag, content_hash=self.content_hash, size=self.size)
+
+    def may_come_back(self, info: ObjectInfo, connection_id: str) -> bool:
+        """Whether this removed asset returns now that ``info`` is there through
+        ``connection_id``: it was deleted, refused but has changed since, or its connection
+        was deleted and another one reaches it."""
+        if self.reason == MOVED_OR_DELETED:
+            return True
+        if self.reason == CHANGED_INVALID:
+            return not self.same_bytes(info)
+        return self.reason == CONNECTION_REMOVED and self.connection_id != connection_id
 
 
 @dataclass
@@ -289,7 +303,7 @@ class _Reconciler:
             if known is not None:
                 self.tally.checked += 1
             if listed is not None and known is not None:
-                if _same(known, listed.info) and known.status == ACTIVE:
+                if known.same_bytes(listed.info) and known.status == ACTIVE:
                     self.tally.unchanged += 1
                     if known.etag != listed.info.etag:  # same bytes, written again
                         retagged.append({"asset_id": known.id, "etag": listed.info.etag})
@@ -324,15 +338,7 @@ class _Reconciler:
 
     def _comes_back_or_changes(self, known: Known, listed: Listed) -> bool:
         """Whether a listed asset needs a look: changed in place, or removed but back."""
-        if known.status == ACTIVE:
-            return True
-        if known.reason == MOVED_OR_DELETED:
-            return True
-        if known.reason == CHANGED_INVALID:
-            return not _same(known, listed.info)  # fixed since it was refused?
-        return (
-            known.reason == CONNECTION_REMOVED and known.connection_id != listed.root.connection_id
-        )
+        return known.status == ACTIVE or known.may_come_back(listed.info, listed.root.connection_id)
 
     def _listing(self, root: Root, store: ObjectStore) -> Iterator[Listed]:
         for page in prefetched(store.list_pages(root.location.key, page_size=_PAGE)):
@@ -341,7 +347,7 @@ class _Reconciler:
                 if info.key.endswith("/"):
                     continue  # a folder marker
                 uri = root.location.with_key(info.key).uri
-                if not _addressable(uri):
+                if not addressable(uri):
                     self.tally.failed += 1  # imports refuse it too: no URL can name it
                     continue
                 yield Listed(uri, info, root)
@@ -376,7 +382,7 @@ class _Reconciler:
         """Re-probe what changed (or came back changed) and apply each outcome."""
         if not changed:
             return
-        needs_probe = [(k, item) for k, item in changed if not _same(k, item.info)]
+        needs_probe = [(k, item) for k, item in changed if not k.same_bytes(item.info)]
         probed = dict(zip(
             [k.id for k, _ in needs_probe],
             pool.map(lambda pair: self._probe(store, pair[1].info), needs_probe),
@@ -447,7 +453,12 @@ class _Reconciler:
                 gone = self.candidates.gone.get((digest, size))
                 if gone and digest:
                     asset = gone.pop(0)
-                    lifecycle.move(session, asset_id=asset.id, to=_place(listed),
+                    lifecycle.move(session, asset_id=asset.id, to=lifecycle.place(
+                        listed.location,
+                        listed.info,
+                        bucket=listed.root.location.bucket,
+                        connection_id=listed.root.connection_id,
+                    ),
                                    moved_from=asset.location, by=BY)  # fmt: skip
                     self.tally.moved += 1
                 else:
@@ -510,18 +521,6 @@ class _Reconciler:
                 self.progress(session.get_one(ReconcileJob, self.job_id))
 
 
-def _addressable(uri: str) -> bool:
-    """Whether insitu can sign a URL for ``uri`` (no "." or ".." segment, no control char)."""
-    key = uri.split("://", 1)[-1]
-    if "/./" not in f"/{key}/" and "/../" not in f"/{key}/" and key.isprintable():
-        return True  # the common case, without a full parse
-    try:
-        parse_location(uri)
-    except InvalidLocation:
-        return False
-    return True
-
-
 def _retag(rows: list[dict[str, Any]]) -> None:
     """Record new ETags of unchanged bytes, so the next reconcile matches them on the ETag."""
     if rows:
@@ -536,20 +535,6 @@ def _retag(rows: list[dict[str, Any]]) -> None:
 
 def _same(known: Known, info: ObjectInfo) -> bool:
     return info.holds(etag=known.etag, content_hash=known.content_hash, size=known.size)
-
-
-def _place(listed: Listed) -> dict[str, Any]:
-    info = listed.info
-    return {
-        "location": listed.location,
-        "key": info.key,
-        "bucket": listed.root.location.bucket,
-        "connection_id": listed.root.connection_id,
-        "etag": info.etag,
-        "content_hash": info.content_hash,
-        "size": info.size,
-        "version": info.version,
-    }
 
 
 def _note_import(session: Session, job_id: str, import_id: str) -> None:

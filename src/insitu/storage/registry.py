@@ -152,3 +152,16 @@ def _examples() -> list[str]:
         "gs://bucket/prefix/",
         "file:///srv/data/prefix/",
     ]
+
+
+def addressable(uri: str) -> bool:
+    """Whether a URL can name ``uri`` (no "." or ".." segment, no control character): a
+    listed key that fails this is refused by imports, so reconciles and events skip it too."""
+    key = uri.split("://", 1)[-1]
+    if "/./" not in f"/{key}/" and "/../" not in f"/{key}/" and key.isprintable():
+        return True  # the common case, without a full parse
+    try:
+        parse_location(uri)
+    except InvalidLocation:
+        return False
+    return True

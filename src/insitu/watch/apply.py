@@ -49,7 +49,7 @@ from insitu.media import ProbeOptions, ProbeResult, probe_object
 from insitu.projects.models import Project
 from insitu.reconcile.runner import Known, Root, roots_of
 from insitu.storage.base import Location, ObjectInfo, ObjectStore, StorageEvent
-from insitu.storage.registry import parse_location
+from insitu.storage.registry import addressable
 from insitu.watch.models import EventSequencer, ProjectWatch
 
 log = logging.getLogger(__name__)
@@ -238,7 +238,7 @@ class BatchApplier:
                 if root.bucket != bucket or not key.startswith(root.key):
                     continue
                 uri = root.with_key(key).uri
-                if key.endswith("/") or not _addressable(uri):
+                if key.endswith("/") or not addressable(uri):
                     continue  # a folder marker, or a key no URL can name: imports skip it too
                 pending.append((item, key, uri))
         wanted = {(item.root.location.with_key(""), key) for item, key, _ in pending}
@@ -307,14 +307,14 @@ class BatchApplier:
                 if look.watched.import_new_files and look.watched.root.adds_new(look.location):
                     plan.add.append(look)
             elif known.status == ACTIVE:
-                if _same(known, info):
+                if known.same_bytes(info):
                     applied.unchanged += 1
                     if known.etag != info.etag:
                         plan.retag.append(look)  # same bytes written again
                 else:
                     plan.probe.append(look)
-            elif _comes_back(known, info, self.connection_id):
-                (plan.restore if _same(known, info) else plan.probe).append(look)
+            elif known.may_come_back(info, self.connection_id):
+                (plan.restore if known.same_bytes(info) else plan.probe).append(look)
             else:
                 applied.unchanged += 1  # canceled, or still the refused bytes
         self._match_moves(plan)
@@ -432,7 +432,12 @@ class BatchApplier:
                 lifecycle.move(
                     session,
                     asset_id=look.known.id,
-                    to=_place(look, info),
+                    to=lifecycle.place(
+                        look.location,
+                        info,
+                        bucket=look.watched.root.location.bucket,
+                        connection_id=look.watched.root.connection_id,
+                    ),
                     moved_from=look.known.location,
                     by=BY,
                 )
@@ -507,19 +512,6 @@ class BatchApplier:
         session.execute(statement, rows)
 
 
-def _same(known: Known, info: ObjectInfo) -> bool:
-    return info.holds(etag=known.etag, content_hash=known.content_hash, size=known.size)
-
-
-def _comes_back(known: Known, info: ObjectInfo, connection_id: str) -> bool:
-    """As a reconcile decides: a removed asset whose object is there may come back."""
-    if known.reason == MOVED_OR_DELETED:
-        return True
-    if known.reason == CHANGED_INVALID:
-        return not _same(known, info)  # fixed since it was refused?
-    return known.reason == CONNECTION_REMOVED and known.connection_id != connection_id
-
-
 def _failure_of(result: ProbeResult | InsituError) -> tuple[str, str, str | None] | None:
     if isinstance(result, InsituError):
         return result.code, result.detail, result.fix
@@ -546,24 +538,3 @@ def _asset_row(look: _Look, info: ObjectInfo, result: ProbeResult) -> dict[str, 
         "key": info.key,
         **lifecycle.fact_columns(result.facts, info),
     }
-
-
-def _place(look: _Look, info: ObjectInfo) -> dict[str, Any]:
-    return {
-        "location": look.location,
-        "key": info.key,
-        "bucket": look.watched.root.location.bucket,
-        "connection_id": look.watched.root.connection_id,
-        "etag": info.etag,
-        "content_hash": info.content_hash,
-        "size": info.size,
-        "version": info.version,
-    }
-
-
-def _addressable(uri: str) -> bool:
-    try:
-        parse_location(uri)
-    except InsituError:
-        return False
-    return True
