@@ -193,3 +193,33 @@ def test_deliveries_are_listed_newest_first_a_page_at_a_time(
     second = api.get(url, params={"limit": 2, "after": first["next"]}).json()
     assert [d["id"] for d in first["items"] + second["items"]] == sent[::-1]
     assert second["next"] is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1]:9/hooks",
+        "http://[0:0:0:0:0:0:0:1]/hooks",
+        "http://0.0.0.0/hooks",
+        "http://[::]/hooks",
+        "http://2130706433/hooks",  # 127.0.0.1 as one decimal number
+        "http://2852039166/hooks",  # 169.254.169.254 likewise
+        "http://0x7f000001/hooks",
+        "http://0177.0.0.1/hooks",
+        "http://[::ffff:127.0.0.1]/hooks",
+        "http://[::ffff:a9fe:a9fe]/hooks",  # the metadata service, IPv4-mapped
+        "http://[64:ff9b::a9fe:a9fe]/hooks",  # ... through NAT64
+        "http://[2002:a9fe:a9fe::]/hooks",  # ... through 6to4
+        "http://[fd00:ec2::254]/hooks",  # EC2's IPv6 metadata service
+        "http://100.100.100.200/hooks",  # Alibaba's metadata service (shared address space)
+        "http://LOCALHOST./hooks",
+        "http://127.0.0.1:5432/",  # the platform's own database
+        "https://8.8.8.8\\@127.0.0.1/hooks",
+    ],
+)
+def test_internal_addresses_in_any_spelling_are_refused(
+    api: TestClient, settings: Settings, url: str
+) -> None:
+    settings.private_endpoints = []
+    refused(api, url)
+    assert api.get("/v1/webhooks").json() == []

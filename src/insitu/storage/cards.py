@@ -161,3 +161,25 @@ def checked(
                 fix=f"type only the {name}'s name, e.g. {example}",
             )
     return values
+
+
+def checked_one(
+    context: CardContext,
+    name: str,
+    problem: Callable[[str], str | None],
+    *,
+    example: str,
+) -> str | None:
+    """The one value of input ``name`` (None if blank), checked as ``checked`` does.
+
+    Two values (``my group`` typed for a resource group) are refused rather than the first kept:
+    a command silently filled with half of what was typed would grant the wrong resource.
+    """
+    values = checked(context, name, problem, example=example)
+    if len(values) > 1:
+        raise InvalidInput(
+            f"{name} takes one value, and {len(values)} were given: "
+            + ", ".join(repr(value[:100]) for value in values[:3]),
+            fix=f"type only one {name}, e.g. {example}",
+        )
+    return values[0] if values else None

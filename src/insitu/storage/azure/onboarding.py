@@ -21,7 +21,7 @@ from insitu.storage.cards import (
     CardFact,
     CardInput,
     SettingsCard,
-    checked,
+    checked_one,
 )
 
 # The consent flow's start (insitu.api.routes.azure): it answers with the sign-in URL.
@@ -112,10 +112,9 @@ def settings_card(context: CardContext) -> SettingsCard:
 def _one(
     context: CardContext, name: str, pattern: re.Pattern[str], rule: str, example: str
 ) -> str | None:
-    values = checked(
+    return checked_one(
         context, name, lambda value: None if pattern.match(value) else rule, example=example
     )
-    return values[0] if values else None
 
 
 def _given(value: str | None) -> tuple[str, ...]:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import re
 
-from insitu.storage.cards import CardBlock, CardContext, CardFact, CardInput, SettingsCard, checked
+from insitu.storage.cards import (
+    CardBlock,
+    CardContext,
+    CardFact,
+    CardInput,
+    SettingsCard,
+    checked,
+    checked_one,
+)
 from insitu.storage.s3 import cloudformation
 from insitu.storage.s3.policies import (
     bucket_policy,
@@ -35,13 +43,12 @@ def settings_card(context: CardContext) -> SettingsCard:
         clean=lambda v: v.removeprefix("s3://"),
     )
     buckets = [bucket.strip("/") for bucket in buckets]
-    kms_keys = checked(
+    kms_key = checked_one(
         context,
         "kms_key",
         lambda v: None if _KMS_KEY.match(v) else "it is not a KMS key ARN",
         example="arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     )
-    kms_key = kms_keys[0] if kms_keys else None
     targets = buckets or [PLACEHOLDER_BUCKET]
     role_arn = (
         platform_role_arn(settings.aws_platform_role_template, context.org_id)
@@ -73,7 +80,7 @@ def settings_card(context: CardContext) -> SettingsCard:
                 "kms_key",
                 "KMS key ARN (only for SSE-KMS encrypted data)",
                 "arn:aws:kms:REGION:ACCOUNT_ID:key/KEY_ID",
-                tuple(kms_keys),
+                (kms_key,) if kms_key else (),
             ),
         ],
     )
