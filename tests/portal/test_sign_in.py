@@ -139,3 +139,20 @@ def _csrf(html: str) -> str:
     marker = 'name="csrf_token" value="'
     start = html.index(marker) + len(marker)
     return html[start : html.index('"', start)]
+
+
+def test_signing_out_ends_the_session_for_every_copy_of_its_cookie(
+    client: TestClient, org: Org
+) -> None:
+    token = _csrf(client.get("/sign-in").text)
+    client.post("/sign-in", data={"api_key": org.key, "csrf_token": token})
+    copied = client.cookies.get("insitu_session")
+    assert client.get("/projects", follow_redirects=False).status_code == 200
+    page = client.get("/projects").text
+    client.post("/sign-out", data={"csrf_token": _csrf(page)}, follow_redirects=False)
+
+    client.cookies.clear()
+    client.cookies.set("insitu_session", copied)
+    response = client.get("/projects", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/sign-in?next=/projects"

@@ -30,6 +30,20 @@ class ApiKey(IdMixin, Base):
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class PortalSession(IdMixin, Base):
+    """One browser's sign-in to the portal with an API key, until it signs out or expires.
+
+    The session cookie names this row; signing out ends it here, so a copy of the cookie
+    taken before is worth nothing after.
+    """
+
+    __tablename__ = "portal_sessions"
+
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class EndpointGrant(IdMixin, Base):
     """A non-public endpoint (host, host:port or CIDR) the operator opened to one org only."""
 

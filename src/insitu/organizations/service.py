@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, object_session
@@ -12,7 +12,7 @@ from insitu.audit.service import OPERATOR, Actor
 from insitu.config import Settings
 from insitu.db import get_engine, session_scope, utcnow
 from insitu.errors import Conflict, InvalidInput, NotFound, Unauthenticated
-from insitu.organizations.models import ApiKey, EndpointGrant, Organization
+from insitu.organizations.models import ApiKey, EndpointGrant, Organization, PortalSession
 from insitu.organizations.schemas import OrganizationUpdate
 from insitu.security import SecretBox, hash_api_key, new_api_key, new_external_id
 
@@ -177,15 +177,40 @@ def authenticate(session: Session, *, key: str) -> tuple[Organization, ApiKey]:
     return org, api_key
 
 
-def authenticate_key_id(session: Session, *, key_id: str) -> tuple[Organization, ApiKey]:
-    """The organization of the API key ``key_id`` while it is usable (a portal session's key)."""
-    api_key = session.get(ApiKey, key_id)
-    if api_key is None or not is_usable(api_key):
+def start_portal_session(session: Session, *, api_key: ApiKey, hours: float) -> str:
+    """A new portal sign-in with ``api_key`` for ``hours``; returns its id (the cookie's)."""
+    signed_in = PortalSession(api_key_id=api_key.id, expires_at=utcnow() + timedelta(hours=hours))
+    session.add(signed_in)
+    session.flush()
+    return signed_in.id
+
+
+def portal_session_caller(session: Session, *, session_id: str) -> tuple[Organization, ApiKey]:
+    """The org and key of a portal sign-in still open, whose key is still usable."""
+    row = session.execute(
+        select(PortalSession, ApiKey)
+        .join(ApiKey, ApiKey.id == PortalSession.api_key_id)
+        .where(PortalSession.id == session_id)
+    ).first()
+    if row is None or row[0].ended_at is not None or row[0].expires_at <= utcnow():
+        raise Unauthenticated(
+            "this portal session ended (signed out or expired)",
+            fix="sign in again with a current key of your organization",
+        )
+    api_key = row[1]
+    if not is_usable(api_key):
         raise Unauthenticated(
             "the API key this session signed in with was revoked or expired",
             fix="sign in again with a current key of your organization",
         )
     return session.get_one(Organization, api_key.org_id), api_key
+
+
+def end_portal_session(session: Session, *, session_id: str) -> None:
+    """Sign out: the session's cookie opens nothing any more, wherever a copy of it is."""
+    signed_in = session.get(PortalSession, session_id)
+    if signed_in is not None and signed_in.ended_at is None:
+        signed_in.ended_at = utcnow()
 
 
 def active_key_hash_is(key: str) -> ColumnElement[bool]:

@@ -41,10 +41,10 @@ def get_portal_caller(request: Request, session: SessionDep, settings: SettingsD
     """The signed-in admin key's caller; SignInRequired sends anyone else to the sign-in page."""
     portal = current_session(request, settings)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    if portal is None or portal.api_key_id is None:
+    if portal is None or portal.session_id is None:
         raise SignInRequired(here)
     try:
-        org, api_key = organizations.authenticate_key_id(session, key_id=portal.api_key_id)
+        org, api_key = organizations.portal_session_caller(session, session_id=portal.session_id)
     except Unauthenticated as exc:
         raise SignInRequired(here) from exc
     return Caller(org=org, api_key=api_key, actor=request_actor(request, api_key.id))

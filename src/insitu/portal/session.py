@@ -1,10 +1,11 @@
-"""The portal's session: a signed cookie naming the API key that signed in, and a CSRF token.
+"""The portal's session cookie: which sign-in this browser is, and its CSRF token.
 
-The cookie holds no secret of the customer's: only the key's id, the session's CSRF token and
-when it was issued, signed (HMAC, itsdangerous) with INSITU_SECRET_KEYS. Every request looks
-the key up again, so revoking or expiring it ends its sessions at once; a session also ends
-INSITU_PORTAL_SESSION_HOURS after sign-in. Before sign-in the cookie carries a CSRF token
-alone, so the sign-in form is protected like every other one.
+The cookie holds no secret of the customer's: only the id of a portal session row (see
+``organizations.service.start_portal_session``) and the CSRF token, signed (HMAC,
+itsdangerous) with INSITU_SECRET_KEYS. Every request looks the row and its key up again, so
+signing out, revoking or expiring the key ends the session at once, for every copy of the
+cookie; a session also ends INSITU_PORTAL_SESSION_HOURS after sign-in. Before sign-in the
+cookie carries a CSRF token alone, so the sign-in form is protected like every other one.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ _SALT = "insitu.portal.session"
 @dataclass(frozen=True)
 class PortalSession:
     csrf_token: str
-    api_key_id: str | None = None
+    session_id: str | None = None  # the portal session row, once signed in
 
     @property
     def signed_in(self) -> bool:
-        return self.api_key_id is not None
+        return self.session_id is not None
 
     def accepts(self, token: str | None) -> bool:
         """Whether ``token`` is this session's CSRF token."""
@@ -60,19 +61,19 @@ def read(request: Request, settings: Settings) -> PortalSession | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("csrf"), str):
         return None
-    key_id = data.get("key")
+    session_id = data.get("sid")
     return PortalSession(
-        csrf_token=data["csrf"], api_key_id=key_id if isinstance(key_id, str) else None
+        csrf_token=data["csrf"], session_id=session_id if isinstance(session_id, str) else None
     )
 
 
-def new(api_key_id: str | None = None) -> PortalSession:
+def new(session_id: str | None = None) -> PortalSession:
     """A fresh session; each sign-in gets a new CSRF token, so a token seen before is useless."""
-    return PortalSession(csrf_token=secrets.token_urlsafe(32), api_key_id=api_key_id)
+    return PortalSession(csrf_token=secrets.token_urlsafe(32), session_id=session_id)
 
 
 def store(response: Response, session: PortalSession, *, settings: Settings, https: bool) -> None:
-    value = _serializer(settings).dumps({"key": session.api_key_id, "csrf": session.csrf_token})
+    value = _serializer(settings).dumps({"sid": session.session_id, "csrf": session.csrf_token})
     response.set_cookie(
         COOKIE,
         value,

@@ -56,7 +56,7 @@ def sign_in_form(
     current = current_session(request, settings)
     if current is not None and current.signed_in:
         try:
-            organizations.authenticate_key_id(session, key_id=current.api_key_id or "")
+            organizations.portal_session_caller(session, session_id=current.session_id or "")
             return RedirectResponse(safe_next(next), status_code=303)
         except Unauthenticated:
             pass
@@ -141,7 +141,10 @@ def sign_in(
         target_id=api_key_row.id,
     )
     response = RedirectResponse(safe_next(next), status_code=303)
-    signed_in = portal_session.new(api_key_row.id)
+    session_id = organizations.start_portal_session(
+        session, api_key=api_key_row, hours=settings.portal_session_hours
+    )
+    signed_in = portal_session.new(session_id)
     portal_session.store(response, signed_in, settings=settings, https=is_https(request.scope))
     return response
 
@@ -156,6 +159,8 @@ def sign_out(request: Request, session: SessionDep, caller: PortalCallerDep) -> 
         target_type="api_key",
         target_id=caller.api_key.id,
     )
+    signed_out = request.state.portal_session
+    organizations.end_portal_session(session, session_id=signed_out.session_id)
     response = RedirectResponse("/sign-in", status_code=303)
     portal_session.forget(response, https=is_https(request.scope))
     return response
