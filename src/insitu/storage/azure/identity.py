@@ -83,7 +83,12 @@ class Identity:
             # A redirect would carry the tenant's token (or the request) to a host nobody
             # checked: the answer is reported instead of followed.
             permit_redirects=False,
-            retry_total=2,
+            # One quick retry of its own: throttling (503 ServerBusy, 429, 500 OperationTimedOut)
+            # reaches storage.throttle, which slows every request to the account down and
+            # backs off, instead of each thread retrying alone for seconds.
+            retry_total=1,
+            retry_backoff_factor=0.1,
+            retry_backoff_max=1,
             connection_timeout=10,
             read_timeout=30,
         )
