@@ -88,6 +88,12 @@ def map_error(
     """Map an SDK or auth error (one of ``SDK_ERRORS``) to insitu's, with the exact fix."""
     if isinstance(exc, api_errors.RetryError) and isinstance(exc.cause, Exception):
         exc = exc.cause  # retried until the deadline: the last failure says why
+    if isinstance(exc, storage_errors.InvalidResponse) and isinstance(
+        exc.response, requests.Response
+    ):
+        # A media download's error (ranged GET) keeps only the response: read its status and
+        # JSON error (reason: rateLimitExceeded...) as the API's other errors carry them.
+        exc = api_errors.from_http_response(exc.response)
     email, uri = identity.grantee, f"gs://{bucket}/{key or ''}"
     dropped = isinstance(exc, requests.ConnectionError) and any(w in str(exc) for w in _DROPPED)
     if isinstance(exc, _INTERRUPTED) or dropped:
