@@ -135,8 +135,11 @@ class Settings(BaseSettings):
     import_list_concurrency: int = Field(default=4, ge=1, le=64)
     # A lister's or a batch's hold on its work; renewed while it works. When it lapses (its
     # worker died), the sweep, every import_sweep_seconds, hands the work to another worker.
-    import_lease_seconds: float = Field(default=60.0, gt=0)
-    import_sweep_seconds: float = Field(default=15.0, gt=0)
+    # Short enough that a killed worker's work is taken up within a minute even when it
+    # comes back at once: a lapsed batch or paused lister after lease + sweep (about 32 s),
+    # a batch whose message died with a worker (queued, unacked) after 2 x lease + sweep.
+    import_lease_seconds: float = Field(default=20.0, gt=0)
+    import_sweep_seconds: float = Field(default=10.0, gt=0)
     # A batch (or a listing) the store throttles or cannot answer is tried again this many
     # times, waiting import_retry_base_seconds, doubling up to import_retry_max_seconds, with
     # jitter; only then are its files recorded as failures.

@@ -27,6 +27,8 @@ from insitu.errors import (
     ObjectNotFound,
     StorageError,
     StorageUnreachable,
+    StoreThrottled,
+    StoreUnavailable,
 )
 from insitu.storage.azure.advice import DATA_READER, DELEGATOR, consent_fix, role_fix
 
@@ -61,6 +63,19 @@ _ERRORS: dict[str, tuple[type[InsituError], str]] = {
     "AuthenticationFailed": (AccessDenied, "tenant"),
     "AccountIsDisabled": (AccessDenied, "disabled"),
     "BlobUsesCustomerSpecifiedEncryption": (KeyAccessDenied, "cpk"),
+    # Transient: retried with backoff by storage.throttle, never a per-file failure.
+    "ServerBusy": (StoreThrottled, "transient"),  # 503: over the account's request rate
+    "TooManyRequests": (StoreThrottled, "transient"),
+    "OperationTimedOut": (StoreUnavailable, "transient"),  # 500
+    "InternalError": (StoreUnavailable, "transient"),  # 500
+}
+# Statuses that are transient whatever their code (HEAD errors carry no body, a proxy's none).
+_TRANSIENT_STATUSES: dict[int, type[InsituError]] = {
+    429: StoreThrottled,
+    503: StoreThrottled,
+    500: StoreUnavailable,
+    502: StoreUnavailable,
+    504: StoreUnavailable,
 }
 # Entra ID sign-in errors (AADSTS codes in the token error) -> which fix.
 _TOKEN_ERRORS = {
@@ -75,6 +90,9 @@ _TOKEN_ERRORS = {
     "AADSTS700024": "secret",
 }
 _UNREACHABLE = (ServiceRequestError, ServiceResponseError)
+# Sent, but no (whole) answer came back: a read timeout or a dropped connection. The account
+# is there, just failing for now (a request that could not be sent at all is unreachable).
+_INTERRUPTED = (ServiceResponseError,)
 # What callers catch and map; everything else is a bug and propagates as it is.
 SDK_ERRORS: tuple[type[AzureError], ...] = (AzureError,)
 
@@ -93,6 +111,14 @@ def map_error(exc: AzureError, what: str, where: Where, *, operation: str = "rea
     settings, account = identity.settings, identity.account
     endpoint = identity.config.account_url
     message = " ".join(str(getattr(exc, "message", None) or exc).split())
+    if isinstance(exc, _INTERRUPTED):
+        return StoreUnavailable(
+            f"{what} failed: {endpoint} did not answer ({type(exc).__name__}: {message[:200]})",
+            fix=f"retry later; if it persists, check {endpoint} and the network to it",
+            account=account,
+            container=where.container,
+            key=where.key,
+        )
     if isinstance(exc, _UNREACHABLE):
         return StorageUnreachable(
             f"{what} failed: cannot reach {endpoint} ({message[:200]})",
@@ -107,6 +133,8 @@ def map_error(exc: AzureError, what: str, where: Where, *, operation: str = "rea
     if isinstance(exc, HttpResponseError) and isinstance(status, int) and 300 <= status < 400:
         return _redirected(exc, status, what, where)
     kind, fix_kind = _ERRORS.get(code, (StorageError, ""))
+    if kind is StorageError and isinstance(status, int) and status in _TRANSIENT_STATUSES:
+        kind, fix_kind = _TRANSIENT_STATUSES[status], "transient"
     detail = f"{what} failed: {code or type(exc).__name__}"
     if kind is not ObjectNotFound:
         detail += f" ({message.split(' RequestId:')[0][:300]})"
@@ -135,6 +163,11 @@ def map_error(exc: AzureError, what: str, where: Where, *, operation: str = "rea
         fix = (
             f"{where.uri} is encrypted with a customer-provided key, which a SAS URL cannot "
             "carry; store it with Microsoft-managed or customer-managed (Key Vault) keys instead"
+        )
+    elif fix_kind == "transient":
+        fix = (
+            f"retry later; if it keeps happening, the storage account {account} is over its "
+            "request rate: lower INSITU_STORE_MAX_IN_FLIGHT or INSITU_IMPORT_CONCURRENCY"
         )
     elif fix_kind == "blob":
         fix = (

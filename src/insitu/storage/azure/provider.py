@@ -40,6 +40,7 @@ from insitu.storage.base import (
 )
 from insitu.storage.cache import IdentityCache
 from insitu.storage.cards import CardContext, SettingsCard
+from insitu.storage.throttle import for_bucket
 
 if TYPE_CHECKING:
     from insitu.config import Settings
@@ -121,7 +122,10 @@ class AzureProvider:
         identity = self._identities.get(
             cache_key, lambda: Identity(config, settings, self.request_hooks, self.key_lifetime)
         )
-        return AzureStore(identity, location.bucket)
+        throttle = for_bucket(
+            ("azure", config.account_url, location.bucket), settings.store_max_in_flight
+        )
+        return AzureStore(identity, location.bucket, throttle)
 
     def offered(self, settings: Settings) -> bool:
         return True  # any org may connect its own account

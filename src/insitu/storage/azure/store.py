@@ -12,6 +12,7 @@ from azure.storage.blob import BlobPrefix, BlobProperties, BlobSasPermissions, g
 from insitu.storage.azure.errors import SDK_ERRORS, Where, code_of, map_error
 from insitu.storage.azure.identity import Identity
 from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range
+from insitu.storage.throttle import Throttle
 
 
 def _etag(value: str | None) -> str | None:
@@ -27,9 +28,12 @@ def _content_hash(blob: BlobProperties) -> str | None:
 class AzureStore:
     """Read-only access to one container; thread-safe; the client is shared per identity."""
 
-    def __init__(self, identity: Identity, container: str) -> None:
+    def __init__(
+        self, identity: Identity, container: str, throttle: Throttle | None = None
+    ) -> None:
         self.identity = identity
         self.container = container
+        self.throttle = throttle or Throttle(256)
         self._client = identity.service.get_container_client(container)
 
     def _where(self, key: str | None = None) -> Where:
@@ -49,29 +53,11 @@ class AzureStore:
         Folder placeholders (empty blobs whose name ends in ``/``) are not files: left out.
         """
         what = f"listing {self._where(prefix).uri}"
-        try:
-            listing: ItemPaged[BlobProperties | BlobPrefix] | ItemPaged[BlobProperties]
-            if delimiter:
-                listing = self._client.walk_blobs(
-                    name_starts_with=prefix or None,
-                    delimiter=delimiter,
-                    results_per_page=page_size,
-                )
-            else:
-                listing = self._client.list_blobs(
-                    name_starts_with=prefix or None, results_per_page=page_size
-                )
-            pages = listing.by_page(continuation_token=cursor)
-        except SDK_ERRORS as exc:
-            raise map_error(exc, what, self._where()) from exc
+        token = cursor
         while True:
-            try:
-                page = next(pages, None)
-                if page is None:
-                    return
-                entries = list(page)
-            except SDK_ERRORS as exc:
-                raise map_error(exc, what, self._where()) from exc
+            entries, token = self.throttle.call(
+                self._list_page, prefix, token, page_size, delimiter, what, what=what
+            )
             folders = [entry.name for entry in entries if isinstance(entry, BlobPrefix)]
             blobs = [entry for entry in entries if not isinstance(entry, BlobPrefix)]
             objects = [
@@ -86,17 +72,38 @@ class AzureStore:
                 for blob in blobs
                 if not (blob.name.endswith("/") and blob.size == 0)
             ]
-            token = getattr(pages, "continuation_token", None) or None
             yield ListPage(objects, token, folders)
             if token is None:
                 return
 
+    def _list_page(
+        self, prefix: str, token: str | None, page_size: int, delimiter: str | None, what: str
+    ) -> tuple[list[BlobProperties | BlobPrefix], str | None]:
+        """One page from ``token`` (a fresh pager each time, so a retry asks for the same page)
+        and the token of the next, if any."""
+        try:
+            listing: ItemPaged[BlobProperties | BlobPrefix] | ItemPaged[BlobProperties]
+            if delimiter:
+                listing = self._client.walk_blobs(
+                    name_starts_with=prefix or None,
+                    delimiter=delimiter,
+                    results_per_page=page_size,
+                )
+            else:
+                listing = self._client.list_blobs(
+                    name_starts_with=prefix or None, results_per_page=page_size
+                )
+            pages = listing.by_page(continuation_token=token)
+            page = next(pages, None)
+            entries = list(page) if page is not None else []
+        except SDK_ERRORS as exc:
+            raise map_error(exc, what, self._where()) from exc
+        return entries, getattr(pages, "continuation_token", None) or None
+
     def head(self, key: str) -> ObjectInfo:
         """Blob properties: size, ETag (unquoted), version, customer-provided-key encryption."""
-        try:
-            props = self._client.get_blob_client(key).get_blob_properties()
-        except SDK_ERRORS as exc:
-            raise map_error(exc, f"HEAD {self._where(key).uri}", self._where(key)) from exc
+        what = f"HEAD {self._where(key).uri}"
+        props = self.throttle.call(self._properties, key, what, what=what)
         cpk = props.encryption_key_sha256
         return ObjectInfo(
             key=key,
@@ -113,6 +120,16 @@ class AzureStore:
         """Bytes ``[start, end)``: fewer at the blob's end, none past it."""
         if empty_range(start, end):
             return b""
+        what = f"ranged GET bytes={start}-{end - 1} of {self._where(key).uri}"
+        return self.throttle.call(self._get_range, key, start, end, what, what=what)
+
+    def _properties(self, key: str, what: str) -> BlobProperties:
+        try:
+            return self._client.get_blob_client(key).get_blob_properties()
+        except SDK_ERRORS as exc:
+            raise map_error(exc, what, self._where(key)) from exc
+
+    def _get_range(self, key: str, start: int, end: int, what: str) -> bytes:
         try:
             downloader = self._client.get_blob_client(key).download_blob(
                 offset=start, length=end - start, max_concurrency=1
@@ -121,7 +138,6 @@ class AzureStore:
         except SDK_ERRORS as exc:
             if code_of(exc) == "InvalidRange":
                 return b""
-            what = f"ranged GET bytes={start}-{end - 1} of {self._where(key).uri}"
             raise map_error(exc, what, self._where(key)) from exc
 
     def sign(self, key: str, *, ttl: timedelta) -> SignedURL:

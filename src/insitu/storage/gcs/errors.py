@@ -27,6 +27,8 @@ from insitu.errors import (
     ObjectNotFound,
     StorageError,
     StorageUnreachable,
+    StoreThrottled,
+    StoreUnavailable,
 )
 from insitu.storage.gcs.identity import Identity, SignBlobFailed
 from insitu.storage.gcs.policies import REQUIRED_PERMISSIONS, grant_fix
@@ -42,13 +44,21 @@ _ERRORS: dict[int, type[StorageError]] = {
     403: AccessDenied,
     404: ObjectNotFound,
     412: ObjectNotFound,
-    429: StorageUnreachable,
-    500: StorageUnreachable,
-    502: StorageUnreachable,
-    503: StorageUnreachable,
-    504: StorageUnreachable,
+    # Transient: retried with backoff by storage.throttle, never a per-file failure.
+    408: StoreUnavailable,
+    429: StoreThrottled,
+    500: StoreUnavailable,
+    502: StoreUnavailable,
+    503: StoreUnavailable,
+    504: StoreUnavailable,
 }
+# The JSON API's error reasons that say "slow down", whatever the status (a 403 included).
+_THROTTLED_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 _UNREACHABLE = (requests.ConnectionError, requests.Timeout, google.auth.exceptions.TransportError)
+# Sent, but no (whole) answer came back: the store is there, just failing for now.
+_INTERRUPTED = (requests.ReadTimeout, requests.exceptions.ChunkedEncodingError)
+# How requests words a connection the server dropped (urllib3's ProtocolError inside).
+_DROPPED = ("Connection aborted", "RemoteDisconnected", "Connection reset")
 # What callers catch and map; everything else is a bug and propagates as it is.
 SDK_ERRORS: tuple[type[Exception], ...] = (
     api_errors.GoogleAPIError,
@@ -78,7 +88,22 @@ def map_error(
     """Map an SDK or auth error (one of ``SDK_ERRORS``) to insitu's, with the exact fix."""
     if isinstance(exc, api_errors.RetryError) and isinstance(exc.cause, Exception):
         exc = exc.cause  # retried until the deadline: the last failure says why
+    if isinstance(exc, storage_errors.InvalidResponse) and isinstance(
+        exc.response, requests.Response
+    ):
+        # A media download's error (ranged GET) keeps only the response: read its status and
+        # JSON error (reason: rateLimitExceeded...) as the API's other errors carry them.
+        exc = api_errors.from_http_response(exc.response)
     email, uri = identity.grantee, f"gs://{bucket}/{key or ''}"
+    dropped = isinstance(exc, requests.ConnectionError) and any(w in str(exc) for w in _DROPPED)
+    if isinstance(exc, _INTERRUPTED) or dropped:
+        return StoreUnavailable(
+            f"{what} failed: {identity.endpoint} did not answer ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]})",
+            fix=f"retry later; if it persists, check {identity.endpoint} and the network to it",
+            bucket=bucket,
+            key=key,
+        )
     if isinstance(exc, _UNREACHABLE):
         return StorageUnreachable(
             f"{what} failed: cannot reach {identity.endpoint} ({type(exc).__name__})",
@@ -109,9 +134,14 @@ def map_error(
     if isinstance(status, int) and 300 <= status < 400:
         return _redirected(exc, status, what, identity, bucket, key)
     kind = _ERRORS.get(status, StorageError) if isinstance(status, int) else StorageError
+    reason = _reason(exc)
+    if reason in _THROTTLED_REASONS:
+        kind = StoreThrottled
     if status == 404 and (on == "bucket" or "bucket does not exist" in message.lower()):
         kind = ContainerNotFound
     detail = f"{what} failed: HTTP {status or type(exc).__name__} ({message})"
+    if reason and issubclass(kind, StoreThrottled | StoreUnavailable):
+        detail = f"{what} failed: HTTP {status} {reason} ({message})"
     if kind is ObjectNotFound:
         fix = (
             f"check that {uri} exists (it may have been moved or deleted): "
@@ -123,6 +153,11 @@ def map_error(
         permission = missing_permission(message)
         detail = f"{what} failed: {email} is missing {permission or 'a permission'} ({message})"
         fix = grant_fix(bucket, email, [permission] if permission else REQUIRED_PERMISSIONS)
+    elif issubclass(kind, StoreThrottled | StoreUnavailable):
+        fix = (
+            f"retry later; if it keeps happening, gs://{bucket} is over its request rate: "
+            "lower INSITU_STORE_MAX_IN_FLIGHT or INSITU_IMPORT_CONCURRENCY"
+        )
     elif isinstance(exc, api_errors.BadRequest) and "user project" in message.lower():
         return InvalidConfiguration(
             f"{what} failed: gs://{bucket} is a requester-pays bucket ({message})",
@@ -131,6 +166,15 @@ def map_error(
     else:
         fix = f"retry; if it persists, check {identity.endpoint} and the bucket {bucket!r}"
     return kind(detail, fix=fix, bucket=bucket, key=key)
+
+
+def _reason(exc: Exception) -> str | None:
+    """The JSON API's error reason (``rateLimitExceeded``, ``backendError``...), if given."""
+    errors = getattr(exc, "errors", None)
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        reason = errors[0].get("reason")
+        return reason if isinstance(reason, str) else None
+    return None
 
 
 def _redirected(

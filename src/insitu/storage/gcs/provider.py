@@ -32,6 +32,7 @@ from insitu.storage.gcs.policies import (
 )
 from insitu.storage.gcs.store import GcsObjectStore
 from insitu.storage.network import allowance
+from insitu.storage.throttle import for_bucket
 
 if TYPE_CHECKING:
     from insitu.config import Settings
@@ -109,7 +110,11 @@ class GcsProvider:
         """A store on ``location``'s bucket; no network call until it is used."""
         config = gcs_config(config)
         refuse_shared_account(context.settings)
-        return GcsObjectStore(self._identity(context), location.bucket, config.user_project)
+        identity = self._identity(context)
+        throttle = for_bucket(
+            ("gcs", identity.endpoint, location.bucket), context.settings.store_max_in_flight
+        )
+        return GcsObjectStore(identity, location.bucket, config.user_project, throttle)
 
     def offered(self, settings: Settings) -> bool:
         return True  # any org may connect its own account

@@ -18,20 +18,32 @@ from insitu.errors import InsituError
 from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range
 from insitu.storage.gcs.errors import SDK_ERRORS, map_error
 from insitu.storage.gcs.identity import TIMEOUT, Identity
+from insitu.storage.throttle import Throttle
 
-# The SDK retries transient errors for up to 120 s by default; a verify or an import should
-# report an unreachable store well before that.
+# The SDK retries transient errors for up to 120 s by default; a verify should report an
+# unreachable store well before that.
 _RETRY = DEFAULT_RETRY.with_timeout(20.0)
+# Data-plane reads (list, metadata, ranged GET) retry only briefly in the SDK: throttling
+# (429 rateLimitExceeded, 503 backendError, 5xx) reaches storage.throttle, which slows every
+# request to the bucket down and backs off, instead of each thread retrying alone.
+_READ_RETRY = DEFAULT_RETRY.with_delay(initial=0.05, maximum=0.2).with_timeout(0.5)
 _LIST_FIELDS = "items(name,size,etag,md5Hash,generation,updated),prefixes,nextPageToken"
 
 
 class GcsObjectStore:
     """Read-only access to one bucket; thread-safe; the SDK client is shared per identity."""
 
-    def __init__(self, identity: Identity, bucket: str, user_project: str | None = None) -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        bucket: str,
+        user_project: str | None = None,
+        throttle: Throttle | None = None,
+    ) -> None:
         self.identity = identity
         self.bucket_name = bucket
         self.user_project = user_project
+        self.throttle = throttle or Throttle(256)
         self._bucket: storage.Bucket | None = None
 
     @property
@@ -57,28 +69,14 @@ class GcsObjectStore:
         Folder placeholders (empty objects whose name ends in ``/``) are not files: left out.
         """
         what = f"listing gs://{self.bucket_name}/{prefix}"
-        try:
-            iterator = self.identity.client().list_blobs(
-                self.bucket,
-                prefix=prefix or None,
-                page_size=page_size,
-                start_offset=cursor or None,
-                delimiter=delimiter or None,
-                fields=_LIST_FIELDS,
-                timeout=TIMEOUT,
-                retry=_RETRY,
-            )
-            pages = iterator.pages
-        except SDK_ERRORS as exc:
-            raise map_error(exc, what, self.identity, self.bucket_name, on="bucket") from exc
+        token: str | None = None
         while True:
-            try:
-                page = next(pages, None)
-                blobs = list(page) if page is not None else []
-            except SDK_ERRORS as exc:
-                raise map_error(exc, what, self.identity, self.bucket_name, on="bucket") from exc
+            page, token = self.throttle.call(
+                self._list_page, prefix, cursor, token, page_size, delimiter, what, what=what
+            )
             if page is None:
                 return
+            blobs = list(page)
             folders = sorted(getattr(page, "prefixes", ()) or ())
             # startOffset is inclusive: the cursor's own object was on the page before.
             if cursor is not None:
@@ -87,20 +85,51 @@ class GcsObjectStore:
             objects = [
                 _info(blob) for blob in blobs if not (blob.name.endswith("/") and not blob.size)
             ]
-            more = iterator.next_page_token is not None
+            more = token is not None
             last = max([*(blob.name for blob in blobs[-1:]), *folders[-1:]], default=cursor)
             yield ListPage(objects, last if more else None, folders)
             if not more:
                 return
 
+    def _list_page(
+        self,
+        prefix: str,
+        cursor: str | None,
+        token: str | None,
+        page_size: int,
+        delimiter: str | None,
+        what: str,
+    ) -> tuple[Any, str | None]:
+        """One page (``None`` past the last) and the token of the next; a fresh iterator each
+        time, as one that raised is spent, so a retry asks for the same page again."""
+        try:
+            iterator = self.identity.client().list_blobs(
+                self.bucket,
+                prefix=prefix or None,
+                page_size=page_size,
+                start_offset=cursor or None,
+                delimiter=delimiter or None,
+                page_token=token,
+                fields=_LIST_FIELDS,
+                timeout=TIMEOUT,
+                retry=_READ_RETRY,
+            )
+            page = next(iterator.pages, None)
+        except SDK_ERRORS as exc:
+            raise map_error(exc, what, self.identity, self.bucket_name, on="bucket") from exc
+        return page, iterator.next_page_token
+
     def head(self, key: str) -> ObjectInfo:
         """Object metadata: size, ETag, generation (as version), CMEK key."""
+        what = f"getting gs://{self.bucket_name}/{key}"
+        return self.throttle.call(self._head, key, what, what=what)
+
+    def _head(self, key: str, what: str) -> ObjectInfo:
         try:
-            blob = self.bucket.get_blob(key, timeout=TIMEOUT, retry=_RETRY)
+            blob = self.bucket.get_blob(key, timeout=TIMEOUT, retry=_READ_RETRY)
         except SDK_ERRORS as exc:
-            raise self._error(exc, f"getting gs://{self.bucket_name}/{key}", key) from exc
+            raise self._error(exc, what, key) from exc
         if blob is None:
-            what = f"getting gs://{self.bucket_name}/{key}"
             raise self._error(api_errors.NotFound("No such object"), what, key)
         return _info(blob)
 
@@ -108,6 +137,10 @@ class GcsObjectStore:
         """Bytes ``[start, end)``: fewer at the object's end, none past it."""
         if empty_range(start, end):
             return b""
+        what = f"ranged GET bytes={start}-{end - 1} of gs://{self.bucket_name}/{key}"
+        return self.throttle.call(self._get_range, key, start, end, what, what=what)
+
+    def _get_range(self, key: str, start: int, end: int, what: str) -> bytes:
         try:
             # end is inclusive in this API; raw: stored bytes, so a Range is always honoured.
             data: bytes = self.bucket.blob(key).download_as_bytes(
@@ -116,12 +149,11 @@ class GcsObjectStore:
                 raw_download=True,
                 checksum=None,
                 timeout=TIMEOUT,
-                retry=_RETRY,
+                retry=_READ_RETRY,
             )
         except api_errors.RequestRangeNotSatisfiable:
             return b""
         except SDK_ERRORS as exc:
-            what = f"ranged GET bytes={start}-{end - 1} of gs://{self.bucket_name}/{key}"
             raise self._error(exc, what, key) from exc
         return data
 
