@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from playwright.sync_api import expect
 
-from tests.conftest import PORTAL_ORIGIN, Org
+from tests.conftest import Org
 from tests.fixtures.browser import PHONE, accessibility_problems, screenshot
 from tests.portal.conftest import sign_in
 
@@ -43,7 +43,7 @@ def test_each_providers_card_fills_its_documents_as_the_admin_types(
     page = new_page()
     sign_in(page, portal_url, org.key, path="/settings")
     origins = page.get_by_role("region", name="Portal origins")
-    expect(origins.get_by_role("listitem")).to_have_text([f"{PORTAL_ORIGIN} Copy {PORTAL_ORIGIN}"])
+    expect(origins.get_by_role("listitem")).to_have_text([f"{portal_url} Copy {portal_url}"])
     cards = api.get("/v1/organization/s3").json(), api.get("/v1/organization/gcs").json()
     for card in cards:
         expect(page.get_by_role("region", name=card["title"])).to_be_visible()
@@ -64,7 +64,7 @@ def test_each_providers_card_fills_its_documents_as_the_admin_types(
         s3.get_by_role("link", name="Download cors.json").click()
     saved = download.value
     assert saved.suggested_filename == "cors.json"
-    assert PORTAL_ORIGIN in Path(saved.path()).read_text()
+    assert portal_url in Path(saved.path()).read_text()
 
     s3.get_by_label("Bucket names").fill("not a bucket!")
     expect(s3.get_by_role("alert")).to_contain_text("is not a valid bucket")

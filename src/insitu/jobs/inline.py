@@ -1,4 +1,8 @@
-"""The embedded backend: a few worker threads in the API process, no broker needed."""
+"""The embedded backend: a few worker threads in the API process, no broker needed.
+
+Its queue lives and dies with the process: work is recorded in the database before it is
+queued, so what a shutdown drops is taken up again by the sweep of the next start.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ class InlineBackend:
         self._queue: queue.Queue[tuple[str, dict[str, Any], float]] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._closed = False
 
     def send(self, name: str, args: dict[str, Any]) -> None:
         self._ensure_started()
@@ -43,7 +48,10 @@ class InlineBackend:
         self._queue.join()
 
     def shutdown(self) -> None:
+        """Stop taking tasks; a thread still busy past the wait ends after its task, and
+        nothing queued after this runs (its work is in the database for the next sweep)."""
         with self._lock:
+            self._closed = True
             for _ in self._threads:
                 self._queue.put(_STOP)
             for thread in self._threads:
@@ -52,7 +60,7 @@ class InlineBackend:
 
     def _ensure_started(self) -> None:
         with self._lock:
-            while len(self._threads) < self.threads:
+            while not self._closed and len(self._threads) < self.threads:
                 thread = threading.Thread(target=self._work, name="insitu-worker", daemon=True)
                 thread.start()
                 self._threads.append(thread)
@@ -61,7 +69,7 @@ class InlineBackend:
         while True:
             name, args, due = self._queue.get()
             try:
-                if name == "":
+                if name == "" or self._closed:
                     return
                 wait = due - time.monotonic()
                 if wait > 0:
