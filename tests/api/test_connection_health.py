@@ -230,3 +230,17 @@ def test_the_schedule_checks_connections_in_use_on_the_job_backend(
             assert time.monotonic() < deadline, "no scheduled health check ran"
             time.sleep(0.2)
         assert shown["status"] == "ok" and shown["checked_at"] >= shown["since"]
+
+
+def test_the_development_shared_identity_warning_is_no_health_problem(
+    in_use: dict[str, Any], api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Several tenants on insitu's own identity: verify warns, as it must, about the deployment.
+    monkeypatch.setenv("INSITU_SINGLE_TENANT", "false")
+    get_settings.cache_clear()
+    connection = in_use["connection"]
+    assert check_now(connection) == "ok"
+    shown = api.get(f"/v1/connections/{connection}").json()
+    assert shown["health"]["status"] == "ok" and shown["health"]["check"] is None
+    assert shown["last_verify"]["status"] == "warning"
+    assert shown["last_verify"]["check"] == "tenant isolation"

@@ -45,7 +45,7 @@ from insitu.storage.base import (
     SetupDocument,
 )
 from insitu.storage.registry import events_provider, get_provider, parse_location, provider_names
-from insitu.storage.verify import HEAD, LIST
+from insitu.storage.verify import HEAD, ISOLATION, LIST
 from insitu.webhooks import service as webhooks
 
 
@@ -403,6 +403,12 @@ def _status(checks: Sequence[Check]) -> str:
     return WARNING if any(check.fix for check in checks) else PASSED
 
 
+def _first_problem(checks: Sequence[Check]) -> Check | None:
+    """The first failed check, else the first that passed with advice."""
+    failed = next((check for check in checks if not check.ok), None)
+    return failed or next((check for check in checks if check.fix), None)
+
+
 def _remember_verify(
     connection: Connection, *, source: str, checks: Sequence[Check], health: bool
 ) -> None:
@@ -411,9 +417,7 @@ def _remember_verify(
     With ``health`` (the verify covered the connection's own files), the outcome is also its
     health; ``health_since`` moves only when the health changes, and each change is announced.
     """
-    failed = next((check for check in checks if not check.ok), None)
-    advised = next((check for check in checks if check.ok and check.fix), None)
-    first = failed or advised
+    first = _first_problem(checks)
     now = utcnow()
     connection.last_verify_status = _status(checks)
     connection.last_verified_at = now
@@ -422,10 +426,14 @@ def _remember_verify(
     connection.last_verify_fix = first.fix if first else None
     if not health:
         return
+    # Health is whether this connection's access works; the deployment's shared-identity
+    # advice (development) is true of every connection and says nothing about this one.
+    own = [check for check in checks if check.name != ISOLATION]
+    first = _first_problem(own)
     previous = connection.health
-    connection.health = HEALTH_OF[connection.last_verify_status]
-    connection.health_check = connection.last_verify_check
-    connection.health_fix = connection.last_verify_fix
+    connection.health = HEALTH_OF[_status(own)]
+    connection.health_check = first.name if first else None
+    connection.health_fix = first.fix if first else None
     connection.health_checked_at = now
     if connection.health != previous:
         connection.health_since = now
