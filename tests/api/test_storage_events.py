@@ -29,6 +29,8 @@ from tests.api.test_asset_removal import by_location
 from tests.api.test_s3_end_to_end import run
 from tests.fixtures.moto import TEST_CREDENTIALS
 from tests.images import png
+from tests.webhooks.receiver import receiver
+from tests.webhooks.test_webhooks import deliveries, register
 
 DEADLINE = 10.0  # seconds: "within seconds"
 
@@ -412,6 +414,39 @@ def test_a_file_moved_within_the_watched_prefix_keeps_its_asset(
     moved = assets[root + "moved/0.png"]
     assert (moved["id"], moved["status"]) == (before["id"], "active")
     live.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_file_deleted_and_put_back_sends_assets_removed_then_assets_restored(
+    api: TestClient, s3_client: Any, settings: Settings, watched: dict[str, Any]
+) -> None:
+    live = consumer(settings, watched)
+    drain(live)
+    bucket, root = watched["bucket"], f"s3://{watched['bucket']}/scans/"
+    asset = by_location(api, watched["project"])[root + "1.png"]
+    body = s3_client.get_object(Bucket=bucket, Key="scans/1.png")["Body"].read()
+    with receiver(200) as hook:
+        webhook = register(api, hook.url, "assets.removed", "assets.restored")
+        s3_client.delete_object(Bucket=bucket, Key="scans/1.png")
+        drain(live)
+        s3_client.put_object(Bucket=bucket, Key="scans/1.png", Body=body)
+        drain(live)
+        live.close()
+        eventually(lambda: len(hook.requests) == 2, "both webhooks delivered")
+    sent = [json.loads(received.body) for received in hook.requests]
+    by_type = {event["type"]: event["data"] for event in sent}
+    assert by_type["assets.removed"] | {"project_id": None} == {
+        "project_id": None,
+        "count": 1,
+        "reasons": {"moved_or_deleted": 1},
+        "asset_ids": [asset["id"]],
+        "asset_ids_truncated": False,
+        "by": "event",
+    }
+    assert by_type["assets.removed"]["project_id"] == watched["project"]
+    assert by_type["assets.restored"]["asset_ids"] == [asset["id"]]
+    assert by_type["assets.restored"]["by"] == "event"
+    assert {d["status"] for d in deliveries(api, webhook["id"])} == {"delivered"}
 
 
 def test_two_consumers_never_hold_one_queue(settings: Settings, watched: dict[str, Any]) -> None:

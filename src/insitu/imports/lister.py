@@ -25,7 +25,7 @@ from insitu.config import Settings
 from insitu.db import new_id, session_scope, utcnow
 from insitu.errors import InsituError
 from insitu.imports import service as imports
-from insitu.imports.batches import add_batch
+from insitu.imports.batches import BATCH_TASK, add_batch
 from insitu.imports.completion import fail, finish_if_complete, unavailable_error
 from insitu.imports.leases import Lease, backoff, expiry
 from insitu.imports.models import (
@@ -163,7 +163,7 @@ def _requeue_batches(session: Session, job_id: str) -> None:
     )
     now = utcnow()
     for batch_id in queued:
-        jobs.enqueue(session, "imports.batch", batch_id=batch_id)
+        jobs.enqueue(session, BATCH_TASK, batch_id=batch_id)
     session.execute(
         update(ImportBatch)
         .where(ImportBatch.job_id == job_id, ImportBatch.status == BATCH_QUEUED)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Request
@@ -67,4 +67,12 @@ async def require_csrf(request: Request, settings: SettingsDep) -> None:
         )
 
 
+async def posted_form(request: Request) -> dict[str, Any]:
+    """The posted form's fields. Awaited here, on the event loop, so that a route taking it can
+    be a plain ``def``: FastAPI runs those in worker threads, and a route that verifies access
+    or creates a connection waits on a customer's cloud, which must not stall the server."""
+    return dict(await request.form())
+
+
 PortalCallerDep = Annotated[Caller, Depends(get_portal_caller)]
+FormDep = Annotated[dict[str, Any], Depends(posted_form)]

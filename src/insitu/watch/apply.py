@@ -51,6 +51,7 @@ from insitu.reconcile.runner import Known, Root, roots_of
 from insitu.storage.base import Location, ObjectInfo, ObjectStore, StorageEvent
 from insitu.storage.registry import addressable
 from insitu.watch.models import EventSequencer, ProjectWatch
+from insitu.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,15 @@ class Applied:
 
 
 @dataclass
+class _Changes:
+    """One project's assets that left or came back in a batch, for its webhooks."""
+
+    org_id: str
+    removed: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    restored: list[str] = field(default_factory=list)
+
+
+@dataclass
 class _Look:
     """One watched project's view of one key: its asset, if any, and the object now."""
 
@@ -112,8 +122,15 @@ class _Plan:
 
 def watched_roots(session: Session, *, connection_id: str, settings: Settings) -> list[Watched]:
     """Every root that a watching project imported from through ``connection_id``."""
+    # Only projects that imported through this connection: every watched project of every org
+    # would cost a query of roots each, on every batch of every queue.
+    through_it = (
+        select(ImportJob.id)
+        .where(ImportJob.project_id == Project.id, ImportJob.connection_id == connection_id)
+        .exists()
+    )
     projects = session.scalars(
-        select(Project).join(ProjectWatch, ProjectWatch.project_id == Project.id)
+        select(Project).join(ProjectWatch, ProjectWatch.project_id == Project.id).where(through_it)
     ).all()
     found = []
     for project in projects:
@@ -363,28 +380,35 @@ class BatchApplier:
         probed: dict[int, ProbeResult | InsituError],
         applied: Applied,
     ) -> None:
+        changes: dict[str, _Changes] = {}
         for look in plan.gone:
             assert look.known is not None
-            applied.removed += len(
-                lifecycle.remove_ids(session, [look.known.id], reason=MOVED_OR_DELETED, by=BY)
-            )
+            removed = lifecycle.remove_ids(session, [look.known.id], reason=MOVED_OR_DELETED, by=BY)
+            _changes_of(changes, look).removed[MOVED_OR_DELETED].extend(removed)
+            applied.removed += len(removed)
         for look in plan.restore:
             assert look.known is not None and look.info is not None
             values = {"connection_id": self.connection_id, "etag": look.info.etag}
-            applied.restored += len(
-                lifecycle.restore_ids(session, [look.known.id], by=BY, values=values)
-            )
+            restored = lifecycle.restore_ids(session, [look.known.id], by=BY, values=values)
+            _changes_of(changes, look).restored.extend(restored)
+            applied.restored += len(restored)
         for look in plan.retag:
             assert look.known is not None and look.info is not None
             session.execute(
                 update(Asset).where(Asset.id == look.known.id).values(etag=look.info.etag)
             )
         for look in plan.probe:
-            self._apply_probed(session, look, probed[id(look)], applied)
+            self._apply_probed(session, look, probed[id(look)], applied, changes)
         self._add(session, plan.add, probed, applied)
+        _announce(session, changes)
 
     def _apply_probed(
-        self, session: Session, look: _Look, result: ProbeResult | InsituError, applied: Applied
+        self,
+        session: Session,
+        look: _Look,
+        result: ProbeResult | InsituError,
+        applied: Applied,
+        changes: dict[str, _Changes],
     ) -> None:
         known, info = look.known, look.info
         assert known is not None and info is not None
@@ -400,20 +424,20 @@ class BatchApplier:
             seen = {"etag": info.etag, "size": info.size, "content_hash": info.content_hash}
             lifecycle.change(session, asset_id=known.id, values=seen, by=BY, details=details)
             if known.status == ACTIVE:
-                applied.removed += len(
-                    lifecycle.remove_ids(
-                        session, [known.id], reason=CHANGED_INVALID, by=BY, details=details
-                    )
+                removed = lifecycle.remove_ids(
+                    session, [known.id], reason=CHANGED_INVALID, by=BY, details=details
                 )
+                _changes_of(changes, look).removed[CHANGED_INVALID].extend(removed)
+                applied.removed += len(removed)
             return
         assert result.facts is not None
         facts = lifecycle.fact_columns(result.facts, info)
         lifecycle.change(session, asset_id=known.id, values=facts, by=BY, details=details)
         if known.status != ACTIVE:
             values = {"connection_id": self.connection_id, "etag": info.etag}
-            applied.restored += len(
-                lifecycle.restore_ids(session, [known.id], by=BY, values=values)
-            )
+            restored = lifecycle.restore_ids(session, [known.id], by=BY, values=values)
+            _changes_of(changes, look).restored.extend(restored)
+            applied.restored += len(restored)
 
     def _add(
         self,
@@ -510,6 +534,33 @@ class BatchApplier:
             where=EventSequencer.sequencer < statement.excluded.sequencer,
         )
         session.execute(statement, rows)
+
+
+def _changes_of(changes: dict[str, _Changes], look: _Look) -> _Changes:
+    watched = look.watched
+    return changes.setdefault(watched.project_id, _Changes(watched.org_id))
+
+
+def _announce(session: Session, changes: dict[str, _Changes]) -> None:
+    """``assets.removed`` and ``assets.restored`` once per project per batch, as a reconcile
+    sends them once per run: a receiver mirroring circulation must hear of events' changes."""
+    for project_id, change in changes.items():
+        webhooks.assets_removed(
+            session,
+            org_id=change.org_id,
+            reasons={reason: len(ids) for reason, ids in change.removed.items()},
+            asset_ids=[i for ids in change.removed.values() for i in ids],
+            by=BY,
+            project_id=project_id,
+        )
+        webhooks.assets_restored(
+            session,
+            org_id=change.org_id,
+            count=len(change.restored),
+            asset_ids=change.restored,
+            by=BY,
+            project_id=project_id,
+        )
 
 
 def _failure_of(result: ProbeResult | InsituError) -> tuple[str, str, str | None] | None:

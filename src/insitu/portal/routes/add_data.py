@@ -21,7 +21,7 @@ from insitu.connections import service as connections
 from insitu.connections.schemas import ConnectionCreate
 from insitu.errors import InsituError, InvalidInput, NotFound
 from insitu.portal import connection_form
-from insitu.portal.deps import PortalCallerDep, require_csrf
+from insitu.portal.deps import FormDep, PortalCallerDep, require_csrf
 from insitu.portal.errors import TITLES
 from insitu.portal.pages import render
 from insitu.projects import service as projects
@@ -109,16 +109,16 @@ def add_data(
 
 
 @router.post("/projects/{project_id}/imports/new/connections")
-async def create_connection(
+def create_connection(
     project_id: str,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     caller: PortalCallerDep,
+    form: FormDep,
 ) -> Response:
     """New connection (htmx): the connection step again, the new one chosen, or the problem."""
     project = projects.get(session, org=caller.org, project_id=project_id)
-    form = dict(await request.form())
     _, chosen = chosen_provider(
         session, caller=caller, settings=settings, name=str(form.get("provider") or "")
     )
@@ -173,16 +173,16 @@ async def create_connection(
 
 
 @router.post("/projects/{project_id}/imports/new/verify")
-async def verify(
+def verify(
     project_id: str,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     caller: PortalCallerDep,
+    form: FormDep,
 ) -> Response:
     """Verify access (htmx): every check of the chosen connection on the path, with fixes."""
     projects.get(session, org=caller.org, project_id=project_id)
-    form = await request.form()
     connection_id = str(form.get("connection_id") or "")
     source = str(form.get("source") or "").strip()
     try:

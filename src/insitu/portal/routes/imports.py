@@ -16,7 +16,7 @@ from insitu.errors import InsituError, InvalidInput, NotFound
 from insitu.imports import service as imports
 from insitu.imports.models import FINISHED_STATUSES, ImportFailure, ImportJob
 from insitu.imports.schemas import ImportCreate, ImportRead
-from insitu.portal.deps import PortalCallerDep, require_csrf
+from insitu.portal.deps import FormDep, PortalCallerDep, require_csrf
 from insitu.portal.pages import render
 from insitu.portal.routes.add_data import add_data_page
 from insitu.projects import service as projects
@@ -40,16 +40,17 @@ def imports_tab(
 
 
 @router.post("/projects/{project_id}/imports")
-async def start_import(
+def start_import(
     project_id: str,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     caller: PortalCallerDep,
+    posted: FormDep,
 ) -> Response:
     """Import: the path (or the files pasted under it) through the chosen connection."""
     project = projects.get(session, org=caller.org, project_id=project_id)
-    form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+    form = {key: value for key, value in posted.items() if isinstance(value, str)}
     files = [line.strip() for line in form.get("source_files", "").splitlines() if line.strip()]
     try:
         if not form.get("connection_id"):
