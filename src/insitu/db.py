@@ -28,6 +28,7 @@ from sqlalchemy import (
     event,
     make_url,
     or_,
+    update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -163,6 +164,28 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
 
 M = TypeVar("M", bound=IdMixin)
+
+
+def get_for_update(session: Session, model: type[M], row_id: str) -> M | None:
+    """``session.get`` holding the row's write lock until commit, on every database.
+
+    PostgreSQL locks the row (FOR UPDATE). SQLite has no row locks and ignores FOR UPDATE, and
+    a WAL transaction that reads first and writes later fails at once ("database is locked")
+    when another connection wrote in between; so on SQLite a no-op UPDATE takes the database's
+    write lock first (waiting out the busy timeout), and the read comes after it.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        table: Table = model.__table__  # type: ignore[attr-defined]
+        session.execute(update(table).where(table.c.id == row_id).values(id=table.c.id))
+    return session.get(model, row_id, with_for_update=True, populate_existing=True)
+
+
+def get_one_for_update(session: Session, model: type[M], row_id: str) -> M:
+    """``get_for_update`` of a row that must exist."""
+    row = get_for_update(session, model, row_id)
+    if row is None:
+        raise LookupError(f"{model.__name__} {row_id} does not exist")
+    return row
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from insitu.config import Settings
-from insitu.db import session_scope, utcnow
+from insitu.db import get_for_update, session_scope, utcnow
 from insitu.imports import service as imports
 from insitu.imports.models import (
     BATCH_PENDING,
@@ -44,7 +44,7 @@ def finish_if_complete(job_id: str, *, settings: Settings) -> bool:
 
 
 def _finish(session: Session, job_id: str) -> str | None:
-    job = session.get(ImportJob, job_id, with_for_update=True)
+    job = get_for_update(session, ImportJob, job_id)
     if job is None or job.status != RUNNING or not job.listing_done:
         return None
     pending = session.scalar(
@@ -67,7 +67,7 @@ def _finish(session: Session, job_id: str) -> str | None:
 def fail(job_id: str, error: dict[str, Any], *, settings: Settings) -> None:
     """End a running import as failed (a job-wide error: no access, listing gave up)."""
     with session_scope() as session:
-        job = session.get(ImportJob, job_id, with_for_update=True)
+        job = get_for_update(session, ImportJob, job_id)
         if job is None or job.status != RUNNING:
             return
         job.status, job.error, job.finished_at = FAILED, error, utcnow()

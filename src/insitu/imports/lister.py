@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from insitu import jobs
 from insitu.config import Settings
-from insitu.db import new_id, session_scope, utcnow
+from insitu.db import get_one_for_update, new_id, session_scope, utcnow
 from insitu.errors import InsituError
 from insitu.imports import service as imports
 from insitu.imports.batches import BATCH_TASK, add_batch
@@ -195,7 +195,7 @@ def _listing_failed(
         log.warning("import %s failed: %s", job_id, exc.detail)
         return ListerRun("stopped")
     with session_scope() as session:
-        job = session.get_one(ImportJob, job_id, with_for_update=True)
+        job = get_one_for_update(session, ImportJob, job_id)
         job.list_attempts += 1
         attempts = job.list_attempts
     if attempts >= settings.import_retry_attempts:

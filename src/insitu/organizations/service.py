@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, object_session
 from insitu.audit import service as audit
 from insitu.audit.service import OPERATOR, Actor
 from insitu.config import Settings
-from insitu.db import get_engine, session_scope, utcnow
+from insitu.db import get_engine, get_for_update, session_scope, utcnow
 from insitu.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from insitu.organizations.models import ApiKey, EndpointGrant, Organization, PortalSession
 from insitu.organizations.schemas import OrganizationUpdate
@@ -269,7 +269,7 @@ def revoke_api_key(
         return
     if keep_last_admin and api_key.scope == ADMIN and is_usable(api_key):
         # Lock the org so two concurrent revocations cannot each leave the other key last.
-        session.get(Organization, api_key.org_id, with_for_update=True)
+        get_for_update(session, Organization, api_key.org_id)
         others = [
             other
             for other in session.scalars(

@@ -50,7 +50,7 @@ from insitu.audit.service import Actor
 from insitu.config import Settings
 from insitu.connections import service as connections
 from insitu.connections.models import Connection
-from insitu.db import in_byte_order, session_scope, utcnow
+from insitu.db import get_one_for_update, in_byte_order, session_scope, utcnow
 from insitu.errors import Conflict, InsituError
 from insitu.imports import service as imports
 from insitu.imports.models import CANCELED, ImportJob
@@ -538,7 +538,7 @@ def _same(known: Known, info: ObjectInfo) -> bool:
 
 
 def _note_import(session: Session, job_id: str, import_id: str) -> None:
-    job = session.get_one(ReconcileJob, job_id, with_for_update=True)
+    job = get_one_for_update(session, ReconcileJob, job_id)
     job.import_ids = [*(job.import_ids or []), import_id]
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from insitu import __version__
 from insitu.config import Settings
-from insitu.db import session_scope, utcnow
+from insitu.db import get_one_for_update, session_scope, utcnow
 from insitu.errors import InvalidConfiguration
 from insitu.organizations import service as organizations
 from insitu.organizations.models import Organization
@@ -173,7 +173,7 @@ def send(
 def record(session: Session, delivery_id: str, outcome: Outcome, *, settings: Settings) -> str:
     """Write the attempt and what comes next: delivered, a retry at a later time, or failed."""
     now = utcnow()
-    delivery = session.get_one(WebhookDelivery, delivery_id, with_for_update=True)
+    delivery = get_one_for_update(session, WebhookDelivery, delivery_id)
     session.add(
         WebhookAttempt(
             created_at=now,
