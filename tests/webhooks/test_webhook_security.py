@@ -223,3 +223,30 @@ def test_internal_addresses_in_any_spelling_are_refused(
     settings.private_endpoints = []
     refused(api, url)
     assert api.get("/v1/webhooks").json() == []
+
+
+def test_a_delivery_whose_secret_no_key_decrypts_fails_at_once_saying_why(
+    api: TestClient, worker: InlineBackend
+) -> None:
+    from sqlalchemy import update
+
+    from insitu.db import session_scope
+    from insitu.security import SecretBox
+    from insitu.webhooks.models import WebhookEndpoint
+
+    with receiver(200) as hook:
+        webhook = register(api, hook.url, "import.finished")
+        # Encrypted with a key that has since left INSITU_SECRET_KEYS.
+        lost = SecretBox(["a-key-no-longer-in-the-ring"]).encrypt("whsec_x")
+        with session_scope() as session:
+            session.execute(
+                update(WebhookEndpoint)
+                .where(WebhookEndpoint.id == webhook["id"])
+                .values(secret_encrypted=lost)
+            )
+        assert api.post(f"/v1/webhooks/{webhook['id']}/ping").status_code in (200, 202)
+        worker.join()
+        [delivery] = deliveries(api, webhook["id"])
+        assert delivery["status"] == "failed"
+        assert "cannot be decrypted" in delivery["last_error"]
+        assert hook.requests == []

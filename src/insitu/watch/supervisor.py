@@ -50,7 +50,8 @@ class EventSupervisor(Periodic):
                     jobs.enqueue(None, CONSUME_TASK, connection_id=connection_id)
                 continue
             running = self._consumers.get(queue)
-            if running is None or not running.is_alive():
+            # Another process's consumer holds it: opening the queue here would only give up.
+            if (running is None or not running.is_alive()) and queue in free:
                 thread = threading.Thread(
                     target=self._consume,
                     args=(connection_id,),

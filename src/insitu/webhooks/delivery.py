@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from insitu import __version__
 from insitu.config import Settings
 from insitu.db import get_one_for_update, session_scope, utcnow
-from insitu.errors import InvalidConfiguration
+from insitu.errors import InvalidConfiguration, InvalidInput
 from insitu.organizations import service as organizations
 from insitu.organizations.models import Organization
 from insitu.security import SecretBox
@@ -116,7 +116,11 @@ def deliver(
             return FAILED
         org = session.get_one(Organization, delivery.org_id)
         allowed = organizations.allowed_endpoints(org, settings=settings)
-        secret = SecretBox(settings.secret_keys).decrypt(endpoint.secret_encrypted)
+        try:
+            secret = SecretBox(settings.secret_keys).decrypt(endpoint.secret_encrypted)
+        except InvalidInput as exc:  # its key left INSITU_SECRET_KEYS: no retry can sign it
+            _give_up(delivery, f"{exc.detail}; {exc.fix}")
+            return FAILED
         url, body = endpoint.url, delivery.body.encode()
         headers = {
             "Content-Type": "application/json",

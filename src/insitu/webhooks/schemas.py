@@ -51,6 +51,9 @@ class WebhookDeliveryRead(BaseModel):
     created_at: datetime
     next_attempt_at: datetime | None = Field(description="When it is tried next, if pending.")
     delivered_at: datetime | None
+    last_error: str | None = Field(
+        description="Why the last attempt failed, or why it was given up without one."
+    )
     payload: dict[str, Any] = Field(description="The JSON body sent.")
     attempts: list[WebhookAttemptRead] = Field(description="Every attempt, oldest first.")
 

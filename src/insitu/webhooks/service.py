@@ -29,7 +29,7 @@ from insitu import jobs
 from insitu.audit import service as audit
 from insitu.audit.service import Actor
 from insitu.config import Settings
-from insitu.db import new_id, newest_first_page, utcnow
+from insitu.db import get_for_update, new_id, newest_first_page, utcnow
 from insitu.errors import Conflict, InvalidInput, NotFound
 from insitu.organizations import service as organizations
 from insitu.organizations.models import Organization
@@ -82,6 +82,7 @@ def create(
         )
     allowed = organizations.allowed_endpoints(org, settings=settings)
     url = check_url(data.url, allowed=allowed, settings=settings)
+    get_for_update(session, Organization, org.id)  # two creates at once count one another
     if len(list_for_org(session, org=org)) >= MAX_ENDPOINTS_PER_ORG:
         raise Conflict(
             f"the organization already has {MAX_ENDPOINTS_PER_ORG} webhook endpoints",
@@ -185,6 +186,7 @@ def list_deliveries(
             created_at=row.created_at,
             next_attempt_at=row.next_attempt_at,
             delivered_at=row.delivered_at,
+            last_error=row.last_error,
             payload=json.loads(row.body),
             attempts=attempts[row.id],
         )
