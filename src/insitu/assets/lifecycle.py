@@ -19,7 +19,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.orm import Session
 
-from insitu.assets.models import ACTIVE, CONNECTION_REMOVED, REMOVED, Asset, AssetEvent
+from insitu.assets.models import (
+    ACTIVE,
+    CHANGED_INVALID,
+    CONNECTION_REMOVED,
+    REMOVED,
+    Asset,
+    AssetEvent,
+)
 
 __all__ = [
     "AssetEvent",
@@ -34,7 +41,7 @@ __all__ = [
     "take_over",
 ]
 from insitu.db import insert_ignoring_duplicates, new_id, utcnow
-from insitu.media import MediaFacts
+from insitu.media import MediaFacts, ProbeResult
 from insitu.storage.base import ObjectInfo
 
 CREATED, REMOVED_EVENT, RESTORED, MOVED, CHANGED = (
@@ -273,6 +280,46 @@ def _record(
         ]  # fmt: skip
         session.execute(insert(AssetEvent), events)
     session.expire_all()  # loaded assets must not keep their old state
+
+
+def record_look(
+    session: Session,
+    *,
+    asset_id: str,
+    active: bool,
+    was: tuple[str | None, int | None],
+    info: ObjectInfo,
+    result: ProbeResult | None,
+    connection_id: str,
+    by: str,
+) -> tuple[Sequence[str], Sequence[str]]:
+    """Record what a fresh look at an asset's object found (a reconcile's or an event's):
+    ``result`` holds the new probe when its bytes changed (None: the same bytes as ``was``,
+    its ETag and size). New facts are kept; refused, it leaves circulation as
+    ``changed_invalid``; a removed asset whose object is there (and fine) returns, read through
+    ``connection_id`` now. Returns the ids removed and the ids restored.
+    """
+    if result is not None:
+        details: dict[str, Any] = {"etag": [was[0], info.etag], "size": [was[1], info.size]}
+        if result.failure is not None:
+            failure = result.failure
+            details |= {"code": failure.code, "why": failure.reason, "fix": failure.fix}
+            # Its new ETag is kept, so the same refused file is not probed again.
+            seen = {"etag": info.etag, "size": info.size, "content_hash": info.content_hash}
+            change(session, asset_id=asset_id, values=seen, by=by, details=details)
+            if not active:
+                return [], []
+            removed = remove_ids(
+                session, [asset_id], reason=CHANGED_INVALID, by=by, details=details
+            )
+            return removed, []
+        assert result.facts is not None
+        values = fact_columns(result.facts, info)
+        change(session, asset_id=asset_id, values=values, by=by, details=details)
+    if active:
+        return [], []
+    back = {"connection_id": connection_id, "etag": info.etag}
+    return [], restore_ids(session, [asset_id], by=by, values=back)
 
 
 def fact_columns(facts: MediaFacts, info: ObjectInfo) -> dict[str, Any]:

@@ -412,35 +412,22 @@ class _Reconciler:
         self, session: Session, known: Known, listed: Listed, result: ProbeResult | None
     ) -> None:
         """Record what a listed asset's look found: new facts, a refusal, or its return."""
-        info = listed.info
         if result is not None:
             self.tally.changed += 1
-            details: dict[str, Any] = {
-                "etag": [known.etag, info.etag],
-                "size": [known.size, info.size],
-            }
-            if result.failure is not None:
-                failure = result.failure
-                details |= {"code": failure.code, "why": failure.reason, "fix": failure.fix}
-                # Its new ETag is kept, so the same refused file is not probed again.
-                seen = {"etag": info.etag, "size": info.size, "content_hash": info.content_hash}
-                lifecycle.change(session, asset_id=known.id, values=seen, by=BY, details=details)
-                if known.status == ACTIVE:
-                    left = lifecycle.remove_ids(
-                        session, [known.id], reason=CHANGED_INVALID, by=BY, details=details
-                    )
-                    self.tally.removed += 1
-                    self.changes.left(CHANGED_INVALID, left)
-                return
-            assert result.facts is not None
-            facts = lifecycle.fact_columns(result.facts, info)
-            lifecycle.change(session, asset_id=known.id, values=facts, by=BY, details=details)
-        # Read through a live connection now, if the one it came through was deleted.
-        values = {"connection_id": listed.root.connection_id, "etag": info.etag}
-        if known.status != ACTIVE:
-            back = lifecycle.restore_ids(session, [known.id], by=BY, values=values)
-            self.tally.restored += 1
-            self.changes.came_back(back)
+        left, back = lifecycle.record_look(
+            session,
+            asset_id=known.id,
+            active=known.status == ACTIVE,
+            was=(known.etag, known.size),
+            info=listed.info,
+            result=result,
+            connection_id=listed.root.connection_id,
+            by=BY,
+        )
+        self.tally.removed += len(left)
+        self.tally.restored += len(back)
+        self.changes.left(CHANGED_INVALID, left)
+        self.changes.came_back(back)
 
     # -- after every root -------------------------------------------------------
 

@@ -417,27 +417,20 @@ class BatchApplier:
             applied.failed += 1  # left as it is; a later event or reconcile looks again
             return
         applied.changed += 1
-        details: dict[str, Any] = {"etag": [known.etag, info.etag], "size": [known.size, info.size]}
-        if result.failure is not None:
-            failure = result.failure
-            details |= {"code": failure.code, "why": failure.reason, "fix": failure.fix}
-            seen = {"etag": info.etag, "size": info.size, "content_hash": info.content_hash}
-            lifecycle.change(session, asset_id=known.id, values=seen, by=BY, details=details)
-            if known.status == ACTIVE:
-                removed = lifecycle.remove_ids(
-                    session, [known.id], reason=CHANGED_INVALID, by=BY, details=details
-                )
-                _changes_of(changes, look).removed[CHANGED_INVALID].extend(removed)
-                applied.removed += len(removed)
-            return
-        assert result.facts is not None
-        facts = lifecycle.fact_columns(result.facts, info)
-        lifecycle.change(session, asset_id=known.id, values=facts, by=BY, details=details)
-        if known.status != ACTIVE:
-            values = {"connection_id": self.connection_id, "etag": info.etag}
-            restored = lifecycle.restore_ids(session, [known.id], by=BY, values=values)
-            _changes_of(changes, look).restored.extend(restored)
-            applied.restored += len(restored)
+        removed, restored = lifecycle.record_look(
+            session,
+            asset_id=known.id,
+            active=known.status == ACTIVE,
+            was=(known.etag, known.size),
+            info=info,
+            result=result,
+            connection_id=self.connection_id,
+            by=BY,
+        )
+        _changes_of(changes, look).removed[CHANGED_INVALID].extend(removed)
+        _changes_of(changes, look).restored.extend(restored)
+        applied.removed += len(removed)
+        applied.restored += len(restored)
 
     def _add(
         self,
