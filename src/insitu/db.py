@@ -221,18 +221,10 @@ def insert_ignoring_duplicates(
     session: Session, model: type[Base], rows: list[dict[str, object]], unique: list[str]
 ) -> list[str]:
     """Insert ``rows``, skipping any that clash on ``unique``; returns the ids that went in."""
-    if not rows:
-        return []
-    from sqlalchemy.dialects import postgresql, sqlite
+    from insitu.bulk import insert_new
 
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table: Table = model.__table__  # type: ignore[assignment]
-    # A Core insert of the table, not the mapped class: the ORM's bulk path cost more CPU
-    # than the database did for a page of imported assets.
-    statement = insert(table).on_conflict_do_nothing(index_elements=unique)
-    result = session.connection().execute(statement.returning(table.c.id), rows)
-    return list(result.scalars().all())
+    return insert_new(session, table, rows, unique=unique)
 
 
 def in_byte_order(session: Session, column: SQLColumnExpression[str]) -> ColumnElement[str]:

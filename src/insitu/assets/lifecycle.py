@@ -33,6 +33,7 @@ __all__ = [
     "restore_ids",
     "take_over",
 ]
+from insitu.bulk import insert_all
 from insitu.db import insert_ignoring_duplicates, new_id, utcnow
 from insitu.media import MediaFacts
 from insitu.storage.base import ObjectInfo
@@ -79,7 +80,7 @@ def add_imported(session: Session, rows: list[dict[str, Any]], *, by: str) -> in
         events = [
             _event(asset_id, CREATED, by=by, to_status=ACTIVE, at=at) for asset_id in inserted
         ]
-        session.connection().execute(insert(AssetEvent.__table__), events)  # type: ignore[arg-type]
+        insert_all(session, AssetEvent.__table__, events)  # type: ignore[arg-type]
     return len(inserted)
 
 

@@ -1,0 +1,141 @@
+"""Inserting many rows at once with little client CPU (an import page of assets, their events).
+
+On PostgreSQL the rows go in as one array per column through ``unnest``: one short statement
+whose text never changes, so psycopg converts it once and adapts each column's list in C.
+SQLAlchemy's multi-row VALUES (``insertmanyvalues``) instead builds a statement with one
+placeholder per value, which psycopg re-parses on every page (too long for its statement
+cache): that cost more client CPU per imported file than probing the file did.
+Other databases take SQLAlchemy's Core insert.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import JSON, Column, Float, Integer, Table, insert
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+Rows = Sequence[dict[str, Any]]
+
+
+def insert_new(session: Session, table: Table, rows: Rows, *, unique: Sequence[str]) -> list[str]:
+    """Insert ``rows`` (all with the same keys) into ``table``, skipping any that clash on the
+    ``unique`` columns; returns the ids that went in."""
+    if not rows:
+        return []
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        statement = _dialect_insert(connection.dialect.name)(table).on_conflict_do_nothing(
+            index_elements=list(unique)
+        )
+        result = connection.execute(statement.returning(table.c.id), list(rows))
+        return list(result.scalars().all())
+    plan = _plan(table, tuple(rows[0]), tuple(unique), connection.dialect)
+    return [row[0] for row in connection.exec_driver_sql(plan.sql, plan.arrays(rows))]
+
+
+def insert_all(session: Session, table: Table, rows: Rows) -> None:
+    """Insert ``rows`` (all with the same keys) into ``table``."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(insert(table), list(rows))
+        return
+    plan = _plan(table, tuple(rows[0]), None, connection.dialect)
+    connection.exec_driver_sql(plan.sql, plan.arrays(rows))
+
+
+def _dialect_insert(name: str) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if name == "postgresql" else sqlite.insert
+
+
+class _Plan:
+    def __init__(
+        self,
+        sql: str,
+        columns: list[tuple[str, Callable[[list[Any]], list[Any]]]],
+        defaults: list[Callable[[int], list[Any]]],
+    ) -> None:
+        self.sql = sql
+        self.columns = columns
+        self.defaults = defaults
+
+    def arrays(self, rows: Rows) -> tuple[list[Any], ...]:
+        """One list per column, in the statement's order."""
+        arrays = [convert([row[name] for row in rows]) for name, convert in self.columns]
+        arrays += [fill(len(rows)) for fill in self.defaults]
+        return tuple(arrays)
+
+
+@lru_cache(maxsize=64)
+def _plan(table: Table, names: tuple[str, ...], unique: tuple[str, ...] | None,
+          dialect: Dialect) -> _Plan:  # fmt: skip
+    quote = dialect.identifier_preparer.quote
+    columns: list[tuple[str, Callable[[list[Any]], list[Any]]]] = []
+    targets: list[Column[Any]] = []
+    for name in names:
+        column = table.c[name]
+        columns.append((name, _converter(column, dialect)))
+        targets.append(column)
+    # Columns the rows leave out but whose Python-side default SQLAlchemy would have filled.
+    defaults: list[Callable[[int], list[Any]]] = []
+    for column in table.c:
+        if column.name in names or column.default is None:
+            continue
+        defaults.append(_default_filler(column, dialect))
+        targets.append(column)
+    arrays, picked = [], []
+    for column in targets:
+        is_json = isinstance(column.type, JSON)
+        kind = column.type.compile(dialect=dialect)
+        # JSON goes in as text (there is no array of json in psycopg's adaptation), cast back.
+        arrays.append("%s::text[]" if is_json else f"%s::{kind}[]")
+        picked.append(f"t.{quote(column.name)}::{kind}" if is_json else f"t.{quote(column.name)}")
+    listed = ", ".join(quote(column.name) for column in targets)
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({listed}) "
+        f"SELECT {', '.join(picked)} FROM unnest({', '.join(arrays)}) AS t({listed})"
+    )
+    if unique is not None:
+        sql += f" ON CONFLICT ({', '.join(quote(name) for name in unique)}) DO NOTHING"
+        sql += f" RETURNING {quote('id')}"
+    return _Plan(sql, columns, defaults)
+
+
+def _converter(column: Column[Any], dialect: Dialect) -> Callable[[list[Any]], list[Any]]:
+    """What SQLAlchemy's bind processing would do to the column's values, list at a time."""
+    kind = column.type
+    if isinstance(kind, JSON):
+        dumps = getattr(dialect, "_json_serializer", None) or json.dumps
+        # As SQLAlchemy stores it: None is JSON null unless the type says SQL NULL.
+        if kind.none_as_null:
+            return lambda values: [None if v is None else dumps(v) for v in values]
+        return lambda values: [dumps(v) for v in values]
+    if isinstance(kind, Float):
+        # psycopg types an array by its first element: an int among floats must not decide.
+        return lambda values: [v if v is None or type(v) is float else float(v) for v in values]
+    if isinstance(kind, Integer):
+        return lambda values: [v if v is None or type(v) is int else int(v) for v in values]
+    process = kind._cached_bind_processor(dialect)  # noqa: SLF001 (the type's own processing)
+    if process is None:
+        return lambda values: values
+    return lambda values: [process(v) for v in values]
+
+
+def _default_filler(column: Column[Any], dialect: Dialect) -> Callable[[int], list[Any]]:
+    default: Any = column.default
+    convert = _converter(column, dialect)
+    if default.is_scalar:
+        value = default.arg
+        return lambda count: convert([value] * count)
+    if default.is_callable:
+        make = default.arg  # SQLAlchemy wraps it to take an execution context, unused here
+        return lambda count: convert([make(None) for _ in range(count)])
+    raise NotImplementedError(f"{column} has a default insitu cannot fill in bulk")
