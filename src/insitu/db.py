@@ -57,6 +57,13 @@ def new_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
+def new_ids(count: int) -> list[str]:
+    """``count`` ids as ``new_id`` makes them, from one read of the random source."""
+    prefix = f"{time.time_ns() // 1_000_000:012x}"
+    random = os.urandom(10 * count).hex()
+    return [prefix + random[at : at + 20] for at in range(0, 20 * count, 20)]
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timestamps stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
 

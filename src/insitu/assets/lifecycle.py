@@ -34,7 +34,7 @@ __all__ = [
     "take_over",
 ]
 from insitu.bulk import insert_all
-from insitu.db import insert_ignoring_duplicates, new_id, utcnow
+from insitu.db import insert_ignoring_duplicates, new_id, new_ids, utcnow
 from insitu.media import MediaFacts
 from insitu.storage.base import ObjectInfo
 
@@ -58,9 +58,10 @@ def _event(
     reason: str | None = None,
     details: dict[str, Any] | None = None,
     at: datetime,
+    event_id: str | None = None,
 ) -> dict[str, Any]:
     return {
-        "id": new_id(),
+        "id": event_id or new_id(),
         "created_at": at,
         "asset_id": asset_id,
         "event": event,
@@ -78,7 +79,8 @@ def add_imported(session: Session, rows: list[dict[str, Any]], *, by: str) -> in
     if inserted:
         at = utcnow()
         events = [
-            _event(asset_id, CREATED, by=by, to_status=ACTIVE, at=at) for asset_id in inserted
+            _event(asset_id, CREATED, by=by, to_status=ACTIVE, at=at, event_id=event_id)
+            for asset_id, event_id in zip(inserted, new_ids(len(inserted)), strict=True)
         ]
         insert_all(session, AssetEvent.__table__, events)  # type: ignore[arg-type]
     return len(inserted)

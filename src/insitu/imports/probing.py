@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from insitu.assets import lifecycle
 from insitu.assets.models import Asset
-from insitu.db import new_id, utcnow
+from insitu.db import new_id, new_ids, utcnow
 from insitu.errors import InsituError, ObjectNotFound, StorageError
 from insitu.media import ProbeOptions, ProbeResult, probe_object
 from insitu.storage.base import Location, ObjectInfo, ObjectStore
@@ -141,6 +141,8 @@ class Prober:
 def tally(outcomes: list[Outcome], *, location: Location, job: Any) -> Tally:
     """The rows one batch writes: new assets, failures, files already present, files to retry."""
     result = Tally()
+    now = utcnow()
+    ids = iter(new_ids(len(outcomes)))
     for outcome in outcomes:
         if outcome.present:
             assert outcome.info is not None
@@ -160,7 +162,7 @@ def tally(outcomes: list[Outcome], *, location: Location, job: Any) -> Tally:
             code, message, fix = outcome.failure
             result.failures.append(failure_row(job.id, outcome.location, code, message, fix))
             continue
-        result.assets.append(_asset_row(outcome, location, job))
+        result.assets.append(_asset_row(outcome, location, job, next(ids), now))
     return result
 
 
@@ -182,12 +184,13 @@ def _failed(item: Item, uri: str, code: str, message: str, fix: str | None) -> O
     return Outcome(item, uri, failure=(code, message, fix))
 
 
-def _asset_row(outcome: Outcome, location: Location, job: Any) -> dict[str, Any]:
+def _asset_row(
+    outcome: Outcome, location: Location, job: Any, asset_id: str, now: datetime
+) -> dict[str, Any]:
     assert outcome.result is not None and outcome.result.facts is not None
     assert outcome.info is not None
-    now = utcnow()
     return {
-        "id": new_id(),
+        "id": asset_id,
         "created_at": now,
         "updated_at": now,
         "status": "active",
