@@ -30,7 +30,7 @@ things = Table(
 AT = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=2)))
 
 
-def _rows(prefix: str) -> list[dict[str, Any]]:
+def _rows(prefix: str, **extra: Any) -> list[dict[str, Any]]:
     details: list[Any] = [None, {"codec": "h264"}, [1, 2], "text"]
     return [
         {
@@ -40,6 +40,7 @@ def _rows(prefix: str) -> list[dict[str, Any]]:
             "count": index if index % 2 else None,
             "ratio": index if index < 2 else index + 0.5,  # an int among floats
             "details": value,
+            **extra,
         }
         for index, value in enumerate(details)
     ]
@@ -57,14 +58,26 @@ def _stored(prefix: str) -> list[tuple[Any, ...]]:
 
 
 @both
-def test_bulk_inserts_store_what_core_inserts_store(settings: Settings) -> None:
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},  # a column with a default left out
+        {"note": "given"},  # every column named
+        {"note": "given", "ratio": float("nan")},  # a value JSON cannot hold
+    ],
+    ids=["defaulted", "all-named", "nan"],
+)
+def test_bulk_inserts_store_what_core_inserts_store(
+    settings: Settings, extra: dict[str, Any]
+) -> None:
     metadata.create_all(get_engine())
     with session_scope() as session:
-        session.connection().execute(insert(things), _rows("a"))
-        insert_all(session, things, _rows("b"))
-    assert _stored("b") == _stored("a")
-    # JSON null as Core stores it (not SQL NULL), and the column's default
-    assert _stored("b")[0][-3:] == (None, "none given", False)
+        session.connection().execute(insert(things), _rows("a", **extra))
+        insert_all(session, things, _rows("b", **extra))
+    # repr: NaN is not equal to itself
+    assert repr(_stored("b")) == repr(_stored("a"))
+    # JSON null as Core stores it (not SQL NULL), and the column's default or given value
+    assert _stored("b")[0][-3:] == (None, extra.get("note", "none given"), False)
 
 
 @both

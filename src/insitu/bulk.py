@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, Column, Float, Integer, Table, insert
+from sqlalchemy import JSON, Column, Float, Integer, String, Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+
+from insitu.db import UTCDateTime
 
 Rows = Sequence[dict[str, Any]]
 
@@ -35,7 +38,7 @@ def insert_new(session: Session, table: Table, rows: Rows, *, unique: Sequence[s
         result = connection.execute(statement.returning(table.c.id), list(rows))
         return list(result.scalars().all())
     plan = _plan(table, tuple(rows[0]), tuple(unique), connection.dialect)
-    return [row[0] for row in connection.exec_driver_sql(plan.sql, plan.arrays(rows))]
+    return [row[0] for row in plan.run(connection, rows)]
 
 
 def insert_all(session: Session, table: Table, rows: Rows) -> None:
@@ -47,7 +50,7 @@ def insert_all(session: Session, table: Table, rows: Rows) -> None:
         connection.execute(insert(table), list(rows))
         return
     plan = _plan(table, tuple(rows[0]), None, connection.dialect)
-    connection.exec_driver_sql(plan.sql, plan.arrays(rows))
+    plan.run(connection, rows)
 
 
 def _dialect_insert(name: str) -> Any:
@@ -62,10 +65,21 @@ class _Plan:
         sql: str,
         columns: list[tuple[str, Callable[[list[Any]], list[Any]]]],
         defaults: list[Callable[[int], list[Any]]],
+        json_sql: str | None,
     ) -> None:
         self.sql = sql
         self.columns = columns
         self.defaults = defaults
+        self.json_sql = json_sql
+
+    def run(self, connection: Any, rows: Rows) -> Any:
+        """Execute the statement for ``rows``: as one JSON document when they can be (psycopg
+        dumps an array in Python, value by value; json.dumps is C), else as arrays."""
+        if self.json_sql is not None:
+            text = json.dumps(rows, default=_json_default, check_circular=False)
+            if "NaN" not in text and "Infinity" not in text:  # not JSON: arrays take them
+                return connection.exec_driver_sql(self.json_sql, (text,))
+        return connection.exec_driver_sql(self.sql, self.arrays(rows))
 
     def arrays(self, rows: Rows) -> tuple[list[Any], ...]:
         """One list per column, in the statement's order."""
@@ -103,10 +117,46 @@ def _plan(table: Table, names: tuple[str, ...], unique: tuple[str, ...] | None,
         f"INSERT INTO {quote(table.name)} ({listed}) "
         f"SELECT {', '.join(picked)} FROM unnest({', '.join(arrays)}) AS t({listed})"
     )
+    tail = ""
     if unique is not None:
-        sql += f" ON CONFLICT ({', '.join(quote(name) for name in unique)}) DO NOTHING"
-        sql += f" RETURNING {quote('id')}"
-    return _Plan(sql, columns, defaults)
+        tail = f" ON CONFLICT ({', '.join(quote(name) for name in unique)}) DO NOTHING"
+        tail += f" RETURNING {quote('id')}"
+    return _Plan(sql + tail, columns, defaults, _json_sql(table, names, defaults, dialect, tail))
+
+
+def _json_sql(table: Table, names: tuple[str, ...], defaults: list[Any], dialect: Dialect,
+              tail: str) -> str | None:  # fmt: skip
+    """The same insert taking the rows as one JSON array of objects (json_to_recordset), for
+    rows that name every column with a Python-side default and hold only JSON-able values."""
+    if defaults:
+        return None
+    quote = dialect.identifier_preparer.quote
+    declared, picked = [], []
+    for name in names:
+        column = table.c[name]
+        if not isinstance(column.type, (String, Integer, Float, UTCDateTime, JSON)):
+            return None  # a type whose bind processing this does not repeat: arrays
+        kind = column.type.compile(dialect=dialect)
+        declared.append(f"{quote(name)} {kind}")
+        if isinstance(column.type, JSON):
+            # json_to_recordset turns JSON null into SQL NULL; Core stores JSON null.
+            none = "NULL" if column.type.none_as_null else f"'null'::{kind}"
+            picked.append(f"COALESCE(t.{quote(name)}, {none})")
+        else:
+            picked.append(f"t.{quote(name)}")
+    listed = ", ".join(quote(name) for name in names)
+    return (
+        f"INSERT INTO {quote(table.name)} ({listed}) SELECT {', '.join(picked)} "
+        f"FROM json_to_recordset(%s::json) AS t({', '.join(declared)}){tail}"
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use insitu.db.utcnow()")
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _converter(column: Column[Any], dialect: Dialect) -> Callable[[list[Any]], list[Any]]:
