@@ -154,7 +154,9 @@ def _probe(source: Source, items: list[Any], lease: Lease, settings: Settings) -
     prober = Prober(source.store, source.location, source.options)
     pool = _pool(settings.import_concurrency)
     with lease.kept_alive(), session_scope() as session:
-        outcomes = prober.probe(session, pool, source.job.project_id, items)
+        outcomes = prober.probe(
+            session, pool, source.job.project_id, items, workers=settings.import_concurrency
+        )
     return tally(outcomes, location=source.location, job=source.job)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +23,8 @@ from insitu.storage.registry import parse_location
 from insitu.storage.transient import is_transient
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # A batch holds listed objects as these small dicts (or named keys as plain strings).
 Item = ObjectInfo | str
@@ -87,7 +91,13 @@ class Prober:
         self.options = options
 
     def probe(
-        self, session: Session, pool: ThreadPoolExecutor, project_id: str, items: list[Item]
+        self,
+        session: Session,
+        pool: ThreadPoolExecutor,
+        project_id: str,
+        items: list[Item],
+        *,
+        workers: int,
     ) -> list[Outcome]:
         uris = [self.location.with_key(key_of(item)).uri for item in items]
         present = set(
@@ -99,7 +109,7 @@ class Prober:
         )
         session.close()  # no connection held while the store is read
         todo = [(item, uri) for item, uri in zip(items, uris, strict=True) if uri not in present]
-        outcomes = list(pool.map(lambda pair: self.probe_one(*pair), todo))
+        outcomes = _each(pool, workers, lambda pair: self.probe_one(*pair), todo)
         # Present already: kept with what the listing said, to bring back assets whose
         # connection was deleted if the bytes are still the same (``lifecycle.take_over``).
         for item, uri in zip(items, uris, strict=True):
@@ -136,6 +146,29 @@ class Prober:
             message = f"insitu could not probe {uri} ({type(exc).__name__})"
             fix = "import it again later; if it keeps failing, send the server log to the operator"
             return _failed(item, uri, "internal_error", message, fix)
+
+
+def _each(
+    pool: ThreadPoolExecutor, workers: int, work: Callable[[T], Outcome], items: list[T]
+) -> list[Outcome]:
+    """``work`` on every item, ``workers`` at a time, results in order. Each of the pool's
+    threads takes items one after the other from a shared iterator: one Future per thread,
+    not one (with its lock and condition) per file."""
+    results: list[Outcome | None] = [None] * len(items)
+    pending = iter(enumerate(items))
+    lock = threading.Lock()
+
+    def drain() -> None:
+        while True:
+            with lock:
+                taken = next(pending, None)
+            if taken is None:
+                return
+            results[taken[0]] = work(taken[1])
+
+    for future in [pool.submit(drain) for _ in range(min(workers, len(items)))]:
+        future.result()
+    return results  # type: ignore[return-value]  # every slot was filled
 
 
 def tally(outcomes: list[Outcome], *, location: Location, job: Any) -> Tally:
