@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table, Text, insert, select
 
-from insitu.bulk import insert_all, insert_new
+from insitu.bulk import insert_all, insert_new, one_of
 from insitu.config import Settings
 from insitu.db import UTCDateTime, get_engine, new_id, session_scope, utcnow
 
@@ -98,3 +98,14 @@ def test_insert_new_skips_clashes_and_returns_only_the_new_ids(settings: Setting
     assert by_name["taken"][0] == 1  # the first row kept, the clash skipped
     assert by_name["new"][0] == 3
     assert by_name["taken"][1] <= utcnow() and by_name["taken"][1].tzinfo is not None
+
+
+@both
+def test_one_of_finds_exactly_the_listed_values(settings: Settings) -> None:
+    metadata.create_all(get_engine())
+    names = ["plain", "with 'quote'", 'with "double"', "ünïcødé/ключ", "back\\slash"]
+    with session_scope() as session:
+        insert_all(session, things, [{"name": name, "note": "n"} for name in names])
+        asked = [*names[1:], "absent", "PLAIN"]
+        found = session.scalars(select(things.c.name).where(one_of(session, things.c.name, asked)))
+        assert sorted(found) == sorted(names[1:])

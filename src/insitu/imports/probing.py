@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from insitu.assets import lifecycle
 from insitu.assets.models import Asset
+from insitu.bulk import one_of
 from insitu.db import new_id, new_ids, utcnow
 from insitu.errors import InsituError, ObjectNotFound, StorageError
 from insitu.media import ProbeOptions, ProbeResult, probe_object
@@ -103,7 +104,7 @@ class Prober:
         present = set(
             session.scalars(
                 select(Asset.location).where(
-                    Asset.project_id == project_id, Asset.location.in_(uris)
+                    Asset.project_id == project_id, one_of(session, Asset.location, uris)
                 )
             )
         )
