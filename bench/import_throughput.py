@@ -14,7 +14,13 @@ growth during the import, and bytes read per object.
 source, whose listing (a directory walk) is not the bottleneck the way moto's listing is past
 ~20k keys; the pipeline above the ObjectStore boundary is the same code.
 
+``--fakes3`` instead imports from fakes3 (``../shared/tools/fakes3``, ``--latency-ms`` per
+request) into SQLite or, with ``--postgres``, a fresh PostgreSQL database, in this process
+(the CLI's foreground run: lister and batches one after the other, no Celery), and prints
+objects/s and CPU-ms per object: the per-object cost without the worker's machinery.
+
     .venv/bin/python bench/import_throughput.py [--objects 10000] [--memory]
+    .venv/bin/python bench/import_throughput.py --fakes3 [--postgres] [--latency-ms 30]
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.fixtures.moto import TEST_CREDENTIALS, make_s3_client, seed, start_moto_server  # noqa: E402
 
 BUCKET = "bench"
+POSTGRES = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 
 def small_png(index: int) -> bytes:
@@ -197,6 +204,37 @@ def bench_s3(objects: int) -> None:
         server.stop()
 
 
+def bench_fakes3(objects: int, latency_ms: int, postgres: bool) -> None:
+    from tests.fixtures.fakes3 import FakeS3
+
+    from bench.scale_out import drop_database, fresh_database
+
+    s3 = FakeS3(objects, latency_ms)
+    database = fresh_database() if postgres else None
+    try:
+        os.environ.update({**TEST_CREDENTIALS, "AWS_ENDPOINT_URL": s3.endpoint})
+        with tempfile.TemporaryDirectory() as tmp:
+            configure(Path(tmp) / "bench.db")
+            if database is not None:
+                os.environ["INSITU_DATABASE_URL"] = f"{POSTGRES}/{database}"
+            job_id = create_import(f"s3://{BUCKET}/images/", "s3", {})
+            wall, cpu, rss_mb, counts = run_import(job_id)
+        assert counts["imported"] == objects, counts
+        kind = "PostgreSQL" if postgres else "SQLite"
+        print(f"== {objects:,} objects from fakes3 at {latency_ms} ms into {kind}, in this "
+              f"process, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+        print(f"{objects / wall:,.0f} objects/s ({wall:.1f} s), CPU per object "
+              f"{cpu * 1000 / objects:.3f} ms, peak RSS growth {rss_mb:.0f} MB, requests per "
+              f"object {counts['requests'] / objects:.2f}")  # fmt: skip
+    finally:
+        s3.stop()
+        if database is not None:
+            from insitu.db import get_engine
+
+            get_engine().dispose()
+            drop_database(database)
+
+
 def bench_memory(sizes: list[int]) -> None:
     for count in sizes:
         with tempfile.TemporaryDirectory(
@@ -227,8 +265,13 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--memory", action="store_true", help="RSS growth 10k -> 100k objects")
     parser.add_argument("--memory-sizes", default="10000,100000", help="object counts for --memory")
+    parser.add_argument("--fakes3", action="store_true", help="import from fakes3, in process")
+    parser.add_argument("--postgres", action="store_true", help="with --fakes3: PostgreSQL")
+    parser.add_argument("--latency-ms", type=int, default=30, help="with --fakes3")
     args = parser.parse_args()
-    if args.memory:
+    if args.fakes3:
+        bench_fakes3(args.objects, args.latency_ms, args.postgres)
+    elif args.memory:
         bench_memory([int(size) for size in args.memory_sizes.split(",")])
     else:
         bench_s3(args.objects)

@@ -3,13 +3,14 @@
 fakes3 (``../shared/tools/fakes3``) serves ``--objects`` small PNGs with ``--latency-ms`` per
 request, as a cloud region looks from a server nearby. For each worker count it starts
 ``insitu serve`` and N ``insitu worker --concurrency 1`` processes on a fresh PostgreSQL
-database, queues one import of the whole bucket and waits for it. It prints objects/s, the
-CPU milliseconds per object (all workers' and serve's process trees, from psutil), the speed-up
-over one worker, each worker's peak RSS, its RSS once 10 % and 100 % of the objects were in,
-requests per object (fakes3's own counters) and the hours 10 million objects would take.
+database, queues one import of the whole bucket and waits for it. It prints objects/s, the CPU
+milliseconds per object (all workers' and serve's process trees, from psutil; and the whole
+machine's, to show where the cores go), the speed-up over one worker, each worker's peak RSS,
+its RSS once 10 % and 100 % of the objects were in, requests per object (fakes3's own
+counters) and the hours 10 million objects would take.
 
-Today an import runs on one worker, so more workers do not speed one import up; once imports
-are split into batches any worker runs, this measures that without change.
+An import is split into batches that any worker runs, so more workers speed one import up
+until the machine's cores (shared here with fakes3, PostgreSQL and Redis) are spent.
 
     .venv/bin/python bench/scale_out.py [--objects 100000] [--workers 1,2,4] [--latency-ms 30]
 """
@@ -53,6 +54,10 @@ class Run:
     rss_at_end_mb: float
     status: str = ""
     failed: int = 0
+    serve_cpu_seconds: float = 0.0
+    machine_cpu_seconds: float = 0.0  # every process on the box (fakes3, PostgreSQL, Redis...)
+    fakes3_cpu_seconds: float = 0.0
+    database_cpu_seconds: float = 0.0  # PostgreSQL's backends serving the bench's database
     extra: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -74,6 +79,24 @@ def tree_cpu(process: psutil.Process) -> float:
         except psutil.NoSuchProcess:
             pass
     return total
+
+
+def machine_cpu() -> float:
+    """CPU seconds (user + system) the whole machine spent so far, all cores."""
+    times = psutil.cpu_times()
+    return float(times.user + times.nice + times.system + times.irq + times.softirq)
+
+
+def backends_cpu(database: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to ``database`` (one per connection;
+    a backend that exits before the end is not counted: the pools keep theirs)."""
+    seconds = {}
+    for process in psutil.process_iter(["cmdline", "cpu_times"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if cmdline.startswith("postgres:") and f" {database} " in cmdline:
+            times = process.info["cpu_times"]
+            seconds[process.pid] = times.user + times.system
+    return seconds
 
 
 def tree_rss(process: psutil.Process) -> float:
@@ -153,13 +176,24 @@ def run_once(workers: int, objects: int, s3: FakeS3) -> Run:
             )  # fmt: skip
         wait_for_workers(workers)
         procs = [psutil.Process(p.pid) for p in started] + [psutil.Process(serve.process.pid)]
-        cpu_before = sum(tree_cpu(p) for p in procs)
+        cpu_before = [tree_cpu(p) for p in procs]
+        fakes3 = psutil.Process(s3.process.pid)
+        machine_before, fakes3_before = machine_cpu(), tree_cpu(fakes3)
+        backends_before = backends_cpu(database)
         requests_before = sum(s3.stats().values())
         began = time.perf_counter()
         job_id = create_import("s3://bench/images/", "s3", {}, enqueue=True)
         run = watch(job_id, objects, workers, procs)
         run.seconds = time.perf_counter() - began
-        run.cpu_seconds = sum(tree_cpu(p) for p in procs) - cpu_before
+        spent = [tree_cpu(p) - before for p, before in zip(procs, cpu_before, strict=True)]
+        run.cpu_seconds = sum(spent)
+        run.serve_cpu_seconds = spent[-1]
+        run.machine_cpu_seconds = machine_cpu() - machine_before
+        run.fakes3_cpu_seconds = tree_cpu(fakes3) - fakes3_before
+        run.database_cpu_seconds = sum(
+            seconds - backends_before.get(pid, 0.0)
+            for pid, seconds in backends_cpu(database).items()
+        )
         run.requests = sum(s3.stats().values()) - requests_before
         return run
     finally:
@@ -227,6 +261,15 @@ def main() -> None:
         print(f"{run.workers} worker(s): {run.rate:,.0f} objects/s ({run.seconds:.1f} s), "
               f"CPU per object {run.cpu_ms:.3f} ms, speed-up {run.rate / base:.2f}x, "
               f"requests per object {run.requests / run.objects:.2f}")  # fmt: skip
+        serve_ms = run.serve_cpu_seconds * 1000 / run.objects
+        machine_ms = run.machine_cpu_seconds * 1000 / run.objects
+        fakes3_ms = run.fakes3_cpu_seconds * 1000 / run.objects
+        print(f"  of the CPU per object: workers {run.cpu_ms - serve_ms:.3f} ms, "
+              f"insitu serve {serve_ms:.3f} ms; the whole machine spent {machine_ms:.3f} ms "
+              f"(fakes3 {fakes3_ms:.3f}, PostgreSQL's backends for this database "
+              f"{run.database_cpu_seconds * 1000 / run.objects:.3f}, the rest Redis, this script "
+              f"and anything else running), {run.machine_cpu_seconds / run.seconds:.2f} of "
+              f"{psutil.cpu_count()} cores")  # fmt: skip
         peaks = ", ".join(f"{mb:.0f}" for mb in run.peak_rss_mb)
         print(f"  peak RSS per worker (MB): {peaks}; busiest worker's RSS at 10 % of the "
               f"objects {run.rss_at_tenth_mb:.0f} MB, at the end "

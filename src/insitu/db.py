@@ -58,6 +58,13 @@ def new_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
+def new_ids(count: int) -> list[str]:
+    """``count`` ids as ``new_id`` makes them, from one read of the random source."""
+    prefix = f"{time.time_ns() // 1_000_000:012x}"
+    random = os.urandom(10 * count).hex()
+    return [prefix + random[at : at + 20] for at in range(0, 20 * count, 20)]
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timestamps stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
 
@@ -244,18 +251,10 @@ def insert_ignoring_duplicates(
     session: Session, model: type[Base], rows: list[dict[str, object]], unique: list[str]
 ) -> list[str]:
     """Insert ``rows``, skipping any that clash on ``unique``; returns the ids that went in."""
-    if not rows:
-        return []
-    from sqlalchemy.dialects import postgresql, sqlite
+    from insitu.bulk import insert_new
 
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table: Table = model.__table__  # type: ignore[assignment]
-    # A Core insert of the table, not the mapped class: the ORM's bulk path cost more CPU
-    # than the database did for a page of imported assets.
-    statement = insert(table).on_conflict_do_nothing(index_elements=unique)
-    result = session.connection().execute(statement.returning(table.c.id), rows)
-    return list(result.scalars().all())
+    return insert_new(session, table, rows, unique=unique)
 
 
 def in_byte_order(session: Session, column: SQLColumnExpression[str]) -> ColumnElement[str]:

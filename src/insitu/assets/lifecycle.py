@@ -40,7 +40,8 @@ __all__ = [
     "restore_ids",
     "take_over",
 ]
-from insitu.db import insert_ignoring_duplicates, new_id, utcnow
+from insitu.bulk import insert_all
+from insitu.db import insert_ignoring_duplicates, new_id, new_ids, utcnow
 from insitu.media import MediaFacts, ProbeResult
 from insitu.storage.base import ObjectInfo
 
@@ -64,9 +65,10 @@ def _event(
     reason: str | None = None,
     details: dict[str, Any] | None = None,
     at: datetime,
+    event_id: str | None = None,
 ) -> dict[str, Any]:
     return {
-        "id": new_id(),
+        "id": event_id or new_id(),
         "created_at": at,
         "asset_id": asset_id,
         "event": event,
@@ -84,9 +86,10 @@ def add_imported(session: Session, rows: list[dict[str, Any]], *, by: str) -> in
     if inserted:
         at = utcnow()
         events = [
-            _event(asset_id, CREATED, by=by, to_status=ACTIVE, at=at) for asset_id in inserted
+            _event(asset_id, CREATED, by=by, to_status=ACTIVE, at=at, event_id=event_id)
+            for asset_id, event_id in zip(inserted, new_ids(len(inserted)), strict=True)
         ]
-        session.connection().execute(insert(AssetEvent.__table__), events)  # type: ignore[arg-type]
+        insert_all(session, AssetEvent.__table__, events)  # type: ignore[arg-type]
     return len(inserted)
 
 

@@ -12,6 +12,8 @@ and the import then ends failed, saying how to resume.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -150,10 +152,37 @@ def _claim(
 
 def _probe(source: Source, items: list[Any], lease: Lease, settings: Settings) -> Tally:
     prober = Prober(source.store, source.location, source.options)
-    workers = min(settings.import_concurrency, max(len(items), 1))
-    with lease.kept_alive(), ThreadPoolExecutor(workers) as pool, session_scope() as session:
-        outcomes = prober.probe(session, pool, source.job.project_id, items)
+    pool = _pool(settings.import_concurrency)
+    with lease.kept_alive(), session_scope() as session:
+        outcomes = prober.probe(
+            session, pool, source.job.project_id, items, workers=settings.import_concurrency
+        )
     return tally(outcomes, location=source.location, job=source.job)
+
+
+_pools = threading.local()
+
+
+def _forget_pools() -> None:
+    global _pools
+    _pools = threading.local()  # a forked child has none of its parent's threads
+
+
+os.register_at_fork(after_in_child=_forget_pools)
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    """This thread's probing pool, kept from batch to batch: starting 256 threads for every
+    batch cost more CPU than its database write. The pool's idle threads exit once the thread
+    that owns it is gone (the executor is then collected)."""
+    kept: tuple[int, ThreadPoolExecutor] | None = getattr(_pools, "kept", None)
+    if kept is not None and kept[0] == size:
+        return kept[1]
+    if kept is not None:
+        kept[1].shutdown(wait=False)
+    pool = ThreadPoolExecutor(size, thread_name_prefix="insitu-probe")
+    _pools.kept = (size, pool)
+    return pool
 
 
 def _commit(

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from insitu.assets import lifecycle
 from insitu.assets.models import Asset
-from insitu.db import new_id, utcnow
+from insitu.bulk import one_of
+from insitu.db import new_id, new_ids, utcnow
 from insitu.errors import InsituError, ObjectNotFound, StorageError
 from insitu.media import ProbeOptions, ProbeResult, probe_object
 from insitu.storage.base import Location, ObjectInfo, ObjectStore
@@ -21,6 +24,8 @@ from insitu.storage.registry import parse_location
 from insitu.storage.transient import is_transient
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # A batch holds listed objects as these small dicts (or named keys as plain strings).
 Item = ObjectInfo | str
@@ -87,19 +92,25 @@ class Prober:
         self.options = options
 
     def probe(
-        self, session: Session, pool: ThreadPoolExecutor, project_id: str, items: list[Item]
+        self,
+        session: Session,
+        pool: ThreadPoolExecutor,
+        project_id: str,
+        items: list[Item],
+        *,
+        workers: int,
     ) -> list[Outcome]:
         uris = [self.location.with_key(key_of(item)).uri for item in items]
         present = set(
             session.scalars(
                 select(Asset.location).where(
-                    Asset.project_id == project_id, Asset.location.in_(uris)
+                    Asset.project_id == project_id, one_of(session, Asset.location, uris)
                 )
             )
         )
         session.close()  # no connection held while the store is read
         todo = [(item, uri) for item, uri in zip(items, uris, strict=True) if uri not in present]
-        outcomes = list(pool.map(lambda pair: self.probe_one(*pair), todo))
+        outcomes = _each(pool, workers, lambda pair: self.probe_one(*pair), todo)
         # Present already: kept with what the listing said, to bring back assets whose
         # connection was deleted if the bytes are still the same (``lifecycle.take_over``).
         for item, uri in zip(items, uris, strict=True):
@@ -138,9 +149,34 @@ class Prober:
             return _failed(item, uri, "internal_error", message, fix)
 
 
+def _each(
+    pool: ThreadPoolExecutor, workers: int, work: Callable[[T], Outcome], items: list[T]
+) -> list[Outcome]:
+    """``work`` on every item, ``workers`` at a time, results in order. Each of the pool's
+    threads takes items one after the other from a shared iterator: one Future per thread,
+    not one (with its lock and condition) per file."""
+    results: list[Outcome | None] = [None] * len(items)
+    pending = iter(enumerate(items))
+    lock = threading.Lock()
+
+    def drain() -> None:
+        while True:
+            with lock:
+                taken = next(pending, None)
+            if taken is None:
+                return
+            results[taken[0]] = work(taken[1])
+
+    for future in [pool.submit(drain) for _ in range(min(workers, len(items)))]:
+        future.result()
+    return results  # type: ignore[return-value]  # every slot was filled
+
+
 def tally(outcomes: list[Outcome], *, location: Location, job: Any) -> Tally:
     """The rows one batch writes: new assets, failures, files already present, files to retry."""
     result = Tally()
+    now = utcnow()
+    ids = iter(new_ids(len(outcomes)))
     for outcome in outcomes:
         if outcome.present:
             assert outcome.info is not None
@@ -160,7 +196,7 @@ def tally(outcomes: list[Outcome], *, location: Location, job: Any) -> Tally:
             code, message, fix = outcome.failure
             result.failures.append(failure_row(job.id, outcome.location, code, message, fix))
             continue
-        result.assets.append(_asset_row(outcome, location, job))
+        result.assets.append(_asset_row(outcome, location, job, next(ids), now))
     return result
 
 
@@ -182,12 +218,13 @@ def _failed(item: Item, uri: str, code: str, message: str, fix: str | None) -> O
     return Outcome(item, uri, failure=(code, message, fix))
 
 
-def _asset_row(outcome: Outcome, location: Location, job: Any) -> dict[str, Any]:
+def _asset_row(
+    outcome: Outcome, location: Location, job: Any, asset_id: str, now: datetime
+) -> dict[str, Any]:
     assert outcome.result is not None and outcome.result.facts is not None
     assert outcome.info is not None
-    now = utcnow()
     return {
-        "id": new_id(),
+        "id": asset_id,
         "created_at": now,
         "updated_at": now,
         "status": "active",

@@ -94,7 +94,8 @@ def parse_location(uri: str) -> Location:
         )
     _refuse_unstorable(uri, what="location")
     location = get_provider(candidates[0]).parse(uri)
-    refuse_dot_segments(location.key, what=f"location {uri!r}")
+    if has_dot_segment(location.key):  # the message is built only then: this runs per file
+        refuse_dot_segments(location.key, what=f"location {uri!r}")
     return location
 
 
@@ -117,11 +118,17 @@ def check_plain_text(text: str, *, what: str) -> None:
 
 def refuse_dot_segments(key: str, *, what: str) -> None:
     """Refuse a key with a ``.`` or ``..`` segment."""
-    if any(segment in (".", "..") for segment in key.split("/")):
+    if has_dot_segment(key):
         raise InvalidLocation(
             f"{what} has a '.' or '..' path segment",
             fix="write the plain path, without '.' or '..', e.g. s3://my-bucket/scans/a.dcm",
         )
+
+
+def has_dot_segment(key: str) -> bool:
+    """Whether ``key`` has a ``.`` or ``..`` segment (between slashes, or at either end)."""
+    wrapped = f"/{key}/"
+    return "/./" in wrapped or "/../" in wrapped
 
 
 def _refuse_unstorable(text: str, *, what: str) -> None:

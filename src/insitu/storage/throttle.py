@@ -62,9 +62,10 @@ class Throttle:
         self._waiting = 0
         self._last_cut = 0.0
 
-    def call(self, request: Callable[..., T], *args: Any, what: str) -> T:
+    def call(self, request: Callable[..., T], *args: Any, what: str | Callable[[], str]) -> T:
         """``request(*args)`` within the cap, retried on transient failures; ``what`` words
-        the error raised when the retries are spent."""
+        the error raised when the retries are spent (a callable: worded only then, as most
+        requests never fail)."""
         retry = 0
         started = time.monotonic()
         while True:
@@ -75,7 +76,8 @@ class Throttle:
                 self._release(failed=exc)
                 retry += 1
                 if retry >= self.backoff.attempts:
-                    raise _exhausted(exc, what, retry, time.monotonic() - started) from exc
+                    worded = what if isinstance(what, str) else what()
+                    raise _exhausted(exc, worded, retry, time.monotonic() - started) from exc
                 time.sleep(self.backoff.delay(retry))
                 continue
             except BaseException:

@@ -27,6 +27,7 @@ from obstore.store import S3Store
 
 from insitu.storage.base import ProviderContext
 from insitu.storage.s3.config import S3Config
+from insitu.storage.s3.parsing import parse_listings_once
 from insitu.storage.s3.policies import platform_role_arn
 from insitu.storage.s3.transport import guard_connections, refuse_redirects
 
@@ -211,6 +212,7 @@ class Identity:
                         endpoint_url=self.endpoint,
                         config=_config(max_pool_connections=64, s3={"addressing_style": style}),
                     )
+                    parse_listings_once(client)
                     if self.customer_endpoint:
                         guard_connections(client, self.private_endpoints)
                         refuse_redirects(client)

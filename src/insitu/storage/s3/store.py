@@ -9,16 +9,18 @@ from typing import Any
 import obstore
 
 from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range
+from insitu.storage.registry import has_dot_segment
 from insitu.storage.s3.errors import SDK_ERRORS, Where, code_of, map_error
 from insitu.storage.s3.identity import Identity
 from insitu.storage.throttle import Throttle
 
 
 def _obstore_can_address(key: str) -> bool:
-    """Whether obstore's path rules keep ``key`` exactly (else boto3 serves it)."""
+    """Whether obstore's path rules keep ``key`` exactly (else boto3 serves it): printable,
+    and no empty, ``.`` or ``..`` segment."""
     if not key or key[0] == "/" or key[-1] == "/" or not key.isprintable():
         return False
-    return all(part not in ("", ".", "..") for part in key.split("/"))
+    return "//" not in key and not has_dot_segment(key)
 
 
 def _content_hash(etag: str | None) -> str | None:
@@ -34,6 +36,7 @@ class S3ObjectStore:
         self.identity = identity
         self.bucket = bucket
         self.throttle = throttle or Throttle(256)
+        self._store: Any = None
 
     def _where(self, key: str | None = None) -> Where:
         return Where(self.identity, self.bucket, key)
@@ -121,17 +124,20 @@ class S3ObjectStore:
         """Bytes ``[start, end)``: fewer at the object's end, none past it."""
         if empty_range(start, end):
             return b""
-        what = f"ranged GET bytes={start}-{end - 1} of s3://{self.bucket}/{key}"
-        return self.throttle.call(self._get_range, key, start, end, what=what)
+        return self.throttle.call(
+            self._get_range,
+            key,
+            start,
+            end,
+            what=lambda: f"ranged GET bytes={start}-{end - 1} of s3://{self.bucket}/{key}",
+        )
 
     def _get_range(self, key: str, start: int, end: int) -> bytes:
         try:
             # obstore follows redirects to any host, so a customer's endpoint gets boto3 only.
             if self.identity.uses_obstore and _obstore_can_address(key):
                 self.identity.frozen_credentials()  # STS errors surface here, not inside obstore
-                return bytes(
-                    obstore.get_range(self.identity.store(self.bucket), key, start=start, end=end)
-                )
+                return bytes(obstore.get_range(self._obstore(), key, start=start, end=end))
             response = self.identity.client("s3").get_object(
                 Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}"
             )
@@ -142,6 +148,13 @@ class S3ObjectStore:
                 return b""
             what = f"ranged GET bytes={start}-{end - 1} of {self._where(key).uri}"
             raise map_error(exc, what, self._where(key)) from exc
+
+    def _obstore(self) -> Any:
+        """The identity's obstore client for this bucket, looked up once per store."""
+        store = self._store
+        if store is None:
+            store = self._store = self.identity.store(self.bucket)
+        return store
 
     def sign(self, key: str, *, ttl: timedelta) -> SignedURL:
         """A presigned GET for exactly ``key``; expires after ``ttl`` or with the role session."""

@@ -1,0 +1,217 @@
+"""Many rows or values at once with little client CPU (an import page of assets, their events).
+
+On PostgreSQL the rows go in as one array per column through ``unnest``: one short statement
+whose text never changes, so psycopg converts it once and adapts each column's list in C.
+SQLAlchemy's multi-row VALUES (``insertmanyvalues``) instead builds a statement with one
+placeholder per value, which psycopg re-parses on every page (too long for its statement
+cache): that cost more client CPU per imported file than probing the file did.
+Other databases take SQLAlchemy's Core insert.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    ColumnElement,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+from insitu.db import UTCDateTime
+
+Rows = Sequence[dict[str, Any]]
+
+
+def insert_new(session: Session, table: Table, rows: Rows, *, unique: Sequence[str]) -> list[str]:
+    """Insert ``rows`` (all with the same keys) into ``table``, skipping any that clash on the
+    ``unique`` columns; returns the ids that went in."""
+    if not rows:
+        return []
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        statement = _dialect_insert(connection.dialect.name)(table).on_conflict_do_nothing(
+            index_elements=list(unique)
+        )
+        result = connection.execute(statement.returning(table.c.id), list(rows))
+        return list(result.scalars().all())
+    plan = _plan(table, tuple(rows[0]), tuple(unique), connection.dialect)
+    return [row[0] for row in plan.run(connection, rows)]
+
+
+def insert_all(session: Session, table: Table, rows: Rows) -> None:
+    """Insert ``rows`` (all with the same keys) into ``table``."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(insert(table), list(rows))
+        return
+    plan = _plan(table, tuple(rows[0]), None, connection.dialect)
+    plan.run(connection, rows)
+
+
+def one_of(session: Session, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN values`` for many text values: on PostgreSQL one JSON parameter, not a
+    placeholder per value (a statement psycopg would re-parse in Python every time)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return column.in_(values)  # type: ignore[no-any-return]
+    from sqlalchemy.dialects.postgresql import JSON as PG_JSON
+
+    document = bindparam("values", json.dumps(list(values)), type_=Text, unique=True)
+    listed = select(func.json_array_elements_text(cast(document, PG_JSON)).column_valued("value"))
+    return column.in_(listed)  # type: ignore[no-any-return]
+
+
+def _dialect_insert(name: str) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if name == "postgresql" else sqlite.insert
+
+
+class _Plan:
+    def __init__(
+        self,
+        sql: str,
+        columns: list[tuple[str, Callable[[list[Any]], list[Any]]]],
+        defaults: list[Callable[[int], list[Any]]],
+        json_sql: str | None,
+    ) -> None:
+        self.sql = sql
+        self.columns = columns
+        self.defaults = defaults
+        self.json_sql = json_sql
+
+    def run(self, connection: Any, rows: Rows) -> Any:
+        """Execute the statement for ``rows``: as one JSON document when they can be (psycopg
+        dumps an array in Python, value by value; json.dumps is C), else as arrays."""
+        if self.json_sql is not None:
+            text = json.dumps(rows, default=_json_default, check_circular=False)
+            if "NaN" not in text and "Infinity" not in text:  # not JSON: arrays take them
+                return connection.exec_driver_sql(self.json_sql, (text,))
+        return connection.exec_driver_sql(self.sql, self.arrays(rows))
+
+    def arrays(self, rows: Rows) -> tuple[list[Any], ...]:
+        """One list per column, in the statement's order."""
+        arrays = [convert([row[name] for row in rows]) for name, convert in self.columns]
+        arrays += [fill(len(rows)) for fill in self.defaults]
+        return tuple(arrays)
+
+
+@lru_cache(maxsize=64)
+def _plan(table: Table, names: tuple[str, ...], unique: tuple[str, ...] | None,
+          dialect: Dialect) -> _Plan:  # fmt: skip
+    quote = dialect.identifier_preparer.quote
+    columns: list[tuple[str, Callable[[list[Any]], list[Any]]]] = []
+    targets: list[Column[Any]] = []
+    for name in names:
+        column = table.c[name]
+        columns.append((name, _converter(column, dialect)))
+        targets.append(column)
+    # Columns the rows leave out but whose Python-side default SQLAlchemy would have filled.
+    defaults: list[Callable[[int], list[Any]]] = []
+    for column in table.c:
+        if column.name in names or column.default is None:
+            continue
+        defaults.append(_default_filler(column, dialect))
+        targets.append(column)
+    arrays, picked = [], []
+    for column in targets:
+        is_json = isinstance(column.type, JSON)
+        kind = column.type.compile(dialect=dialect)
+        # JSON goes in as text (there is no array of json in psycopg's adaptation), cast back.
+        arrays.append("%s::text[]" if is_json else f"%s::{kind}[]")
+        picked.append(f"t.{quote(column.name)}::{kind}" if is_json else f"t.{quote(column.name)}")
+    listed = ", ".join(quote(column.name) for column in targets)
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({listed}) "
+        f"SELECT {', '.join(picked)} FROM unnest({', '.join(arrays)}) AS t({listed})"
+    )
+    tail = ""
+    if unique is not None:
+        tail = f" ON CONFLICT ({', '.join(quote(name) for name in unique)}) DO NOTHING"
+        tail += f" RETURNING {quote('id')}"
+    return _Plan(sql + tail, columns, defaults, _json_sql(table, names, defaults, dialect, tail))
+
+
+def _json_sql(table: Table, names: tuple[str, ...], defaults: list[Any], dialect: Dialect,
+              tail: str) -> str | None:  # fmt: skip
+    """The same insert taking the rows as one JSON array of objects (json_to_recordset), for
+    rows that name every column with a Python-side default and hold only JSON-able values."""
+    if defaults:
+        return None
+    quote = dialect.identifier_preparer.quote
+    declared, picked = [], []
+    for name in names:
+        column = table.c[name]
+        if not isinstance(column.type, (String, Integer, Float, UTCDateTime, JSON)):
+            return None  # a type whose bind processing this does not repeat: arrays
+        kind = column.type.compile(dialect=dialect)
+        declared.append(f"{quote(name)} {kind}")
+        if isinstance(column.type, JSON):
+            # json_to_recordset turns JSON null into SQL NULL; Core stores JSON null.
+            none = "NULL" if column.type.none_as_null else f"'null'::{kind}"
+            picked.append(f"COALESCE(t.{quote(name)}, {none})")
+        else:
+            picked.append(f"t.{quote(name)}")
+    listed = ", ".join(quote(name) for name in names)
+    return (
+        f"INSERT INTO {quote(table.name)} ({listed}) SELECT {', '.join(picked)} "
+        f"FROM json_to_recordset(%s::json) AS t({', '.join(declared)}){tail}"
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use insitu.db.utcnow()")
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _converter(column: Column[Any], dialect: Dialect) -> Callable[[list[Any]], list[Any]]:
+    """What SQLAlchemy's bind processing would do to the column's values, list at a time."""
+    kind = column.type
+    if isinstance(kind, JSON):
+        dumps = getattr(dialect, "_json_serializer", None) or json.dumps
+        # As SQLAlchemy stores it: None is JSON null unless the type says SQL NULL.
+        if kind.none_as_null:
+            return lambda values: [None if v is None else dumps(v) for v in values]
+        return lambda values: [dumps(v) for v in values]
+    if isinstance(kind, Float):
+        # psycopg types an array by its first element: an int among floats must not decide.
+        return lambda values: [v if v is None or type(v) is float else float(v) for v in values]
+    if isinstance(kind, Integer):
+        return lambda values: [v if v is None or type(v) is int else int(v) for v in values]
+    process = kind._cached_bind_processor(dialect)  # noqa: SLF001 (the type's own processing)
+    if process is None:
+        return lambda values: values
+    return lambda values: [process(v) for v in values]
+
+
+def _default_filler(column: Column[Any], dialect: Dialect) -> Callable[[int], list[Any]]:
+    default: Any = column.default
+    convert = _converter(column, dialect)
+    if default.is_scalar:
+        value = default.arg
+        return lambda count: convert([value] * count)
+    if default.is_callable:
+        make = default.arg  # SQLAlchemy wraps it to take an execution context, unused here
+        return lambda count: convert([make(None) for _ in range(count)])
+    raise NotImplementedError(f"{column} has a default insitu cannot fill in bulk")
