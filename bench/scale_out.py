@@ -244,9 +244,18 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--workers", default="1,2,4", help="worker counts to run, e.g. 1,2,4")
     parser.add_argument("--latency-ms", type=int, default=30)
+    parser.add_argument(
+        "--error-rate",
+        type=float,
+        default=0.0,
+        help="fraction of GETs, HEADs and listings fakes3 answers 503 SlowDown (e.g. 0.3)",
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
-    s3 = FakeS3(args.objects, args.latency_ms)
+    throttled = (
+        ["--error-rate", str(args.error_rate), "--error-seed", "1"] if args.error_rate else []
+    )
+    s3 = FakeS3(args.objects, args.latency_ms, *throttled)
     runs: list[Run] = []
     try:
         for workers in counts:
@@ -254,13 +263,16 @@ def main() -> None:
     finally:
         s3.stop()
     load = os.getloadavg()[0]
+    if args.error_rate:
+        print(f"fakes3 answered {args.error_rate:.0%} of requests with 503 SlowDown")
     print(f"== {args.objects:,} objects from fakes3 at {args.latency_ms} ms, "
           f"Celery on Redis + PostgreSQL, {psutil.cpu_count()} cores, load {load:.1f}")  # fmt: skip
     base = runs[0].rate
     for run in runs:
         print(f"{run.workers} worker(s): {run.rate:,.0f} objects/s ({run.seconds:.1f} s), "
               f"CPU per object {run.cpu_ms:.3f} ms, speed-up {run.rate / base:.2f}x, "
-              f"requests per object {run.requests / run.objects:.2f}")  # fmt: skip
+              f"requests per object {run.requests / run.objects:.2f}; "
+              f"the import {run.status} with {run.failed:,} failed files")  # fmt: skip
         serve_ms = run.serve_cpu_seconds * 1000 / run.objects
         machine_ms = run.machine_cpu_seconds * 1000 / run.objects
         fakes3_ms = run.fakes3_cpu_seconds * 1000 / run.objects
