@@ -27,6 +27,8 @@ class Asset(IdMixin, Base):
         # Lists page a project's assets newest first, by status or all of them (the first
         # also serves circulation and every "by project and status" lookup).
         Index("ix_assets_project_status_created", "project_id", "status", "created_at", "id"),
+        # Circulation walks a project's active assets in id order, a page at a time.
+        Index("ix_assets_project_status_id", "project_id", "status", "id"),
         Index("ix_assets_project_created", "project_id", "created_at", "id"),
         # Served local files are looked up by connection and key (is the asset still active?).
         Index("ix_assets_connection_id_key", "connection_id", "key"),
@@ -79,7 +81,9 @@ class SignedUrlIssue(IdMixin, Base):
     )
 
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
-    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    # Indexed by ix_signed_url_issues_asset_created: a URL issued is one more row, and every
+    # index on this table is written once per URL.
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"))
     api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), default=None)
     expires_at: Mapped[datetime] = mapped_column()
     client_address: Mapped[str | None] = mapped_column(String(64), default=None)
