@@ -123,7 +123,8 @@ def list_sample(
         )
     sample = next((obj for obj in files if obj.size > 0), files[0])
     more = "+" if page and page.cursor else ""
-    detail = f"listed {len(objects)}{more} objects; sample {sample.key!r} ({sample.size} bytes)"
+    noun = "object" if len(objects) == 1 and not more else "objects"
+    detail = f"listed {len(objects)}{more} {noun}; sample {sample.key!r} ({sample.size} bytes)"
     return Check(LIST, True, detail), sample
 
 
