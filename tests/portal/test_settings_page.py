@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from playwright.sync_api import expect
 
-from tests.conftest import Org
+from tests.conftest import OPERATOR, Org
 from tests.fixtures.browser import PHONE, accessibility_problems, screenshot
 from tests.portal.conftest import sign_in
 
@@ -123,3 +123,23 @@ def test_the_switch_refuses_a_request_without_the_sessions_token(
     )
     assert forged.status == 403
     assert api.get("/v1/organization").json()["self_host_default"] is False
+
+
+def test_the_servers_directories_show_only_to_an_org_the_operator_connected_one_for(
+    client: TestClient, org: Org, data_root: Path
+) -> None:
+    from tests.portal.test_sign_in import _csrf
+
+    client.post("/sign-in", data={"api_key": org.key, "csrf_token": _csrf(client.get("/").text)})
+    page = client.get("/settings").text
+    assert "Amazon S3 Integration" in page
+    assert "Local directory" not in page and str(data_root) not in page
+
+    connected = client.post(
+        "/v1/connections",
+        json={"provider": "local", "name": "NAS", "settings": {"root": str(data_root)}},
+        headers={**OPERATOR, **org.headers},
+    )
+    assert connected.status_code == 201, connected.text
+    page = client.get("/settings").text
+    assert "Local directory" in page and str(data_root) in page

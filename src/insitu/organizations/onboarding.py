@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from insitu.azure import service as azure_tenants
 from insitu.config import Settings
 from insitu.connections import service as connections
-from insitu.errors import InvalidInput, NotFound, ProviderUnavailable
+from insitu.errors import InvalidInput, NotFound
 from insitu.organizations import service as organizations
 from insitu.organizations.models import Organization
 from insitu.organizations.schemas import (
@@ -28,7 +28,7 @@ from insitu.organizations.schemas import (
     ProviderSettingsRead,
 )
 from insitu.storage.cards import ACCOUNTS, CardAccount, CardContext, SettingsCard
-from insitu.storage.registry import get_provider, provider_names
+from insitu.storage.registry import get_provider
 
 AccountLookup = Callable[[], Mapping[str, Sequence[CardAccount]]]
 # Where connected accounts come from (each says for which provider): a domain package per
@@ -102,14 +102,16 @@ def settings_card(
 def settings_cards(
     session: Session, *, org: Organization, settings: Settings
 ) -> list[ProviderSettingsRead]:
-    """Every installed provider's card for ``org``, without inputs (the settings page)."""
-    cards = []
-    for name in provider_names():
-        try:
-            cards.append(settings_card(session, org=org, provider=name, settings=settings))
-        except ProviderUnavailable:
-            continue  # its SDK is not installed here: nothing to connect
-    return cards
+    """The card of each provider ``org`` may import from, without inputs (the settings page).
+
+    A local directory's card (the server's own paths) shows only once the operator connected
+    one for this org, as the Data Imports tab offers it.
+    """
+    offered = connections.choices(session, org=org, settings=settings)
+    return [
+        settings_card(session, org=org, provider=choice.provider.name, settings=settings)
+        for choice in offered
+    ]
 
 
 def card_file(
