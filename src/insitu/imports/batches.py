@@ -17,7 +17,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from insitu import jobs
@@ -25,6 +25,7 @@ from insitu.assets import lifecycle
 from insitu.config import Settings
 from insitu.db import insert_ignoring_duplicates, new_id, session_scope, utcnow
 from insitu.errors import InsituError
+from insitu.imports import leases
 from insitu.imports.completion import fail, finish_if_complete
 from insitu.imports.leases import Lease, backoff, expiry
 from insitu.imports.models import (
@@ -123,13 +124,7 @@ def _claim(
         update(ImportBatch)
         .where(
             ImportBatch.id == batch_id,
-            or_(
-                and_(
-                    ImportBatch.status == BATCH_QUEUED,
-                    or_(ImportBatch.not_before.is_(None), ImportBatch.not_before <= now),
-                ),
-                and_(ImportBatch.status == BATCH_RUNNING, ImportBatch.lease_until < now),
-            ),
+            leases.batch_due(now),
         )
         .values(
             status=BATCH_RUNNING,

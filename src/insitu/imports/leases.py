@@ -15,10 +15,25 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, and_, or_, update
 
 from insitu.db import session_scope, utcnow
-from insitu.imports.models import ImportBatch, ImportJob
+from insitu.imports.models import BATCH_QUEUED, BATCH_RUNNING, ImportBatch, ImportJob
+
+
+def batch_due(now: datetime) -> ColumnElement[bool]:
+    """A batch any worker may take now: queued and due, or held by a worker whose lease lapsed."""
+    return or_(and_(ImportBatch.status == BATCH_QUEUED, batch_not_waiting(now)), batch_lapsed(now))
+
+
+def batch_not_waiting(now: datetime) -> ColumnElement[bool]:
+    """Not held back by a backoff (a batch the store throttled waits until ``not_before``)."""
+    return or_(ImportBatch.not_before.is_(None), ImportBatch.not_before <= now)
+
+
+def batch_lapsed(now: datetime) -> ColumnElement[bool]:
+    """Running, but its worker stopped renewing the lease: it died or hangs."""
+    return and_(ImportBatch.status == BATCH_RUNNING, ImportBatch.lease_until < now)
 
 
 def expiry(seconds: float, *, now: datetime | None = None) -> datetime:

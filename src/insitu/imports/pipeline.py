@@ -11,14 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from insitu.config import Settings
 from insitu.db import session_scope, utcnow
+from insitu.imports import leases
 from insitu.imports.batches import run_batch
 from insitu.imports.completion import finish_if_complete
 from insitu.imports.lister import run_lister
-from insitu.imports.models import BATCH_QUEUED, BATCH_RUNNING, RUNNING, ImportBatch, ImportJob
+from insitu.imports.models import RUNNING, ImportBatch, ImportJob
 
 ProgressCallback = Callable[[ImportJob], None]
 _IDLE = 0.2  # how long to wait when the work left is someone else's or not yet due
@@ -61,14 +62,7 @@ def _due_batches(job_id: str) -> list[str]:
                 select(ImportBatch.id)
                 .where(
                     ImportBatch.job_id == job_id,
-                    or_(
-                        and_(
-                            ImportBatch.status == BATCH_QUEUED,
-                            or_(ImportBatch.not_before.is_(None), ImportBatch.not_before <= now),
-                        ),
-                        # Held by a worker that died: its lease lapsed.
-                        and_(ImportBatch.status == BATCH_RUNNING, ImportBatch.lease_until < now),
-                    ),
+                    leases.batch_due(now),
                 )
                 .order_by(ImportBatch.id)
             )

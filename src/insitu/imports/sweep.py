@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 from insitu import jobs
 from insitu.config import Settings
 from insitu.db import session_scope, utcnow
+from insitu.imports import leases
 from insitu.imports import service as imports
 from insitu.imports.batches import BATCH_TASK
 from insitu.imports.completion import finish_if_complete
 from insitu.imports.lister import LIST_TASK
 from insitu.imports.models import (
     BATCH_QUEUED,
-    BATCH_RUNNING,
     QUEUED,
     RUNNING,
     ImportBatch,
@@ -63,11 +63,11 @@ def sweep(*, settings: Settings, restarted: bool = False) -> int:
             .where(
                 ImportJob.status == RUNNING,
                 or_(
-                    and_(ImportBatch.status == BATCH_RUNNING, ImportBatch.lease_until < now),
+                    leases.batch_lapsed(now),
                     and_(
                         ImportBatch.status == BATCH_QUEUED,
                         ImportBatch.enqueued_at <= lost_before,
-                        or_(ImportBatch.not_before.is_(None), ImportBatch.not_before <= now),
+                        leases.batch_not_waiting(now),
                     ),
                 ),
             )
