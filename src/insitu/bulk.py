@@ -79,6 +79,11 @@ def one_of(session: Session, column: Any, values: Sequence[str]) -> ColumnElemen
     return column.in_(listed)  # type: ignore[no-any-return]
 
 
+def upsert_insert(session: Session) -> Any:
+    """The database's own ``insert``, which knows ``on_conflict_do_update`` / ``_nothing``."""
+    return _dialect_insert(session.get_bind().dialect.name)
+
+
 def _dialect_insert(name: str) -> Any:
     from sqlalchemy.dialects import postgresql, sqlite
 

@@ -41,6 +41,7 @@ from insitu.assets.models import (
     MOVED_OR_DELETED,
     Asset,
 )
+from insitu.bulk import upsert_insert
 from insitu.config import Settings
 from insitu.db import insert_ignoring_duplicates, new_id, session_scope, utcnow
 from insitu.errors import InsituError, ObjectNotFound, StorageUnreachable
@@ -512,11 +513,7 @@ class BatchApplier:
         ]
         if not rows:
             return
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(EventSequencer)
+        statement = upsert_insert(session)(EventSequencer)
         statement = statement.on_conflict_do_update(
             index_elements=["connection_id", "bucket", "key"],
             set_={
