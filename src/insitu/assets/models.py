@@ -15,6 +15,8 @@ CONNECTION_REMOVED = "connection_removed"  # the connection it was read through 
 MOVED_OR_DELETED = "moved_or_deleted"  # its object is gone from the bucket
 CHANGED_INVALID = "changed_invalid"  # its object changed and no longer passes validation
 REMOVAL_REASONS = (CANCELED, CONNECTION_REMOVED, MOVED_OR_DELETED, CHANGED_INVALID)
+# Removed assets a person may bring back: their file may still be in the bucket as it was.
+RESTORABLE = frozenset({CANCELED, MOVED_OR_DELETED})
 
 
 class Asset(IdMixin, Base):

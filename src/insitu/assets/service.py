@@ -18,6 +18,7 @@ from insitu.assets.models import (
     MOVED_OR_DELETED,
     REMOVAL_REASONS,
     REMOVED,
+    RESTORABLE,
     Asset,
     SignedUrlIssue,
 )
@@ -237,7 +238,7 @@ def restore(
             f"asset {asset.id} cannot come back: the connection it was read through was deleted",
             fix="create a connection to the bucket again and import the file",
         )
-    if asset.removal_reason not in (CANCELED, MOVED_OR_DELETED):
+    if asset.removal_reason not in RESTORABLE:
         raise Conflict(
             f"asset {asset.id} cannot come back: its file changed and no longer passes "
             f"validation ({asset.removal_reason})",

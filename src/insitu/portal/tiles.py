@@ -6,6 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from insitu.assets.models import (
+    CANCELED,
+    CHANGED_INVALID,
+    CONNECTION_REMOVED,
+    MOVED_OR_DELETED,
+    RESTORABLE,
+)
+
 # What a browser draws in an <img> (a labeling tool's canvas takes the same); TIFF and HEIC it
 # cannot, so those get a placeholder instead of a tile that looks broken.
 BROWSER_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/bmp", "image/webp"})
@@ -22,13 +30,11 @@ KIND_NAMES = {
 
 # Why an asset left circulation, in a customer's words: (name, explanation).
 REASONS = {
-    "canceled": ("Canceled", "taken out of circulation by a person"),
-    "moved_or_deleted": ("Moved or deleted", "its file is gone from the bucket"),
-    "connection_removed": ("Connection deleted", "the connection it was read through was deleted"),
-    "changed_invalid": ("Changed, now invalid", "its file changed and no longer passes validation"),
+    CANCELED: ("Canceled", "taken out of circulation by a person"),
+    MOVED_OR_DELETED: ("Moved or deleted", "its file is gone from the bucket"),
+    CONNECTION_REMOVED: ("Connection deleted", "the connection it was read through was deleted"),
+    CHANGED_INVALID: ("Changed, now invalid", "its file changed and no longer passes validation"),
 }
-# A removed asset whose file may still be in the bucket as it was can come back.
-RESTORABLE = frozenset({"canceled", "moved_or_deleted"})
 
 
 @dataclass(frozen=True)
