@@ -81,11 +81,11 @@ class Consumer:
         longer watched. False if another consumer holds the queue (nothing was done)."""
         stop = stop or threading.Event()
         deadline = None if seconds is None else time.monotonic() + seconds
-        if not self._lease(lease.take):
+        if not self._take():
             return False
         try:
             while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-                if not self._lease(lease.renew):
+                if not self._renew():
                     log.warning("lost the lease on %s to another consumer; stopping", self.queue)
                     return True
                 if not self._still_watched():
@@ -136,18 +136,26 @@ class Consumer:
                 settings=self.settings,
             )
 
-    def _lease(self, action: Callable[..., bool]) -> bool:
-        seconds = self.settings.events_lease_seconds
+    def _take(self) -> bool:
+        """Hold the queue, unless another consumer's lease on it is still running."""
         with session_scope() as session:
-            if action is lease.take:
-                return lease.take(
-                    session,
-                    queue=self.queue,
-                    connection_id=self.connection_id,
-                    holder=self.holder,
-                    seconds=seconds,
-                )
-            return action(session, queue=self.queue, holder=self.holder, seconds=seconds)
+            return lease.take(
+                session,
+                queue=self.queue,
+                connection_id=self.connection_id,
+                holder=self.holder,
+                seconds=self.settings.events_lease_seconds,
+            )
+
+    def _renew(self) -> bool:
+        """Keep holding the queue; False if it was lost (this consumer then stops)."""
+        with session_scope() as session:
+            return lease.renew(
+                session,
+                queue=self.queue,
+                holder=self.holder,
+                seconds=self.settings.events_lease_seconds,
+            )
 
     def watched(self) -> bool:
         """Whether a watched project still reads this queue through this connection."""
