@@ -68,7 +68,7 @@ def add_batch(
     batch = ImportBatch(
         id=new_id(),
         job_id=job_id,
-        objects=[item if isinstance(item, str) else encode(item) for item in items],
+        objects=_encoded(items),
         size=len(items),
         status=BATCH_QUEUED,
         attempts=attempts,
@@ -264,7 +264,7 @@ def _retry_or_give_up(
     reason = cause.detail if cause is not None else "the store could not be reached"
     given_up = ImportBatch(
         job_id=job.id,
-        objects=[item if isinstance(item, str) else encode(item) for item in rows.retry],
+        objects=_encoded(rows.retry),
         size=len(rows.retry),
         status=BATCH_GIVEN_UP,
         attempts=attempts,
@@ -278,6 +278,11 @@ def _retry_or_give_up(
         message = f"{location} could not be read after {attempts} tries: {reason}"
         rows.failures.append(failure_row(job.id, location, UNAVAILABLE_CODE, message, fix))
     return len(rows.retry)
+
+
+def _encoded(items: list[Any]) -> list[Any]:
+    """A batch's files as stored in its row: named keys as they are, listed objects as JSON."""
+    return [item if isinstance(item, str) else encode(item) for item in items]
 
 
 def _location(job: ImportJob, key: str) -> str:
