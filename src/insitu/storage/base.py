@@ -340,6 +340,9 @@ class EventSource(Protocol):
 class EventProvider(Protocol):
     """What a provider that delivers storage events adds to ``Provider``."""
 
+    # How a connection names where its events arrive, said to whoever has not: a fix.
+    events_setting: ClassVar[str]
+
     def event_queue(self, config: ProviderConfig) -> str | None:
         """The queue a connection's events arrive on (one consumer each), or None if none."""
         ...

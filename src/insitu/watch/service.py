@@ -35,14 +35,13 @@ def start(session: Session, *, project: Project, settings: Settings, actor: Acto
         )
     for connection_id in sorted({root.connection_id for root in roots}):
         connection = session.get_one(Connection, connection_id)
-        events_provider(connection.provider)  # raises for a provider without events
+        provider = events_provider(connection.provider)  # raises for one without events
         if connections.event_queue(connection, settings=settings) is None:
             raise EventsUnsupported(
                 f"connection {connection.id} ({connection.provider}), which project "
                 f"{project.id} imported from, names no queue for its bucket's events",
-                fix="create the connection with its event queue (for s3, settings "
-                '"events": {"sqs_queue_url": "https://sqs.REGION.amazonaws.com/ACCOUNT_ID/'
-                'QUEUE"}), import through it, and apply GET /v1/connections/ID/events/setup',
+                fix=f"{provider.events_setting}, import through it, and apply "
+                "GET /v1/connections/ID/events/setup",
             )
     if session.scalar(select(ProjectWatch.id).where(ProjectWatch.project_id == project.id)):
         return status(session, project=project, settings=settings)

@@ -58,6 +58,10 @@ class S3Provider:
     title: ClassVar[str] = "Amazon S3"
     short_name: ClassVar[str] = "S3"
     verify_label: ClassVar[str] = "Verify access"
+    events_setting: ClassVar[str] = (
+        'create the connection with settings "events": {"sqs_queue_url": '
+        '"https://sqs.REGION.amazonaws.com/ACCOUNT_ID/QUEUE"}'
+    )
     path_help: ClassVar[str] = (
         "The absolute path of a folder (it ends with /) or of one file, e.g. s3://my-bucket/images/"
     )
@@ -166,8 +170,7 @@ class S3Provider:
         if queue is None:
             raise EventsUnsupported(
                 "this s3 connection names no queue for the bucket's event notifications",
-                fix='create the connection with settings "events": {"sqs_queue_url": '
-                '"https://sqs.REGION.amazonaws.com/ACCOUNT_ID/QUEUE"}, then apply what '
+                fix=f"{self.events_setting}, then apply what "
                 "GET /v1/connections/ID/events/setup prints",
             )
         return SqsEventSource(self._identity(config, context), queue)
