@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -81,10 +82,19 @@ def add_batch(
     return batch.id
 
 
-def run_batch(batch_id: str, *, settings: Settings, enqueue: bool = True) -> bool:
-    """Run batch ``batch_id`` if it is due and nobody holds it; True if this call settled it.
+def run_batch(
+    batch_id: str,
+    *,
+    settings: Settings,
+    enqueue: bool = True,
+    hand_off: Callable[[Callable[[], object]], None] | None = None,
+) -> bool:
+    """Run batch ``batch_id`` if it is due and nobody holds it; True if this call settled it
+    (or handed its writing off).
 
     ``enqueue``: queue the retry of files the store was too busy for (else the caller runs it).
+    ``hand_off``: write the probed batch from there (``jobs.follow_up``), so that this thread
+    probes the next batch meanwhile; the batch's lease keeps it from anyone else until then.
     """
     token = new_id()
     with session_scope() as session:
@@ -107,12 +117,19 @@ def run_batch(batch_id: str, *, settings: Settings, enqueue: bool = True) -> boo
         outcomes_tally = Tally(retry=list(items))
     else:
         outcomes_tally = _probe(source, items, lease, settings)
-    try:
-        _commit(batch, job, outcomes_tally, lease, settings, enqueue)
-    except _Lost:
-        log.info("batch %s of import %s was taken over or stopped", batch_id, job.id)
-        return False
-    finish_if_complete(job.id, settings=settings)
+
+    def settle() -> bool:
+        try:
+            _commit(batch, job, outcomes_tally, lease, settings, enqueue)
+        except _Lost:
+            log.info("batch %s of import %s was taken over or stopped", batch_id, job.id)
+            return False
+        finish_if_complete(job.id, settings=settings)
+        return True
+
+    if hand_off is None:
+        return settle()
+    hand_off(settle)
     return True
 
 

@@ -20,6 +20,7 @@ from insitu.imports.batches import run_batch
 from insitu.imports.completion import finish_if_complete
 from insitu.imports.lister import run_lister
 from insitu.imports.models import RUNNING, ImportBatch, ImportJob
+from insitu.jobs import follow_up
 
 ProgressCallback = Callable[[ImportJob], None]
 _IDLE = 0.2  # how long to wait when the work left is someone else's or not yet due
@@ -39,8 +40,12 @@ def run_import(
             lister_due = time.monotonic() + outcome.wait if outcome.state == "wait" else 0.0
         ran = False
         for batch_id in _due_batches(job_id):
-            ran = run_batch(batch_id, settings=settings, enqueue=False) or ran
+            ran = (
+                run_batch(batch_id, settings=settings, enqueue=False, hand_off=follow_up.hand_off)
+                or ran
+            )
             _report(job_id, progress)
+        follow_up.drain()  # this pass's batches written: the counts below are theirs
         _report(job_id, progress)
         with session_scope() as session:
             job = session.get_one(ImportJob, job_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from insitu.config import get_settings
 from insitu.imports.batches import BATCH_TASK, run_batch
 from insitu.imports.lister import LIST_TASK, run_lister
-from insitu.jobs import task
+from insitu.jobs import follow_up, task
 
 
 @task(LIST_TASK)
@@ -15,4 +15,4 @@ def run(job_id: str, token: str | None = None) -> None:
 
 @task(BATCH_TASK)
 def batch(batch_id: str) -> None:
-    run_batch(batch_id, settings=get_settings())
+    run_batch(batch_id, settings=get_settings(), hand_off=follow_up.hand_off)

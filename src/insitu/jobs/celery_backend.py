@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_process_shutdown
 
 from insitu.config import get_settings
+from insitu.jobs import follow_up
 from insitu.jobs.registry import run_task
 
 app = Celery("insitu", broker=get_settings().celery_broker_url)
@@ -31,6 +32,12 @@ def _forget_parent_connections(**_kwargs: Any) -> None:
     if get_engine.cache_info().currsize:
         for engine in {get_engine(), get_engine(get_settings().database_url)}:
             engine.dispose(close=False)
+
+
+@worker_process_shutdown.connect  # type: ignore[untyped-decorator]
+def _finish_handed_off_work(**_kwargs: Any) -> None:
+    """A pool process stopping (warm shutdown, max tasks) first writes what it handed off."""
+    follow_up.drain()
 
 
 @app.task(name="insitu.run")  # type: ignore[untyped-decorator]

@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+from insitu.jobs import follow_up
 from insitu.jobs.registry import run_task
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,13 @@ class InlineBackend:
         self._queue.put((name, args, time.monotonic() + delay))
 
     def join(self) -> None:
-        """Wait until every queued task has run (tests, the CLI)."""
-        self._queue.join()
+        """Wait until every queued task has run, with what they handed off (tests, the CLI);
+        handed-off work may queue more tasks, so until both are idle."""
+        while True:
+            self._queue.join()
+            follow_up.drain()
+            if self._queue.unfinished_tasks == 0:
+                return
 
     def shutdown(self) -> None:
         """Stop taking tasks; a thread still busy past the wait ends after its task, and
@@ -57,6 +63,7 @@ class InlineBackend:
             for thread in self._threads:
                 thread.join(timeout=30)
             self._threads.clear()
+        follow_up.drain()
 
     def _ensure_started(self) -> None:
         with self._lock:

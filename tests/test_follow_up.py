@@ -1,0 +1,70 @@
+"""Work handed off to the follow-up thread runs in order, one waiting at most, and is waited for."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from insitu.jobs import follow_up
+from insitu.jobs.follow_up import FollowUp
+from insitu.jobs.inline import InlineBackend
+from insitu.jobs.registry import task
+
+
+def test_handed_off_work_runs_in_order_and_drain_waits_for_it() -> None:
+    thread = FollowUp()
+    done: list[int] = []
+    for number in range(5):
+        thread.hand_off(lambda number=number: (time.sleep(0.01), done.append(number)))
+    thread.drain()
+    assert done == [0, 1, 2, 3, 4]
+
+
+def test_a_hand_off_waits_while_other_work_is_still_waiting() -> None:
+    thread = FollowUp()
+    release = threading.Event()
+    thread.hand_off(release.wait)  # running: holds the thread
+    thread.hand_off(lambda: None)  # waiting: the one slot is taken
+    third = threading.Thread(target=thread.hand_off, args=(lambda: None,))
+    third.start()
+    third.join(timeout=0.3)
+    assert third.is_alive(), "a third hand-off went through while two were outstanding"
+    release.set()
+    third.join(timeout=5)
+    assert not third.is_alive()
+    thread.drain()
+
+
+def test_failing_work_does_not_stop_the_thread(caplog: object) -> None:
+    thread = FollowUp()
+    done: list[str] = []
+
+    def fail() -> None:
+        raise RuntimeError("the database went away")
+
+    thread.hand_off(fail)
+    thread.hand_off(lambda: done.append("after"))
+    thread.drain()
+    assert done == ["after"]
+
+
+@task("tests.hands_off")
+def _hands_off(marker: str) -> None:
+    def later() -> None:
+        time.sleep(0.2)
+        _written.append(marker)
+
+    follow_up.hand_off(later)
+
+
+_written: list[str] = []
+
+
+def test_the_inline_backend_join_waits_for_what_tasks_handed_off() -> None:
+    backend = InlineBackend(threads=1)
+    try:
+        backend.send("tests.hands_off", {"marker": "written"})
+        backend.join()
+        assert _written == ["written"]
+    finally:
+        backend.shutdown()
