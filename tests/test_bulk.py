@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table, Text, insert, select
 
-from insitu.bulk import insert_all, insert_new, one_of
+from insitu.bulk import insert_all, insert_new, one_of, upsert_insert
 from insitu.config import Settings
 from insitu.db import UTCDateTime, get_engine, new_id, session_scope, utcnow
 
@@ -28,6 +28,9 @@ things = Table(
 )
 
 AT = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=2)))
+# The same instant in another offset, another instant in a third, and none.
+LATER = AT.astimezone(timezone(timedelta(hours=-5, minutes=-30))) + timedelta(microseconds=1)
+TIMES = [AT, AT.astimezone(UTC), LATER, None]
 
 
 def _rows(prefix: str, **extra: Any) -> list[dict[str, Any]]:
@@ -35,7 +38,7 @@ def _rows(prefix: str, **extra: Any) -> list[dict[str, Any]]:
     return [
         {
             "id": f"{prefix}{index}",
-            "created_at": AT,
+            "created_at": TIMES[index],
             "name": f"{prefix}-{index}",
             "count": index if index % 2 else None,
             "ratio": index if index < 2 else index + 0.5,  # an int among floats
@@ -98,6 +101,71 @@ def test_insert_new_skips_clashes_and_returns_only_the_new_ids(settings: Setting
     assert by_name["taken"][0] == 1  # the first row kept, the clash skipped
     assert by_name["new"][0] == 3
     assert by_name["taken"][1] <= utcnow() and by_name["taken"][1].tzinfo is not None
+
+
+@both
+def test_insert_new_returns_the_ids_core_returns_when_rows_clash(settings: Settings) -> None:
+    metadata.create_all(get_engine())
+
+    def row(id_: str, name: str, count: int) -> dict[str, Any]:
+        return {"id": id_, "name": name, "count": count, "created_at": AT}
+
+    def proposed(prefix: str) -> list[dict[str, Any]]:
+        return [
+            row(f"{prefix}1", f"{prefix}-first", 1),
+            row(f"{prefix}2", f"{prefix}-taken", 2),  # a stored row's name
+            row(f"{prefix}3", f"{prefix}-first", 3),  # the name of this call's first row
+            row(f"{prefix}0", f"{prefix}-stored", 4),  # a stored row's id and name
+            row(f"{prefix}4", f"{prefix}-last", 5),
+        ]
+
+    with session_scope() as session:
+        for prefix in "ab":
+            stored = [row(f"{prefix}0", f"{prefix}-stored", 0),
+                      row(f"{prefix}9", f"{prefix}-taken", 0)]  # fmt: skip
+            session.connection().execute(insert(things), stored)
+        core = upsert_insert(session)(things).on_conflict_do_nothing(index_elements=["name"])
+        by_core = session.connection().execute(core.returning(things.c.id), proposed("a"))
+        by_core_ids = sorted(by_core.scalars())
+        ids = insert_new(session, things, proposed("b"), unique=["name"])
+    assert by_core_ids == ["a1", "a4"]
+    assert ids == ["b1", "b4"]
+    assert repr(_stored("b")) == repr(_stored("a"))
+
+
+@both
+def test_insert_new_returns_the_ids_it_generated_when_every_row_goes_in(
+    settings: Settings,
+) -> None:
+    metadata.create_all(get_engine())
+    with session_scope() as session:
+        ids = insert_new(session, things, [{"name": "g1"}, {"name": "g2"}], unique=["name"])
+        stored = dict(session.execute(select(things.c.name, things.c.id)).all())
+    assert ids == [stored["g1"], stored["g2"]]
+
+
+numbered = Table(
+    "bulk_numbered",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, unique=True),
+)
+
+
+@both
+def test_insert_new_returns_the_new_ids_of_a_table_numbered_by_the_database(
+    settings: Settings,
+) -> None:
+    metadata.create_all(get_engine())
+    with session_scope() as session:
+        insert_all(session, numbered, [{"id": 7, "name": "taken"}])
+        ids = insert_new(
+            session,
+            numbered,
+            [{"id": 3, "name": "new"}, {"id": 5, "name": "taken"}, {"id": 1, "name": "last"}],
+            unique=["name"],
+        )
+    assert sorted(ids) == [1, 3]
 
 
 @both
