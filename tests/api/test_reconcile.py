@@ -345,3 +345,55 @@ def _org_of(session: Any, project_id: str) -> str:
     from insitu.projects.models import Project
 
     return session.get_one(Project, project_id).org_id
+
+
+def test_new_files_an_import_is_still_listing_are_left_to_it(
+    api: TestClient,
+    worker: InlineBackend,
+    s3: dict[str, str],
+    s3_bucket: str,
+    s3_client: Any,
+    settings: Any,
+) -> None:
+    """A reconcile during a long import must not import the files that import has yet to
+    reach: they would be probed twice, and the import would count them "already present"."""
+    from datetime import timedelta
+
+    from insitu.db import session_scope, utcnow
+    from insitu.imports.models import ImportJob
+    from insitu.imports.schemas import ImportCreate
+    from insitu.imports.service import create
+    from insitu.organizations.models import Organization
+    from insitu.projects.models import Project
+    from insitu.reconcile.service import start_due
+
+    project = s3["project"]
+    s3_client.put_object(Bucket=s3_bucket, Key="g/a.png", Body=png(3, 3))
+    run(api, worker, s3, source=f"s3://{s3_bucket}/g/")
+    s3_client.put_object(Bucket=s3_bucket, Key="g/b.png", Body=png(4, 3))
+    with session_scope() as session:  # an import of g/ that a worker elsewhere is listing
+        project_row = session.get_one(Project, project)
+        job = create(
+            session,
+            org=session.get_one(Organization, project_row.org_id),
+            project=project_row,
+            data=ImportCreate(source=f"s3://{s3_bucket}/g/", connection_id=s3["connection"]),
+            settings=settings,
+            enqueue=False,
+        )
+        job.status = "running"
+        job.lister_token = "elsewhere"
+        job.lister_lease_until = utcnow() + timedelta(hours=1)
+        running = job.id
+
+    done = reconcile(api, worker, project)
+    assert done["counts"]["added"] == 0
+    assert f"s3://{s3_bucket}/g/b.png" not in by_location(api, project)
+    with session_scope() as session:  # and the schedule waits for the import to end
+        assert [r.project_id for r in start_due(session, interval=timedelta(0))] == []
+
+    with session_scope() as session:
+        session.get_one(ImportJob, running).status = "succeeded"
+    done = reconcile(api, worker, project)
+    assert done["counts"]["added"] == 1
+    assert f"s3://{s3_bucket}/g/b.png" in by_location(api, project)

@@ -53,7 +53,7 @@ from insitu.connections.models import Connection
 from insitu.db import get_one_for_update, in_byte_order, session_scope, utcnow
 from insitu.errors import Conflict, InsituError
 from insitu.imports import service as imports
-from insitu.imports.models import CANCELED, ImportJob
+from insitu.imports.models import CANCELED, FINISHED_STATUSES, ImportJob
 from insitu.imports.schemas import ImportCreate
 from insitu.media import ProbeOptions, ProbeResult, probe_object
 from insitu.organizations.models import Organization
@@ -76,14 +76,18 @@ _ADD_BATCH = 10_000
 
 @dataclass(frozen=True)
 class Root:
-    """A prefix to list, with its connection, and the prefixes under it that add new files."""
+    """A prefix to list, with its connection, the prefixes under it that add new files, and
+    those an import is still listing (their new files are that import's to add)."""
 
     connection_id: str
     location: Location
     adds: tuple[str, ...]
+    importing: tuple[str, ...] = ()
 
     def adds_new(self, uri: str) -> bool:
-        return any(uri.startswith(prefix) for prefix in self.adds)
+        return any(uri.startswith(prefix) for prefix in self.adds) and not any(
+            uri.startswith(prefix) for prefix in self.importing
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +228,7 @@ def roots_of(session: Session, *, project: Project) -> list[Root]:
     buckets: dict[tuple[str, str], Location] = {}
     folders: dict[tuple[str, str], set[str]] = defaultdict(set)
     adds: dict[tuple[str, str], set[str]] = defaultdict(set)
+    importing: dict[tuple[str, str], set[str]] = defaultdict(set)
     for connection_id, source, prefix_import, status in rows:
         location = parse_location(source)
         folder = _folder(location)
@@ -233,6 +238,9 @@ def roots_of(session: Session, *, project: Project) -> list[Root]:
         # A canceled import's prefix is not grown behind the back of whoever canceled it.
         if prefix_import and location.is_prefix and status != CANCELED:
             adds[bucket].add(folder.uri)
+        # Files a queued or running import has yet to reach would be imported twice.
+        if status not in FINISHED_STATUSES:
+            importing[bucket].add(folder.uri)
     roots = []
     for bucket, keys in sorted(folders.items()):
         outermost = [key for key in sorted(keys) if not any(
@@ -240,7 +248,8 @@ def roots_of(session: Session, *, project: Project) -> list[Root]:
         for key in outermost:
             location = buckets[bucket].with_key(key)
             under = tuple(sorted(p for p in adds[bucket] if p.startswith(location.uri)))
-            roots.append(Root(bucket[0], location, under))
+            busy = tuple(sorted(p for p in importing[bucket] if p.startswith(location.uri)))
+            roots.append(Root(bucket[0], location, under, busy))
     return roots
 
 

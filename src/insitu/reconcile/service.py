@@ -13,7 +13,7 @@ from insitu.audit import service as audit
 from insitu.audit.service import Actor
 from insitu.db import newest_first_page, utcnow
 from insitu.errors import NotFound
-from insitu.imports.models import ImportJob
+from insitu.imports.models import FINISHED_STATUSES, ImportJob
 from insitu.organizations.models import Organization
 from insitu.projects.models import Project
 from insitu.reconcile.models import FAILED, QUEUED, RUNNING, ReconcileJob
@@ -118,7 +118,8 @@ def get_any(session: Session, *, reconcile_id: str) -> ReconcileJob:
 
 
 def start_due(session: Session, *, interval: timedelta) -> list[ReconcileJob]:
-    """Start a reconcile of each project with imports whose last one is older than ``interval``."""
+    """Start a reconcile of each project with imports whose last one is older than ``interval``,
+    once none of its imports is queued or running (they are adding the new files already)."""
     last = (
         select(func.max(ReconcileJob.created_at))
         .where(ReconcileJob.project_id == Project.id)
@@ -127,6 +128,9 @@ def start_due(session: Session, *, interval: timedelta) -> list[ReconcileJob]:
     due = session.scalars(
         select(Project).where(
             exists().where(ImportJob.project_id == Project.id),
+            ~exists().where(
+                ImportJob.project_id == Project.id, ImportJob.status.not_in(FINISHED_STATUSES)
+            ),
             (last.is_(None)) | (last < utcnow() - interval),
         )
     ).all()
