@@ -7,7 +7,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from insitu.jobs.inline import InlineBackend
-from tests.conftest import OPERATOR, Org
+from tests.api.test_local_provider import connect
+from tests.conftest import Org
 from tests.images import png
 
 
@@ -15,11 +16,7 @@ def test_watches_events_setup_and_health_of_another_org_are_not_found(
     api: TestClient, worker: InlineBackend, other_org: Org, data_root: Path
 ) -> None:
     (data_root / "a.png").write_bytes(png(4, 3))
-    connection = api.post(
-        "/v1/connections",
-        json={"provider": "local", "settings": {"root": str(data_root)}},
-        headers=OPERATOR,
-    ).json()
+    connection = connect(api, data_root)
     project = api.post("/v1/projects", json={"name": "Secret scans"}).json()
     api.post(
         f"/v1/projects/{project['id']}/imports",

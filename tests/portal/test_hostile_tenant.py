@@ -15,7 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from insitu.jobs.inline import InlineBackend
-from tests.conftest import OPERATOR, Org
+from tests.api.test_local_provider import connect
+from tests.conftest import Org
 from tests.images import png
 
 HTML = {"accept": "text/html"}
@@ -45,11 +46,7 @@ def org_a(api: TestClient, worker: InlineBackend, data_root: Path) -> dict[str, 
     folder.mkdir()
     for n in range(2):
         (folder / f"{n}.png").write_bytes(png(4 + n, 3))
-    connection = api.post(
-        "/v1/connections",
-        json={"provider": "local", "settings": {"root": str(data_root)}},
-        headers=OPERATOR,
-    ).json()
+    connection = connect(api, data_root)
     project = api.post("/v1/projects", json={"name": "Secret scans"}).json()
     job = api.post(
         f"/v1/projects/{project['id']}/imports",

@@ -17,7 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from insitu.connections import service as connections
-from tests.conftest import OPERATOR, Org
+from tests.api.test_local_provider import connect
+from tests.conftest import Org
 from tests.images import png
 
 SLOW_SECONDS = 3.0
@@ -37,11 +38,7 @@ def test_a_slow_verify_does_not_stall_other_requests(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (data_root / "cat.png").write_bytes(png(8, 6))
-    connection = api.post(
-        "/v1/connections",
-        json={"provider": "local", "settings": {"root": str(data_root)}},
-        headers=OPERATOR,
-    ).json()
+    connection = connect(api, data_root)
     project = api.post("/v1/projects", json={"name": "scans"}).json()
     real_verify = connections.verify
 
