@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,41 +32,12 @@ from insitu.imports.schemas import ImportCreate
 from insitu.organizations import service as organizations
 from insitu.projects import service as projects
 from insitu.projects.schemas import ProjectCreate
+from tests.fixtures.fakes3 import FakeS3
 from tests.fixtures.moto import TEST_CREDENTIALS
 
-ROOT = Path(__file__).resolve().parents[1]
-FAKES3 = ROOT.parent / "shared" / "tools" / "fakes3"
 INSITU = str(Path(sys.executable).with_name("insitu"))
 postgresql = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-
-
-class FakeS3:
-    """A fakes3 server on a free port, in its own venv (its setup.sh makes it if needed)."""
-
-    def __init__(self, objects: int, *args: str) -> None:
-        subprocess.run(["bash", str(FAKES3 / "setup.sh")], check=True, capture_output=True)
-        python = Path(os.environ.get("FAKES3_HOME", "/tmp/fakes3")) / "venv" / "bin" / "python"
-        handle, name = tempfile.mkstemp(prefix="fakes3-port-")
-        os.close(handle)
-        self.port_file = Path(name)
-        self.port_file.unlink()
-        self.process = subprocess.Popen(
-            [str(python), str(FAKES3 / "fakes3.py"), "-n", str(objects), "--per-prefix", "1000",
-             "--port", "0", "--port-file", str(self.port_file), *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while not (self.port_file.exists() and self.port_file.read_text().strip()):
-            assert self.process.poll() is None and time.monotonic() < deadline, "no fakes3"
-            time.sleep(0.05)
-        self.endpoint = f"http://127.0.0.1:{self.port_file.read_text().strip()}"
-
-    def stop(self) -> None:
-        os.killpg(self.process.pid, signal.SIGTERM)
-        self.process.wait(timeout=10)
-        self.port_file.unlink(missing_ok=True)
+FOLDERS = ("--per-prefix", "1000")  # five folders of a thousand files
 
 
 class Workers:
@@ -184,7 +154,7 @@ def assets_and_failures(job_id: str) -> tuple[int, int, list[str]]:
 def test_two_workers_import_five_thousand_files_with_exact_counts(
     cluster: Workers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fakes3 = FakeS3(5000)
+    fakes3 = FakeS3(5000, 0, *FOLDERS)
     try:
         job_id = start_import(fakes3, monkeypatch)
         cluster.start()
@@ -203,7 +173,7 @@ def test_two_workers_import_five_thousand_files_with_exact_counts(
 def test_a_worker_killed_mid_import_leaves_exactly_one_asset_per_file(
     cluster: Workers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fakes3 = FakeS3(5000, "--latency-ms", "5")
+    fakes3 = FakeS3(5000, 5, *FOLDERS)
     try:
         job_id = start_import(fakes3, monkeypatch)
         doomed = cluster.start()
@@ -223,7 +193,7 @@ def test_a_worker_killed_mid_import_leaves_exactly_one_asset_per_file(
 def test_a_store_answering_a_fifth_of_requests_with_slow_down_loses_no_file(
     cluster: Workers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fakes3 = FakeS3(2000, "--error-rate", "0.2", "--error-seed", "1")
+    fakes3 = FakeS3(2000, 0, *FOLDERS, "--error-rate", "0.2", "--error-seed", "1")
     try:
         job_id = start_import(fakes3, monkeypatch)
         cluster.start()

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from insitu.errors import InvalidInput, ObjectNotFound
+from insitu.imports.key_ranges import up_to
 from insitu.storage.base import ObjectStore
 
 PAGE_PREFIX = "contract/page/"
@@ -243,3 +244,39 @@ class ObjectStoreContract:
         assert verify_url(signed.url) == key
         response = fetch(signed.url)
         assert (response.status_code, response.content) == (200, data)
+
+
+class KeyRangeContract:
+    """What stores with ``key_ranges`` add: a listing may start after any string, which is how
+    an import lists one big folder as several key ranges at once."""
+
+    def test_a_listing_goes_on_right_after_any_string(
+        self, store: ObjectStore, key_base: str
+    ) -> None:
+        assert store.key_ranges
+        between = key_base + PAGE_PREFIX + "004x"  # after 004.bin, before 005.bin: no key
+        listed = _keys(store, key_base + PAGE_PREFIX, cursor=between, page_size=3)
+        assert listed == _based(key_base, PAGE_KEYS[5:])
+
+    def test_a_folder_is_listed_by_the_range_its_name_falls_in(
+        self, store: ObjectStore, key_base: str
+    ) -> None:
+        """A range starting inside a folder leaves that folder to the range before it."""
+        prefix = key_base + "contract/"
+        pages = store.list_pages(prefix, cursor=prefix + "page/005", delimiter="/")
+        files = [obj.key for page in pages for obj in page.objects]
+        pages = store.list_pages(prefix, cursor=prefix + "page/005", delimiter="/")
+        folders = [folder for page in pages for folder in page.prefixes]
+        assert files == [prefix + "pagex.bin"]
+        assert folders == [prefix + "twin/"]
+
+    def test_ranges_cut_anywhere_list_every_key_once(
+        self, store: ObjectStore, key_base: str
+    ) -> None:
+        prefix = key_base + PAGE_PREFIX
+        cuts = [prefix + "003.bin", prefix + "007", prefix + "0075", prefix + "zzz"]
+        listed: list[str] = []
+        for after, last in zip([None, *cuts], [*cuts, None], strict=True):
+            pages = store.list_pages(prefix, cursor=after, page_size=2)
+            listed += [obj.key for page in up_to(pages, last) for obj in page.objects]
+        assert listed == _based(key_base, PAGE_KEYS)

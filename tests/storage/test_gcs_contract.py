@@ -22,7 +22,7 @@ from tests.fake_google import FakeGoogleApis
 from tests.fixtures.gcs import FakeGcsServer, ServiceAccount, make_service_account, seed_gcs
 from tests.goog4 import verify_signed_url
 from tests.storage.conftest import PORTAL
-from tests.storage.contract import CONTRACT_OBJECTS, ObjectStoreContract
+from tests.storage.contract import CONTRACT_OBJECTS, KeyRangeContract, ObjectStoreContract
 
 ORG_ID = "0123456789abcdef0123456789abcdef"
 
@@ -61,7 +61,7 @@ def verify_url(gcs_bucket: str, account: ServiceAccount) -> Callable[[str], str]
     return verify
 
 
-class TestGcsContractOnEmulator(ObjectStoreContract):
+class TestGcsContractOnEmulator(ObjectStoreContract, KeyRangeContract):
     @pytest.fixture
     def account(self, tmp_path: Path) -> ServiceAccount:
         return make_service_account(tmp_path)
@@ -82,7 +82,7 @@ class TestGcsContractOnEmulator(ObjectStoreContract):
         opened.close()
 
 
-class TestGcsContractThroughGoogleApis(ObjectStoreContract):
+class TestGcsContractThroughGoogleApis(ObjectStoreContract, KeyRangeContract):
     """Every call authenticated with a token from the key file, as against Google."""
 
     @pytest.fixture

@@ -11,7 +11,7 @@ from insitu.storage.base import ObjectStore, ProviderContext
 from insitu.storage.s3 import PROVIDER, S3Config
 from tests.fixtures.moto import TEST_CREDENTIALS
 from tests.sigv4 import verify_presigned_url
-from tests.storage.contract import CONTRACT_OBJECTS, ObjectStoreContract
+from tests.storage.contract import CONTRACT_OBJECTS, KeyRangeContract, ObjectStoreContract
 
 
 @pytest.fixture
@@ -42,5 +42,5 @@ def verify_url(s3_bucket: str) -> Callable[[str], str]:
     return verify
 
 
-class TestS3Contract(ObjectStoreContract):
+class TestS3Contract(ObjectStoreContract, KeyRangeContract):
     pass

@@ -4,9 +4,11 @@ The lister holds a lease on its import (token and expiry on the job row), so one
 one lister at a time; each page it lists becomes a batch, committed with the listing's
 cursor, so a lister that dies resumes after the last page it recorded and never records a
 file twice. A prefix is split in parts (its top-level folders) listed several at once, each
-with its own cursor. It stops and comes back later (re-queued with a countdown, so it never
-holds a worker while it waits) when INSITU_IMPORT_MAX_PENDING_BATCHES of its batches are
-still queued or running, and when the store is throttling or unavailable (with backoff).
+with its own cursor; a part that runs long while listers are idle is cut into key ranges
+(``key_ranges``), so one folder of millions of files is listed several ranges at once too.
+It stops and comes back later (re-queued with a countdown, so it never holds a worker while
+it waits) when INSITU_IMPORT_MAX_PENDING_BATCHES of its batches are still queued or running,
+and when the store is throttling or unavailable (with backoff).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from insitu.errors import InsituError
 from insitu.imports import service as imports
 from insitu.imports.batches import BATCH_TASK, add_batch
 from insitu.imports.completion import fail, finish_if_complete, unavailable_error
+from insitu.imports.key_ranges import cut_points, up_to
 from insitu.imports.leases import Lease, backoff, expiry
 from insitu.imports.models import (
     BATCH_PENDING,
@@ -45,6 +48,8 @@ log = logging.getLogger(__name__)
 
 LIST_TASK = imports.RUN_TASK  # the name queued imports have always been sent under
 DELIMITER = "/"
+# Pages a part lists before it may be cut: a folder of a few pages is done before ranges pay.
+PAGES_BEFORE_CUT = 2
 
 
 @dataclass
@@ -219,6 +224,7 @@ class _Lister:
     enqueue: bool  # hand batches to the job backend (else the foreground run takes them)
     # The open listing of each part, so a part is not listed again from its cursor per page.
     listings: dict[str, Iterator[ListPage]] = field(default_factory=dict)
+    pages_listed: dict[str, int] = field(default_factory=dict)  # by part, in this run
 
     @property
     def job_id(self) -> str:
@@ -235,13 +241,18 @@ class _Lister:
                 room = self.settings.import_max_pending_batches - self._pending()
                 if room <= 0:
                     return "wait"
-                parts = self._open_parts(min(workers, room))
+                parts = self._open_parts(workers)
                 if not parts:
                     self._commit(lambda session: None, listing_done=True)
                     return "done"
-                pages = pool.map(self._next_page, parts)
-                for part, page in zip(parts, pages, strict=True):
-                    self._commit_page(part, page)
+                listed = parts[:room]
+                pages = pool.map(self._next_page, listed)
+                idle = workers - len(parts)
+                for part, page in zip(listed, pages, strict=True):
+                    cuts = self._cuts(part, page) if idle > 0 else []
+                    if cuts:
+                        idle = 0  # the new ranges are enough for this round
+                    self._commit_page(part, page, cuts)
 
     def _named_files(self) -> str:
         files = self.source.job.source_files or []
@@ -304,26 +315,42 @@ class _Lister:
     def _next_page(self, part: ImportPart) -> ListPage | None:
         listing = self.listings.get(part.id)
         if listing is None:
-            listing = self.source.store.list_pages(
+            pages = self.source.store.list_pages(
                 part.prefix,
                 cursor=part.cursor,
                 page_size=self.settings.import_batch_size,
                 delimiter=DELIMITER if part.delimited else None,
             )
+            listing = up_to(pages, part.last)
             self.listings[part.id] = listing
         try:
-            return next(listing, None)
+            page = next(listing, None)
         except Exception:
             self.listings.pop(part.id, None)  # listed again from its cursor next time
             raise
+        self.pages_listed[part.id] = self.pages_listed.get(part.id, 0) + 1
+        return page
 
-    def _commit_page(self, part: ImportPart, page: ListPage | None) -> None:
+    def _cuts(self, part: ImportPart, page: ListPage | None) -> list[str]:
+        """Where to cut the rest of a part that runs long, if its store can list from any key."""
+        if page is None or page.cursor is None or not self.source.store.key_ranges:
+            return []
+        if self.pages_listed.get(part.id, 0) < PAGES_BEFORE_CUT:
+            return []
+        first = min([*(obj.key for obj in page.objects[:1]), *page.prefixes[:1]], default=None)
+        if first is None:
+            return []
+        count = 2 * self.settings.import_list_concurrency
+        return cut_points(part.prefix, first, page.cursor, part.last, count)
+
+    def _commit_page(self, part: ImportPart, page: ListPage | None, cuts: list[str]) -> None:
         # Keys ending in "/" are folder markers, not files.
         objects = [] if page is None else [o for o in page.objects if not o.key.endswith("/")]
         folders = [] if page is None else [p for p in page.prefixes if p != part.prefix]
         finished = page is None or page.cursor is None
-        if finished:
-            self.listings.pop(part.id, None)
+        if finished or cuts:
+            self.listings.pop(part.id, None)  # a cut part goes on after its last cut
+            self.pages_listed.pop(part.id, None)
 
         def record(session: Session) -> None:
             if objects:
@@ -333,6 +360,20 @@ class _Lister:
             values: dict[str, Any] = {"done": finished}
             if page is not None and page.cursor is not None:
                 values["cursor"] = page.cursor
+            if cuts:
+                # New parts take the ranges up to the last cut; this one, listed first each
+                # round, goes on after it with the rest, and is cut again if that runs long.
+                starts = [values["cursor"], *cuts[:-1]]
+                for after, last in zip(starts, cuts, strict=True):
+                    new_part = ImportPart(
+                        job_id=self.job_id,
+                        prefix=part.prefix,
+                        delimited=part.delimited,
+                        cursor=after,
+                        last=last,
+                    )
+                    session.add(new_part)
+                values["cursor"] = cuts[-1]
             session.execute(update(ImportPart).where(ImportPart.id == part.id).values(values))
             session.execute(
                 update(ImportJob)

@@ -128,6 +128,9 @@ class ImportPart(IdMixin, Base):
 
     A prefix import starts as one delimited part (the files right under the prefix); each
     folder it finds becomes a part listed whole, so big sources are listed several at once.
+    A part that runs long on a store that can list from any key is cut into key ranges:
+    each range lists the keys after its ``cursor`` up to ``last`` (inclusive), and the next
+    range starts after that ``last``, so the ranges cover the part once.
     """
 
     __tablename__ = "import_parts"
@@ -136,4 +139,5 @@ class ImportPart(IdMixin, Base):
     prefix: Mapped[str] = mapped_column(Text)
     delimited: Mapped[bool] = mapped_column(default=False)
     cursor: Mapped[str | None] = mapped_column(Text, default=None)
+    last: Mapped[str | None] = mapped_column(Text, default=None)
     done: Mapped[bool] = mapped_column(default=False)

@@ -182,6 +182,10 @@ def empty_range(start: int, end: int) -> bool:
 class ObjectStore(Protocol):
     """Read-only access to one bucket/container of one connection."""
 
+    # Whether a listing's cursor may be any string, not only one a page returned (S3's
+    # StartAfter, GCS's startOffset): what lets an import list one big folder as key ranges.
+    key_ranges: bool
+
     def list_pages(
         self,
         prefix: str,

@@ -28,6 +28,9 @@ def _content_hash(blob: BlobProperties) -> str | None:
 class AzureStore:
     """Read-only access to one container; thread-safe; the client is shared per identity."""
 
+    # Azure's continuation marker is opaque: a listing resumes only where a page ended.
+    key_ranges = False
+
     def __init__(
         self, identity: Identity, container: str, throttle: Throttle | None = None
     ) -> None:

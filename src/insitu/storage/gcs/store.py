@@ -33,6 +33,8 @@ _LIST_FIELDS = "items(name,size,etag,md5Hash,generation,updated),prefixes,nextPa
 class GcsObjectStore:
     """Read-only access to one bucket; thread-safe; the SDK client is shared per identity."""
 
+    key_ranges = True
+
     def __init__(
         self,
         identity: Identity,

@@ -32,6 +32,8 @@ def _content_hash(etag: str | None) -> str | None:
 class S3ObjectStore:
     """Read-only access to one bucket; thread-safe; clients are shared per identity."""
 
+    key_ranges = True
+
     def __init__(self, identity: Identity, bucket: str, throttle: Throttle | None = None) -> None:
         self.identity = identity
         self.bucket = bucket
