@@ -60,6 +60,7 @@ def test_a_host_that_does_not_resolve_is_refused_not_waved_through() -> None:
         ("http://127.0.0.1.:9000", "ends with a dot"),
         ("http://localhost.:9000", "ends with a dot"),
         ("http://[fe80::1%25eth0]:9000", "zone id"),
+        ("http://127.0.0.%31:9000", "percent-encoded"),
         ("http://[::127.0.0.1]:9000", "IPv6 form of an IPv4"),
         ("http://[::ffff:127.0.0.1]:9000", "IPv6 form of an IPv4"),
         ("http://[::ffff:8.8.8.8]:9000", "IPv6 form of an IPv4"),

@@ -155,10 +155,15 @@ def _refuse_disguised_host(host: str) -> None:
     plain = "write endpoint_url with the store's plain host name or dotted IPv4 / IPv6 address"
     if not host:
         raise InvalidConfiguration("the endpoint names no host", fix=plain)
-    if "%" in host:
+    if "%" in host and ":" in host:
         raise InvalidConfiguration(
             f"the endpoint host {host!r} carries an IPv6 zone id, which names a local network "
             "interface",
+            fix=plain,
+        )
+    if "%" in host:
+        raise InvalidConfiguration(
+            f"the endpoint host {host!r} is percent-encoded, which hides the name it resolves",
             fix=plain,
         )
     if host.endswith("."):
