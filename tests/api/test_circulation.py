@@ -73,6 +73,15 @@ def test_circulation_limit_is_bounded(api: TestClient, project: str) -> None:
     assert response.status_code == 422
 
 
+def test_a_cursor_that_is_no_asset_id_is_refused_with_how_to_page(
+    api: TestClient, project: str
+) -> None:
+    response = api.get(f"/v1/projects/{project}/circulation", params={"after": "page-2"})
+    assert response.status_code == 422
+    assert "'page-2' is not a cursor of the circulation queue" in response.json()["detail"]
+    assert "'next' of the previous page" in response.json()["fix"]
+
+
 def test_a_labeler_key_reads_circulation_and_a_bad_key_is_refused(
     api: TestClient, project: str
 ) -> None:

@@ -3,6 +3,7 @@ them, Sync now, and what another org (or a forged form) gets."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,10 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import update
 
+from insitu.connections.models import Connection
+from insitu.db import session_scope, utcnow
 from insitu.jobs.inline import InlineBackend
 from tests.conftest import Org
 from tests.fixtures.browser import PHONE, accessibility_problems, screenshot
@@ -331,3 +335,41 @@ def test_another_org_sees_no_assets_tab_and_no_form_works_without_its_token(
     expect(theirs.get_by_role("link", name="Data Imports").last).to_have_attribute(
         "href", project_path.replace("/assets", "/imports")
     )
+
+
+def test_with_access_failing_every_page_of_the_grid_lists_its_files_and_says_why(
+    live_url: str,
+    org: Org,
+    new_page: Callable[..., Any],
+    import_files: Callable[[dict[str, bytes]], Imported],
+) -> None:
+    """No URL while the connection fails its access check, yet the files are still listed,
+    page after page, as circulation hands them out (each once)."""
+    names = [f"frame-{n:02d}.png" for n in range(26)]
+    imported = import_files({name: png(8 + n, 5) for n, name in enumerate(names)})
+    with session_scope() as session:
+        session.execute(
+            update(Connection)
+            .where(Connection.org_id == org.id)
+            .values(
+                health="failing",
+                health_check="bucket read",
+                health_fix="grant s3:GetObject again",
+                health_since=utcnow(),
+            )
+        )
+    page = new_page()
+    sign_in(page, live_url, org.key, path=f"/projects/{imported.project}/assets")
+    alert = page.get_by_role("alert").filter(has_text="These files cannot be shown")
+    expect(alert).to_contain_text("failing its access check 'bucket read'")
+    expect(alert).to_contain_text("Grant s3:GetObject again")
+    expect(page.locator("img[data-asset-media]")).to_have_count(0)
+    frames = page.get_by_role("listitem").filter(has_text="frame-")
+    expect(frames).to_have_count(24)
+    first = set(re.findall(r"frame-\d\d\.png", " ".join(frames.all_inner_texts())))
+
+    page.get_by_role("link", name="Next page").click()
+    expect(alert).to_contain_text("failing its access check")
+    expect(frames).to_have_count(2)
+    second = set(re.findall(r"frame-\d\d\.png", " ".join(frames.all_inner_texts())))
+    assert len(first) == 24 and first | second == set(names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -499,22 +500,14 @@ def circulation(
     queue with ``after`` would step past those assets for good, whereas after a 503 it keeps
     its place and asks again once access is fixed.
     """
-    query = (
-        select(*CIRCULATION_COLUMNS, *_HEALTH_COLUMNS)
-        .join(Connection, Connection.id == Asset.connection_id)
-        .where(Asset.project_id == project.id, Asset.status == ACTIVE)
-    )
-    if after:
-        query = query.where(Asset.id > after)
-    rows = session.execute(query.order_by(Asset.id).limit(limit + 1)).all()
-    next_cursor = rows[limit - 1].id if len(rows) > limit else None
-    failing = next((row for row in rows[:limit] if row.health == FAILING), None)
+    rows, next_cursor = circulation_rows(session, project=project, after=after, limit=limit)
+    failing = next((row for row in rows if row.health == FAILING), None)
     if failing is not None:
         raise storage_unavailable(failing.connection_id, failing)
     ttl = timedelta(seconds=settings.url_ttl_seconds)
     stores: dict[tuple[str, str], ObjectStore] = {}
     signed = []
-    for row in rows[:limit]:
+    for row in rows:
         store = stores.get((row.connection_id, row.bucket))
         if store is None:
             store = stores[(row.connection_id, row.bucket)] = connections.open_store_by_id(
@@ -535,6 +528,30 @@ def circulation(
         )
     return signed, next_cursor
 
+
+def circulation_rows(
+    session: Session, *, project: Project, after: str | None, limit: int
+) -> tuple[Sequence[Any], str | None]:
+    """A page of the circulation queue (``CIRCULATION_COLUMNS`` and the connection's health),
+    oldest first after asset id ``after``, without URLs; and the cursor of the next page."""
+    query = (
+        select(*CIRCULATION_COLUMNS, *_HEALTH_COLUMNS)
+        .join(Connection, Connection.id == Asset.connection_id)
+        .where(Asset.project_id == project.id, Asset.status == ACTIVE)
+    )
+    if after:
+        if not _ASSET_ID.fullmatch(after):
+            raise InvalidInput(
+                f"{after[:100]!r} is not a cursor of the circulation queue",
+                fix="pass the 'next' of the previous page as 'after', unchanged",
+            )
+        query = query.where(Asset.id > after)
+    rows = session.execute(query.order_by(Asset.id).limit(limit + 1)).all()
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+_ASSET_ID = re.compile(r"[0-9a-f]{32}")
 
 # What a labeling client gets of each asset in circulation, besides its URL.
 CIRCULATION_COLUMNS = (

@@ -109,8 +109,8 @@ def _circulating(
             settings=settings,
         )  # fmt: skip
     except InsituError as exc:
-        rows, next_cursor = assets.list_for_project(
-            session, project=project, status=ACTIVE, after=after, limit=PAGE_SIZE
+        rows, next_cursor = assets.circulation_rows(
+            session, project=project, after=after, limit=PAGE_SIZE
         )
         return [tile(row) for row in rows], next_cursor, exc
     return [tile(row, url.url) for row, url in signed], next_cursor, None
