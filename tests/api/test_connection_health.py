@@ -244,3 +244,51 @@ def test_the_development_shared_identity_warning_is_no_health_problem(
     assert shown["health"]["status"] == "ok" and shown["health"]["check"] is None
     assert shown["last_verify"]["status"] == "warning"
     assert shown["last_verify"]["check"] == "tenant isolation"
+
+
+def test_new_settings_are_checked_at_once_and_a_mended_connection_serves_again(
+    api: TestClient, in_use: dict[str, Any], s3_client: Any, other_org: Org
+) -> None:
+    """Rotating keys: the connection keeps its assets, its access is checked again before
+    the change is answered, and the audit names what changed without its values."""
+    connection, asset = in_use["connection"], in_use["assets"][0]
+    s3_client.delete_bucket_cors(Bucket=in_use["bucket"])
+    assert check_now(connection) == "failing"
+    assert api.get(f"/v1/assets/{asset}/url").status_code == 503
+    s3_client.put_bucket_cors(Bucket=in_use["bucket"], CORSConfiguration=_cors())
+
+    rotated = {"access_key_id": "AKIAROTATED", "secret_access_key": "rotated-secret-value"}
+    foreign = api.patch(
+        f"/v1/connections/{connection}", json={"settings": rotated}, headers=other_org.headers
+    )
+    assert foreign.status_code == 404
+    response = api.patch(f"/v1/connections/{connection}", json={"settings": rotated})
+
+    assert response.status_code == 200, response.text
+    updated = response.json()
+    assert updated["health"]["status"] == "ok"
+    assert "rotated-secret-value" not in response.text and "AKIAROTATED" not in response.text
+    assert updated["settings"]["region"] == "us-east-1"
+    assert api.get(f"/v1/assets/{asset}/url").status_code == 200
+    assert [(c["previous"], c["current"]) for c in health_changes(api)][0] == ("failing", "ok")
+    [audited] = api.get("/v1/audit", params={"action": "connection.updated"}).json()["items"]
+    assert audited["details"]["changed"] == ["access_key_id", "secret_access_key"]
+    assert "rotated-secret-value" not in str(audited)
+    assets = api.get(f"/v1/projects/{in_use['project']}/assets").json()["items"]
+    assert sorted(a["id"] for a in assets) == sorted(in_use["assets"])
+
+
+def test_settings_a_provider_refuses_change_nothing(api: TestClient, s3: dict[str, str]) -> None:
+    connection = s3["connection"]
+    before = api.get(f"/v1/connections/{connection}").json()
+    refused = api.patch(
+        f"/v1/connections/{connection}", json={"settings": {"mode": "customer_role"}}
+    )
+    assert refused.status_code == 422, refused.text
+    assert "role_arn" in refused.json()["detail"]
+    empty = api.patch(f"/v1/connections/{connection}", json={})
+    assert empty.status_code == 422 and "'name', new 'settings'" in empty.text
+    assert api.get(f"/v1/connections/{connection}").json() == before
+    renamed = api.patch(f"/v1/connections/{connection}", json={"name": "Scans (EU)"})
+    assert renamed.json()["name"] == "Scans (EU)"
+    assert renamed.json()["settings"] == before["settings"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from insitu.schemas import DisplayName
 
@@ -18,6 +18,27 @@ class ConnectionCreate(BaseModel):
         examples=[{"mode": "platform_role", "region": "us-east-1"}],
         description="The provider's own settings; secrets are stored encrypted, never returned.",
     )
+
+
+class ConnectionUpdate(BaseModel):
+    """A new name, new settings (all of them: they replace the old ones whole), or both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: DisplayName | None = None
+    settings: dict[str, Any] | None = Field(
+        default=None,
+        examples=[{"mode": "access_keys", "access_key_id": "AKIA...", "secret_access_key": "..."}],
+        description="The provider's settings in full, as when the connection was created (the "
+        "provider stays): rotated keys, another role, another region. Secrets are stored "
+        "encrypted, never returned.",
+    )
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ConnectionUpdate:
+        if self.name is None and self.settings is None:
+            raise ValueError("send a new 'name', new 'settings', or both")
+        return self
 
 
 class LastVerifyRead(BaseModel):

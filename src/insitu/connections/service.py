@@ -18,6 +18,7 @@ from insitu.connections.models import Connection
 from insitu.connections.schemas import (
     ConnectionCreate,
     ConnectionRead,
+    ConnectionUpdate,
     HealthRead,
     LastVerifyRead,
 )
@@ -81,6 +82,65 @@ def create(
         details={"provider": connection.provider, "name": connection.name, "operator": operator},
     )
     return connection
+
+
+def update(
+    session: Session,
+    *,
+    org: Organization,
+    connection: Connection,
+    data: ConnectionUpdate,
+    settings: Settings,
+    operator: bool = False,
+    actor: Actor = SYSTEM,
+) -> Connection:
+    """Rename a connection, or replace its settings (validated as at creation) in place.
+
+    Its assets stay its own: rotating keys or moving to a role needs no new connection and no
+    import. The last verify, made with the old settings, is forgotten; the access health is
+    kept for the caller to check again (``health.check``), so that a failing connection
+    mended by new settings is announced as recovered. Every open store of the connection is
+    closed here (other processes' within a minute).
+    """
+    changed: list[str] = []
+    if data.settings is not None:
+        old = config(connection, settings=settings).model_dump(mode="json")
+        new = _validated_config(connection.provider, data.settings)
+        get_provider(connection.provider).validate_config(
+            new, _context(org, connection, settings, operator=operator)
+        )
+        dumped = new.model_dump(mode="json")
+        changed = sorted(
+            name for name in old.keys() | dumped.keys() if old.get(name) != dumped.get(name)
+        )
+        connection.settings_encrypted = SecretBox(settings.secret_keys).encrypt_json(dumped)
+        for column in _LEARNED:
+            setattr(connection, column, None)
+        stores.forget(connection.id)
+    if data.name is not None and data.name != connection.name:
+        changed.append("name")
+        connection.name = data.name
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="connection.updated",
+        org_id=org.id,
+        target_type="connection",
+        target_id=connection.id,
+        details={"changed": changed, "name": connection.name, "operator": operator},
+    )
+    return connection
+
+
+# What a verify learned with the old settings: forgotten when they change.
+_LEARNED = (
+    "last_verify_status",
+    "last_verified_at",
+    "last_verify_source",
+    "last_verify_check",
+    "last_verify_fix",
+)
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from insitu.api.deps import CallerDep, OperatorDep, SessionDep, SettingsDep
+from insitu.connections import health
 from insitu.connections import service as connections
 from insitu.connections.schemas import (
     CheckRead,
     ConnectionCreate,
     ConnectionRead,
+    ConnectionUpdate,
     CorsRead,
     VerifyRead,
     VerifyRequest,
@@ -49,6 +51,30 @@ def get_connection(
     connection_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> ConnectionRead:
     connection = connections.get(session, org=caller.org, connection_id=connection_id)
+    return connections.read(connection, settings=settings)
+
+
+@router.patch("/v1/connections/{connection_id}")
+def update_connection(
+    connection_id: str,
+    data: ConnectionUpdate,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    operator: OperatorDep,
+) -> ConnectionRead:
+    """Rename the connection or replace its settings (rotated keys, another role) in place;
+    with new settings, a connection in use has its access checked again before this answers."""
+    actor = replace(caller.actor, id="operator") if operator else caller.actor
+    connection = connections.get(session, org=caller.org, connection_id=connection_id)
+    connections.update(
+        session, org=caller.org, connection=connection, data=data, settings=settings,
+        operator=operator, actor=actor,
+    )  # fmt: skip
+    if data.settings is not None:
+        # Saved before the check's requests, so no write lock is held while the store answers.
+        session.commit()
+        health.check(session, connection=connection, settings=settings)
     return connections.read(connection, settings=settings)
 
 
