@@ -12,19 +12,22 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from insitu.config import Settings
-from insitu.db import session_scope
+from insitu.db import get_engine, session_scope, utcnow
 from insitu.jobs.inline import InlineBackend
 from insitu.storage.base import EventBatch
 from insitu.watch.apply import Applied
 from insitu.watch.consumer import Consumer
 from insitu.watch.models import EventSequencer
+from insitu.watch.supervisor import EventSupervisor
 from tests.api.test_asset_removal import by_location
 from tests.api.test_s3_end_to_end import run
 from tests.fixtures.moto import TEST_CREDENTIALS
@@ -322,6 +325,30 @@ def test_an_event_whose_sequencer_is_not_newer_is_skipped_without_a_request(
         kept = session.query(EventSequencer).one()
         assert (kept.key, kept.sequencer.lstrip("0")) == ("scans/s.png", "1000")
     live.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_sequencer_is_forgotten_once_no_event_of_its_key_can_arrive(
+    settings: Settings, watched: dict[str, Any]
+) -> None:
+    """SQS keeps a message 14 days at most: a key's sequencer is kept a day longer."""
+    with session_scope() as session:
+        for key, age in (("scans/old.png", 16), ("scans/recent.png", 13)):
+            session.add(
+                EventSequencer(
+                    connection_id=watched["connection"],
+                    bucket=watched["bucket"],
+                    key=key,
+                    sequencer="0055AED6DCD90281E5",
+                    updated_at=utcnow() - timedelta(days=age),
+                )
+            )
+
+    EventSupervisor(get_engine(), settings=settings).check()  # what each server does hourly
+
+    with session_scope() as session:
+        kept = session.scalars(select(EventSequencer.key)).all()
+    assert kept == ["scans/recent.png"]
 
 
 def _purge(sqs: Any, queue: str) -> None:

@@ -29,7 +29,8 @@ class EventSequencer(IdMixin, Base):
     bucket: Mapped[str] = mapped_column(Text)
     key: Mapped[str] = mapped_column(Text)
     sequencer: Mapped[str] = mapped_column(String(64))
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the key's last event was applied: past SEQUENCER_RETENTION the row is forgotten.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class EventLease(IdMixin, Base):

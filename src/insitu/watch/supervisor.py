@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy import Engine
 
@@ -18,18 +19,20 @@ from insitu import jobs
 from insitu.config import Settings
 from insitu.db import session_scope
 from insitu.jobs.periodic import Periodic
-from insitu.watch import lease
+from insitu.watch import lease, retention
 from insitu.watch.service import watched_queues
 
 log = logging.getLogger(__name__)
 
 CONSUME_TASK = "watch.consume"
+FORGET_EVERY = 3600.0  # seconds between two sweeps of expired sequencers
 
 
 class EventSupervisor(Periodic):
     def __init__(self, engine: Engine, *, settings: Settings) -> None:
         self.engine, self.settings = engine, settings
         self._consumers: dict[str, threading.Thread] = {}
+        self._forget_due = 0.0
         super().__init__(
             "event-supervisor", settings.events_check_seconds, lambda _first: self.check()
         )
@@ -40,10 +43,13 @@ class EventSupervisor(Periodic):
             thread.join(timeout=self.settings.events_wait_seconds + 10)
 
     def check(self) -> None:
-        """Start what is missing, once."""
+        """Start what is missing, once; forget expired sequencers, once an hour."""
         with session_scope(self.engine) as session:
             queues = watched_queues(session, settings=self.settings)
             free = {queue for queue in queues if lease.free(session, queue=queue)}
+            if time.monotonic() >= self._forget_due:
+                self._forget_due = time.monotonic() + FORGET_EVERY
+                retention.forget_expired(session)
         for queue, connection_id in queues.items():
             if self.settings.job_backend == "celery":
                 if queue in free:
