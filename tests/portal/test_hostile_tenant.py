@@ -97,6 +97,10 @@ def test_org_b_cannot_open_any_page_of_org_a(
         response = browser.get(path, headers=HTML, follow_redirects=False)
         assert response.status_code == 404, (path, response.status_code)
         _says_nothing_of_a(response, org_a)
+    # The 404 of A's connection names only the id B typed in the address.
+    edit = browser.get(f"/connections/{org_a['connection']['id']}/edit", headers=HTML)
+    assert edit.status_code == 404
+    _says_nothing_of_a(edit, org_a, typed=True)
     # B's own pages list nothing of A's.
     for path in ["/projects", f"/projects/{b}/assets", "/settings"]:
         response = browser.get(path, headers=HTML)
@@ -136,10 +140,13 @@ def test_org_b_cannot_use_org_a_ids_in_its_own_forms(
     canceled = post(f"/projects/{b}/imports/{a_job}/cancel", {"remove_assets": "true"})
     assert canceled.status_code == 404
     assert post(f"/projects/{org_a['project']['id']}/sync", {}).status_code == 404
+    renamed = post(f"/connections/{a_conn}/edit", {"name": "taken", "setting__root": "/"})
+    assert renamed.status_code == 404
     worker.join()
 
     # A's data is as it was: every asset in circulation, the import finished, no reconcile.
     a = org_a["project"]["id"]
+    assert api.get(f"/v1/connections/{a_conn}").json()["name"] == org_a["connection"]["name"]
     statuses = {x["status"] for x in api.get(f"/v1/projects/{a}/assets").json()["items"]}
     assert statuses == {"active"}
     assert api.get(f"/v1/imports/{a_job}").json()["status"] == "succeeded"

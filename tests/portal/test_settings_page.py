@@ -143,3 +143,54 @@ def test_the_servers_directories_show_only_to_an_org_the_operator_connected_one_
     assert connected.status_code == 201, connected.text
     page = client.get("/settings").text
     assert "Local directory" in page and str(data_root) in page
+
+
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/insitu-events"
+
+
+def test_an_admin_edits_a_connection_in_place_and_secrets_left_empty_are_kept(
+    portal_url: str, new_page: Callable[..., Any], org: Org, api: TestClient
+) -> None:
+    created = api.post(
+        "/v1/connections",
+        json={
+            "provider": "s3",
+            "name": "Scans bucket",
+            "settings": {
+                "access_key_id": "AKIAOLDKEY",
+                "secret_access_key": "old-secret",
+                "events": {"sqs_queue_url": QUEUE},
+            },
+        },
+    ).json()
+    assert created["settings"]["events"] == {"sqs_queue_url": QUEUE}, created
+    page = new_page()
+    sign_in(page, portal_url, org.key, path="/settings")
+    page.get_by_role("link", name="Edit Scans bucket").click()
+    expect(page.get_by_role("heading", name="Edit connection “Scans bucket”")).to_be_visible()
+    expect(page.get_by_label("Region")).to_have_value("us-east-1")
+    secret = page.get_by_label("Secret access key")
+    expect(secret).to_have_value("")
+    expect(secret).to_have_attribute("placeholder", "Unchanged")
+    expect(page.get_by_label("Events")).to_have_count(0)  # set through the API; kept
+
+    page.get_by_label("Connection name").fill("Scans (EU)")
+    page.get_by_label("Region").fill("eu-west-1")
+    page.get_by_role("button", name="Save and check access").click()
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_contain_text("not in use")
+    assert accessibility_problems(page) == []
+    screenshot(page, "connection-edit")
+    shown = api.get(f"/v1/connections/{created['id']}").json()
+    assert (shown["name"], shown["settings"]["region"]) == ("Scans (EU)", "eu-west-1")
+    assert shown["settings"]["events"] == {"sqs_queue_url": QUEUE}
+    [audited] = api.get("/v1/audit", params={"action": "connection.updated"}).json()["items"]
+    assert audited["details"]["changed"] == ["name", "region"]  # the keys and queue were kept
+
+    page.get_by_label("Mode").select_option("customer_role")
+    page.get_by_role("button", name="Save and check access").click()
+    alert = page.get_by_role("alert").filter(has_text="The connection was not saved")
+    expect(alert).to_contain_text("role_arn")
+    expect(page.get_by_label("Region")).to_have_value("eu-west-1")  # what was typed, kept
+    assert api.get(f"/v1/connections/{created['id']}").json()["settings"]["mode"] == (
+        "platform_role"
+    )

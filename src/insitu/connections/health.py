@@ -12,7 +12,7 @@ failing check and its fix until a check passes again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select, update
@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session
 
 from insitu import jobs
 from insitu.assets.models import ACTIVE, Asset
+from insitu.audit.service import Actor
 from insitu.config import Settings
 from insitu.connections import service as connections
 from insitu.connections.models import Connection
+from insitu.connections.schemas import ConnectionUpdate
 from insitu.db import utcnow
 from insitu.imports.models import QUEUED, RUNNING, ImportJob
 from insitu.organizations.models import Organization
@@ -69,6 +71,30 @@ def check(session: Session, *, connection: Connection, settings: Settings) -> st
         return None
     org = session.get_one(Organization, connection.org_id)
     return connections.check_health(connection, org=org, sources=sources, settings=settings)
+
+
+def update_and_check(
+    session: Session,
+    *,
+    org: Organization,
+    connection: Connection,
+    data: ConnectionUpdate,
+    settings: Settings,
+    actor: Actor,
+    operator: bool = False,
+    keep: Collection[str] = (),
+) -> None:
+    """Change a connection (``connections.update``); with new settings, check its access
+    again at once, so a connection they mend serves URLs again without waiting for the
+    schedule, and one they break says so."""
+    connections.update(
+        session, org=org, connection=connection, data=data, settings=settings,
+        operator=operator, actor=actor, keep=keep,
+    )  # fmt: skip
+    if data.settings is not None:
+        # Saved before the check's requests, so no write lock is held while the store answers.
+        session.commit()
+        check(session, connection=connection, settings=settings)
 
 
 def check_by_id(session: Session, *, connection_id: str, settings: Settings) -> str | None:

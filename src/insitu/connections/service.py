@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -93,8 +93,12 @@ def update(
     settings: Settings,
     operator: bool = False,
     actor: Actor = SYSTEM,
+    keep: Collection[str] = (),
 ) -> Connection:
     """Rename a connection, or replace its settings (validated as at creation) in place.
+
+    Settings named in ``keep`` that the new ones leave out keep their current value: a form
+    never shows a secret, so it cannot send one back unchanged.
 
     Its assets stay its own: rotating keys or moving to a role needs no new connection and no
     import. The last verify, made with the old settings, is forgotten; the access health is
@@ -104,8 +108,13 @@ def update(
     """
     changed: list[str] = []
     if data.settings is not None:
-        old = config(connection, settings=settings).model_dump(mode="json")
-        new = _validated_config(connection.provider, data.settings)
+        current = config(connection, settings=settings)
+        old = current.model_dump(mode="json")
+        raw = dict(data.settings)
+        for name in keep:
+            if name not in raw and old.get(name) is not None:
+                raw[name] = old[name]
+        new = _validated_config(connection.provider, raw)
         get_provider(connection.provider).validate_config(
             new, _context(org, connection, settings, operator=operator)
         )
@@ -128,7 +137,7 @@ def update(
         org_id=org.id,
         target_type="connection",
         target_id=connection.id,
-        details={"changed": changed, "name": connection.name, "operator": operator},
+        details={"changed": sorted(changed), "name": connection.name, "operator": operator},
     )
     return connection
 

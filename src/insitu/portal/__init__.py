@@ -10,12 +10,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from insitu.portal import errors, static_files
-from insitu.portal.routes import add_data, assets, auth, imports, projects, settings
+from insitu.portal.routes import add_data, assets, auth, connections, imports, projects, settings
 
 
 def install(app: FastAPI) -> None:
     # add_data before imports: its /imports/new is not an import's ID.
-    for module in (auth, projects, add_data, imports, assets, settings):
+    for module in (auth, projects, add_data, imports, assets, settings, connections):
         app.include_router(module.router)
     app.include_router(static_files.router)
     app.mount("/portal/static", static_files.static, name="portal-static")

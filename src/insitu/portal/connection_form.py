@@ -3,7 +3,8 @@
 The portal knows no provider's fields: each comes from the model's schema (title,
 description, enum, default); a secret (``SecretStr``, ``format: password``) is a password
 field. Submitted fields are named ``setting__<field>``; an empty one is left out, so the
-model's default applies.
+model's default applies. A field that holds a structure (an S3 connection's ``events``) has
+no input: it is set through the API.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class FormField:
     name: str
     label: str
     help: str | None
-    kind: str  # "text", "password" or "select"
+    kind: str  # "text", "password", "select", or "structure" (no input: set through the API)
     options: tuple[str, ...]
     default: str
     required: bool
@@ -41,13 +42,15 @@ def fields(model: type[ProviderConfig]) -> list[FormField]:
         variants = [spec, *spec.get("anyOf", ())]
         enum = next((v["enum"] for v in variants if "enum" in v), None)
         secret = any(v.get("format") == "password" for v in variants)
+        structure = any("$ref" in v or v.get("type") == "object" for v in variants)
         default = spec.get("default")
+        kind = "select" if enum else "password" if secret else "text"
         made.append(
             FormField(
                 name=name,
                 label=spec.get("title") or name.replace("_", " ").capitalize(),
                 help=spec.get("description"),
-                kind="select" if enum else "password" if secret else "text",
+                kind="structure" if structure else kind,
                 options=tuple(str(option) for option in enum or ()),
                 default="" if default is None else str(default),
                 required=name in required,
@@ -60,6 +63,8 @@ def settings_from(form: Mapping[str, Any], model: type[ProviderConfig]) -> dict[
     """The settings a submitted form names for ``model``; empty fields are left out."""
     settings = {}
     for field in fields(model):
+        if field.kind == "structure":
+            continue
         value = form.get(field.input_name)
         if isinstance(value, str) and value.strip():
             settings[field.name] = value.strip()
@@ -73,3 +78,9 @@ def values_from(form: Mapping[str, Any]) -> dict[str, str]:
         for key, value in form.items()
         if key.startswith(PREFIX) and isinstance(value, str)
     }
+
+
+def kept_unless_typed(model: type[ProviderConfig]) -> set[str]:
+    """The settings an edit form leaves as they are when nothing is typed: its secrets (never
+    shown, so never sent back) and its structures (no input)."""
+    return {field.name for field in fields(model) if field.kind in ("password", "structure")}

@@ -67,14 +67,10 @@ def update_connection(
     with new settings, a connection in use has its access checked again before this answers."""
     actor = replace(caller.actor, id="operator") if operator else caller.actor
     connection = connections.get(session, org=caller.org, connection_id=connection_id)
-    connections.update(
+    health.update_and_check(
         session, org=caller.org, connection=connection, data=data, settings=settings,
-        operator=operator, actor=actor,
+        actor=actor, operator=operator,
     )  # fmt: skip
-    if data.settings is not None:
-        # Saved before the check's requests, so no write lock is held while the store answers.
-        session.commit()
-        health.check(session, connection=connection, settings=settings)
     return connections.read(connection, settings=settings)
 
 
