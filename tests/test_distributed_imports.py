@@ -107,6 +107,17 @@ def cluster(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wor
 
 def start_import(fakes3: FakeS3, monkeypatch: pytest.MonkeyPatch) -> str:
     """An import of fakes3's bucket, queued for the workers; they read the same endpoint."""
+    project_id, connection_id = project_and_connection(fakes3, monkeypatch)
+    settings = get_settings()
+    with session_scope() as session:
+        project = projects.get_any(session, project_id=project_id)
+        org = organizations.get(session, org_id=project.org_id)
+        data = ImportCreate(source="s3://bench/images/", connection_id=connection_id)
+        return imports.create(session, org=org, project=project, data=data, settings=settings).id
+
+
+def project_and_connection(fakes3: FakeS3, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """A project, and an S3 connection on fakes3's endpoint (as the workers see it)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", fakes3.endpoint)
     settings = get_settings()
     with session_scope() as session:
@@ -119,8 +130,7 @@ def start_import(fakes3: FakeS3, monkeypatch: pytest.MonkeyPatch) -> str:
             operator=True,
         )
         project = projects.create(session, org=org, data=ProjectCreate(name="scale"))
-        data = ImportCreate(source="s3://bench/images/", connection_id=connection.id)
-        return imports.create(session, org=org, project=project, data=data, settings=settings).id
+        return project.id, connection.id
 
 
 def wait_for(job_id: str, *, until: float = 120, imported: int | None = None) -> dict:  # type: ignore[type-arg]
@@ -203,3 +213,35 @@ def test_a_store_answering_a_fifth_of_requests_with_slow_down_loses_no_file(
     assert job["status"] == "succeeded", job
     assert job["counts"] == {"listed": 2000, "imported": 2000, "already_present": 0, "failed": 0}
     assert assets_and_failures(job_id) == (2000, 2000, [])
+
+
+@postgresql
+def test_the_cli_queues_an_import_for_the_workers_and_follows_it_to_the_end(
+    cluster: Workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fakes3 = FakeS3(2000, 0, *FOLDERS)
+    try:
+        project_id, connection_id = project_and_connection(fakes3, monkeypatch)
+        cli = subprocess.Popen(
+            [INSITU, "import", "s3://bench/images/", "--project", project_id,
+             "--connection", connection_id],
+            env={**os.environ, "COLUMNS": "200"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        time.sleep(3)
+        # No worker yet: the command waits for one instead of importing by itself.
+        assert cli.poll() is None
+        with session_scope() as session:
+            [job] = session.scalars(select(ImportJob).where(ImportJob.project_id == project_id))
+            assert (job.status, job.listed, job.imported) == ("queued", 0, 0)
+        cluster.start()
+        cluster.start()
+        output, _ = cli.communicate(timeout=120)
+    finally:
+        fakes3.stop()
+    assert cli.returncode == 0, output
+    assert f"Import {job.id} is queued for the workers" in output
+    assert "succeeded" in output and "2000" in output
+    assert assets_and_failures(job.id) == (2000, 2000, [])

@@ -1,7 +1,14 @@
-"""``insitu import``: run an import in the foreground with a progress bar."""
+"""``insitu import``: an import with a progress bar, run here or, with Celery, on the workers.
+
+On the inline backend the command runs the import itself (no server or worker needed). With
+INSITU_JOB_BACKEND=celery it queues the import for the workers and follows its progress: the
+work spreads over the cluster, and stopping the command (Ctrl-C) leaves the import running.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -9,18 +16,21 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from insitu import jobs
 from insitu.audit.service import OPERATOR
 from insitu.cli.common import console, print_job_error, session, settings
 from insitu.connections import service as connections
 from insitu.errors import InvalidInput
 from insitu.imports import service as imports
-from insitu.imports.models import ImportJob
+from insitu.imports.models import FINISHED_STATUSES, ImportJob
 from insitu.imports.pipeline import run_import
 from insitu.imports.schemas import ImportCreate
 from insitu.organizations import service as organizations
 from insitu.organizations.models import Organization
 from insitu.projects import service as projects
 from insitu.storage.registry import parse_location
+
+FOLLOW_SECONDS = 1.0  # how often a followed import's progress is read
 
 
 def import_files(
@@ -54,8 +64,13 @@ def import_files(
         raise InvalidInput(
             "--remove-assets goes with --cancel", fix="insitu import --cancel ID --remove-assets"
         )
-    job_id = _resume(resume, force) if resume else _create(source, project, connection, files_from)
-    _run_with_progress(job_id)
+    on_workers = settings().job_backend == "celery"
+    job_id = (
+        _resume(resume, force, on_workers)
+        if resume
+        else _create(source, project, connection, files_from, on_workers)
+    )
+    _run_with_progress(job_id, on_workers)
 
 
 def _cancel(job_id: str, remove_assets: bool) -> None:
@@ -69,7 +84,11 @@ def _cancel(job_id: str, remove_assets: bool) -> None:
 
 
 def _create(
-    source: str | None, project_id: str | None, connection_id: str | None, files_from: Path | None
+    source: str | None,
+    project_id: str | None,
+    connection_id: str | None,
+    files_from: Path | None,
+    on_workers: bool,
 ) -> str:
     if not source or not project_id:
         raise InvalidInput(
@@ -83,15 +102,18 @@ def _create(
         connection_id = connection_id or _only_connection(db_session, org, source)
         data = ImportCreate(source=source, connection_id=connection_id, source_files=files)
         job = imports.create(
-            db_session, org=org, project=project, data=data, settings=settings(), enqueue=False
-        )
+            db_session, org=org, project=project, data=data, settings=settings(),
+            enqueue=on_workers,
+        )  # fmt: skip
         return job.id
 
 
-def _resume(job_id: str, force: bool) -> str:
+def _resume(job_id: str, force: bool, on_workers: bool) -> str:
     with session() as db_session:
         job = imports.get_any(db_session, job_id=job_id)
         imports.resume(db_session, job=job, force=force)
+        if on_workers:
+            jobs.enqueue(db_session, imports.RUN_TASK, job_id=job_id)
     console.print(f"Resuming import {job_id} where it last committed.")
     return job_id
 
@@ -117,7 +139,7 @@ def _only_connection(db_session, org: Organization, source: str) -> str:  # type
     return candidates[0].id
 
 
-def _run_with_progress(job_id: str) -> None:
+def _run_with_progress(job_id: str, on_workers: bool) -> None:
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -137,8 +159,32 @@ def _run_with_progress(job_id: str) -> None:
                 detail=f"{job.imported} new, {job.already_present} present, {job.failed} failed",
             )
 
-        run_import(job_id, settings=settings(), progress=show)
+        if on_workers:
+            _follow(job_id, show)
+        else:
+            run_import(job_id, settings=settings(), progress=show)
     _summary(job_id)
+
+
+def _follow(job_id: str, show: Callable[[ImportJob], None]) -> None:
+    """Show the progress of an import the workers run until it ends; Ctrl-C only stops
+    watching."""
+    console.print(f"Import {job_id} is queued for the workers (Ctrl-C stops watching, not it).")
+    try:
+        while True:
+            with session() as db_session:
+                job = imports.get_any(db_session, job_id=job_id)
+                show(job)
+                if job.status in FINISHED_STATUSES:
+                    return
+            time.sleep(FOLLOW_SECONDS)
+    except KeyboardInterrupt:
+        console.print(
+            f"Stopped watching; the workers go on. Progress: GET /v1/imports/{job_id}; "
+            f"stop it: insitu import --cancel {job_id}",
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
 
 
 def _summary(job_id: str) -> None:

@@ -120,10 +120,14 @@ def run_batch(
 
     def settle() -> bool:
         try:
-            _commit(batch, job, outcomes_tally, lease, settings, enqueue)
+            new, failed, later = _commit(batch, job, outcomes_tally, lease, settings, enqueue)
         except _Lost:
             log.info("batch %s of import %s was taken over or stopped", batch_id, job.id)
             return False
+        log.info(
+            "import %s: batch %s of %d files written: %d new, %d failed, %d to read again later",
+            job.id, batch_id, len(items), new, failed, later,
+        )  # fmt: skip
         finish_if_complete(job.id, settings=settings)
         return True
 
@@ -204,7 +208,8 @@ def _commit(
     lease: Lease,
     settings: Settings,
     enqueue: bool,
-) -> None:
+) -> tuple[int, int, int]:
+    """Write a probed batch; (new assets, failed files, files queued to be read again)."""
     with lease.lock, session_scope() as session:
         now = utcnow()
         done = session.execute(
@@ -253,6 +258,7 @@ def _commit(
         )
         if counted.rowcount != 1:  # type: ignore[attr-defined]
             raise _Lost
+    return inserted, failed, len(rows.retry) - unavailable
 
 
 def _retry_or_give_up(

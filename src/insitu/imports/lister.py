@@ -111,6 +111,7 @@ def run_lister(
         fail(job_id, error, settings=settings)
         raise
     if state == "done":
+        log.info("import %s: listing done", job_id)
         finish_if_complete(job_id, settings=settings)
         return ListerRun("done")
     wait = min(2.0, settings.import_lease_seconds / 4)
@@ -341,7 +342,13 @@ class _Lister:
         if first is None:
             return []
         count = 2 * self.settings.import_list_concurrency
-        return cut_points(part.prefix, first, page.cursor, part.last, count)
+        cuts = cut_points(part.prefix, first, page.cursor, part.last, count)
+        if cuts:
+            log.info(
+                "import %s: %s is long, listed in %d more key ranges at once from %s",
+                self.job_id, part.prefix or "the bucket", len(cuts), page.cursor,
+            )  # fmt: skip
+        return cuts
 
     def _commit_page(self, part: ImportPart, page: ListPage | None, cuts: list[str]) -> None:
         # Keys ending in "/" are folder markers, not files.
