@@ -35,6 +35,7 @@ from insitu.storage.s3 import (
     platform_role_arn,
     trust_policy,
 )
+from tests.fixtures.fakes3 import FakeS3
 from tests.fixtures.moto import TEST_CREDENTIALS
 from tests.sigv4 import verify_presigned_url
 from tests.storage.checks import by_name, json_after
@@ -529,3 +530,25 @@ def test_production_refuses_the_shared_platform_identity_without_a_role_template
     S3.validate_config(S3Config(), ProviderContext(with_roles, "org1", "c1", "ext"))
     customer = S3Config(mode="customer_role", role_arn="arn:aws:iam::123456789012:role/reader")
     S3.validate_config(customer, context)
+
+
+def test_an_operator_endpoint_without_sts_is_named_with_the_variable_to_set_instead(
+    context: ProviderContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fakes3 is an S3-compatible store with no STS, set for every client by AWS_ENDPOINT_URL."""
+    store = FakeS3(10)
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", store.endpoint)
+        for name, value in TEST_CREDENTIALS.items():
+            monkeypatch.setenv(name, value)
+        PROVIDER.clear_cache()
+        config = S3Config(access_key_id="fake", secret_access_key="fake")
+        identity = _verify("bench", context, config)["assume role"]
+    finally:
+        store.stop()
+        PROVIDER.clear_cache()
+    assert not identity.ok
+    assert identity.detail.startswith("getting AWS credentials from STS failed: MethodNotAllowed")
+    assert identity.fix is not None
+    assert f"AWS_ENDPOINT_URL sends insitu's STS calls to {store.endpoint}" in identity.fix
+    assert "set AWS_ENDPOINT_URL_S3 instead" in identity.fix

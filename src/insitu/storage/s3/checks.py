@@ -4,6 +4,7 @@ notifications reach it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,8 +40,8 @@ def check_identity(identity: Identity) -> tuple[Check, None]:
     try:
         arn = identity.client("sts").get_caller_identity()["Arn"]
     except SDK_ERRORS as exc:
-        error = map_error(exc, "getting AWS credentials", Where(identity, ""))
-        return Check("assume role", False, error.detail, error.fix), None
+        error = map_error(exc, "getting AWS credentials from STS", Where(identity, ""))
+        return Check("assume role", False, error.detail, _sts_fix(error.fix)), None
     if config.mode == "customer_role":
         detail = f"assumed {config.role_arn} with the organization's external ID ({arn})"
     elif config.has_own_keys:
@@ -50,6 +51,19 @@ def check_identity(identity: Identity) -> tuple[Check, None]:
     else:
         detail = f"using the platform's own AWS identity {arn} (no platform role template)"
     return Check("assume role", True, detail), None
+
+
+def _sts_fix(fix: str | None) -> str | None:
+    """AWS_ENDPOINT_URL points every AWS client at one address, STS too: an S3-compatible
+    store set that way answers STS calls it does not know with an error of its own."""
+    shared = os.environ.get("AWS_ENDPOINT_URL")
+    if not shared or os.environ.get("AWS_ENDPOINT_URL_STS"):
+        return fix
+    return (
+        f"AWS_ENDPOINT_URL sends insitu's STS calls to {shared} as well; if that store has no "
+        "STS, set AWS_ENDPOINT_URL_S3 instead of AWS_ENDPOINT_URL, or give the connection its "
+        "own endpoint_url and access keys"
+    )
 
 
 def check_kms(identity: Identity, bucket: str, info: ObjectInfo) -> tuple[Check, None]:

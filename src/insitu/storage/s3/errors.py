@@ -112,8 +112,12 @@ class Where:
 def code_of(exc: Exception) -> tuple[str, str, str]:
     """(code, message, operation) of a boto3 or obstore error."""
     if isinstance(exc, botocore.exceptions.ClientError):
-        error = exc.response.get("Error", {})
-        return str(error.get("Code", "")), str(error.get("Message", "")), exc.operation_name
+        # An answer in another service's error format (S3's XML to an STS call) is read into
+        # the top level instead of "Error"; one botocore could not read has only its status.
+        response = exc.response
+        error = response.get("Error") or response
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
+        return str(error.get("Code") or status), str(error.get("Message", "")), exc.operation_name
     text = str(exc)
     code = re.search(r"<Code>([\w.]+)</Code>", text)
     if code:  # S3's own code, which obstore keeps only in the message
@@ -190,7 +194,9 @@ def map_error(exc: Exception, what: str, where: Where) -> InsituError:
     elif kind is AccessDenied:
         fix = _bucket_policy_fix(identity, bucket)
     else:
-        fix = f"retry; if it persists, check {endpoint} and the bucket {bucket!r}"
+        fix = f"retry; if it persists, check {endpoint}" + (
+            f" and the bucket {bucket!r}" if bucket else ""
+        )
     return kind(detail, fix=fix, bucket=bucket, key=where.key)
 
 
