@@ -190,11 +190,13 @@ def test_a_worker_killed_mid_import_leaves_exactly_one_asset_per_file(
         cluster.start()
         midway = wait_for(job_id, imported=500)
         assert midway["status"] == "running"
+        assert midway["progress"]["recent_rate"] > 0  # files/s over the last minute
         cluster.kill(doomed)  # SIGKILL: its batches stay claimed until their leases lapse
         job = wait_for(job_id)
     finally:
         fakes3.stop()
     assert job["status"] == "succeeded", job
+    assert job["progress"]["recent_rate"] is None and job["progress"]["rate"] > 0
     assert job["counts"] == {"listed": 5000, "imported": 5000, "already_present": 0, "failed": 0}
     assert assets_and_failures(job_id) == (5000, 5000, [])
 

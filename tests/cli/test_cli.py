@@ -194,3 +194,13 @@ def test_a_database_without_the_schema_says_to_upgrade(env: dict[str, str]) -> N
     result = insitu(env, "org", "list", ok=False)
     assert result.returncode == 1 and "insitu db upgrade" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_db_upgrade_says_whether_it_created_the_schema_or_found_it_current(
+    env: dict[str, str],
+) -> None:
+    created = insitu(env, "db", "upgrade").stdout
+    again = insitu(env, "db", "upgrade").stdout
+    assert "Database created at schema" in created
+    assert "Database already at schema" in again
+    assert created.split("schema ")[1].split(":")[0] == again.split("schema ")[1].split(":")[0]

@@ -12,8 +12,18 @@ app = typer.Typer(help="The database schema.", no_args_is_help=True)
 def upgrade() -> None:
     """Create or migrate the database to the newest schema (safe to run again)."""
     url = settings().database_url
+    before = migrate.current_revision(url)
     migrate.upgrade(url)
-    console.print(f"Database is up to date: {_redacted(url)}")
+    after = migrate.current_revision(url)
+    if before == after:
+        console.print(f"Database already at schema {after}: {_redacted(url)}", highlight=False)
+    elif before is None:
+        console.print(f"Database created at schema {after}: {_redacted(url)}", highlight=False)
+    else:
+        console.print(
+            f"Database upgraded from schema {before} to {after}: {_redacted(url)}",
+            highlight=False,
+        )
 
 
 def _redacted(url: str) -> str:

@@ -156,7 +156,8 @@ def _run_with_progress(job_id: str, on_workers: bool) -> None:
                 task,
                 completed=read.progress.done,
                 total=read.progress.total,
-                detail=f"{job.imported} new, {job.already_present} present, {job.failed} failed",
+                detail=f"{job.imported} new, {job.already_present} present, {job.failed} failed"
+                + (f", {now:,.0f} files/s" if (now := read.progress.recent_rate) else ""),
             )
 
         if on_workers:

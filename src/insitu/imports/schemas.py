@@ -50,6 +50,11 @@ class ImportProgress(BaseModel):
     rate: float | None = Field(
         default=None, description="Files settled per second since the import started."
     )
+    recent_rate: float | None = Field(
+        default=None,
+        description="While it runs: files settled per second over the last minute (it drops "
+        "at once when the work stalls, where the average since the start hardly moves).",
+    )
 
 
 class ImportBatches(BaseModel):

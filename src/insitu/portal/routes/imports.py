@@ -134,7 +134,7 @@ def progress_of(session: Session, job: ImportJob) -> Progress:
     seconds = None
     if job.started_at is not None:
         seconds = max(((job.finished_at or utcnow()) - job.started_at).total_seconds(), 0.001)
-    rate = read.progress.done / seconds if seconds else None
+    rate = read.progress.rate
     failures = list(imports.list_failures(session, job=job, after=None, limit=FAILURES_SHOWN)[0])
     return Progress(job, read, finished, not finished, rate, seconds, failures)
 
