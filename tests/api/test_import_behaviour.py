@@ -107,6 +107,7 @@ class WrappedStore:
 
     def __init__(self, inner: ObjectStore) -> None:
         self.inner = inner
+        self.key_ranges = inner.key_ranges
 
     def list_pages(self, prefix: str, **kwargs):  # type: ignore[no-untyped-def]
         return self.inner.list_pages(prefix, **kwargs)

@@ -10,7 +10,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from insitu.errors import AccessDenied, InsituError
+from insitu.errors import AccessDenied, InsituError, StorageError
 from insitu.storage import verify as steps_
 from insitu.storage.base import Check, Location, ObjectInfo
 from insitu.storage.s3.errors import SDK_ERRORS, Where, code_of, map_error
@@ -41,7 +41,7 @@ def check_identity(identity: Identity) -> tuple[Check, None]:
         arn = identity.client("sts").get_caller_identity()["Arn"]
     except SDK_ERRORS as exc:
         error = map_error(exc, "getting AWS credentials from STS", Where(identity, ""))
-        return Check("assume role", False, error.detail, _sts_fix(error.fix)), None
+        return Check("assume role", False, error.detail, _sts_fix(error)), None
     if config.mode == "customer_role":
         detail = f"assumed {config.role_arn} with the organization's external ID ({arn})"
     elif config.has_own_keys:
@@ -53,12 +53,13 @@ def check_identity(identity: Identity) -> tuple[Check, None]:
     return Check("assume role", True, detail), None
 
 
-def _sts_fix(fix: str | None) -> str | None:
+def _sts_fix(error: InsituError) -> str | None:
     """AWS_ENDPOINT_URL points every AWS client at one address, STS too: an S3-compatible
-    store set that way answers STS calls it does not know with an error of its own."""
+    store set that way answers STS calls it does not know with an error of its own (not a
+    denial, which STS itself would send, nor an address that does not answer)."""
     shared = os.environ.get("AWS_ENDPOINT_URL")
-    if not shared or os.environ.get("AWS_ENDPOINT_URL_STS"):
-        return fix
+    if type(error) is not StorageError or not shared or os.environ.get("AWS_ENDPOINT_URL_STS"):
+        return error.fix
     return (
         f"AWS_ENDPOINT_URL sends insitu's STS calls to {shared} as well; if that store has no "
         "STS, set AWS_ENDPOINT_URL_S3 instead of AWS_ENDPOINT_URL, or give the connection its "
