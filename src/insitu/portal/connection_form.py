@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from insitu.errors import InvalidInput
 from insitu.storage.base import ProviderConfig
 
 PREFIX = "setting__"
@@ -84,3 +87,11 @@ def kept_unless_typed(model: type[ProviderConfig]) -> set[str]:
     """The settings an edit form leaves as they are when nothing is typed: its secrets (never
     shown, so never sent back) and its structures (no input)."""
     return {field.name for field in fields(model) if field.kind in ("password", "structure")}
+
+
+def unusable_name(exc: ValidationError) -> InvalidInput:
+    """A connection form's name refused by its schema (settings are checked by the service)."""
+    return InvalidInput(
+        f"the connection name is not usable: {exc.errors()[0]['msg'].lower()}",
+        fix="give a short name, e.g. the bucket's",
+    )

@@ -139,10 +139,7 @@ def create_connection(
                 settings=connection_form.settings_from(form, model),
             )
         except ValidationError as exc:  # only the name is checked here; settings by the service
-            raise InvalidInput(
-                f"the connection name is not usable: {exc.errors()[0]['msg'].lower()}",
-                fix="give a short name, e.g. the bucket's",
-            ) from exc
+            raise connection_form.unusable_name(exc) from exc
         connection = connections.create(
             session, org=caller.org, data=data, settings=settings, actor=caller.actor
         )

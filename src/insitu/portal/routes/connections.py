@@ -19,7 +19,7 @@ from insitu.connections import health
 from insitu.connections import service as connections
 from insitu.connections.models import Connection
 from insitu.connections.schemas import ConnectionUpdate
-from insitu.errors import InsituError, InvalidInput
+from insitu.errors import InsituError
 from insitu.portal import connection_form
 from insitu.portal.deps import FormDep, PortalCallerDep, require_csrf
 from insitu.portal.pages import render
@@ -60,10 +60,7 @@ def save(
                 name=name or None, settings=connection_form.settings_from(form, model)
             )
         except ValidationError as exc:  # only the name is checked here; settings by the service
-            raise InvalidInput(
-                f"the connection name is not usable: {exc.errors()[0]['msg'].lower()}",
-                fix="give a short name, e.g. the bucket's",
-            ) from exc
+            raise connection_form.unusable_name(exc) from exc
         health.update_and_check(
             session, org=caller.org, connection=connection, data=data, settings=settings,
             actor=caller.actor, keep=connection_form.kept_unless_typed(model),
