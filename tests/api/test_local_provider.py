@@ -228,3 +228,25 @@ def test_only_the_operator_may_connect_a_local_directory(api: TestClient, images
     wrong = api.post("/v1/connections", json=body, headers={"X-Insitu-Operator-Key": "guess"})
     assert wrong.status_code == 403
     assert api.post("/v1/connections", json=body, headers=OPERATOR).status_code == 201
+
+
+def test_an_org_admin_renames_a_local_connection_but_only_the_operator_moves_its_root(
+    api: TestClient, data_root: Path
+) -> None:
+    (data_root / "elsewhere").mkdir()
+    connection = connect(api, data_root)
+    path = f"/v1/connections/{connection['id']}"
+    same = {"name": "Scanner share", "settings": {"root": connection["settings"]["root"]}}
+    renamed = api.patch(path, json=same)
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["name"] == "Scanner share"
+
+    moved = api.patch(path, json={"settings": {"root": str(data_root / "elsewhere")}})
+    assert moved.status_code == 403, moved.text
+    assert "only the platform operator" in moved.json()["detail"]
+    assert api.get(path).json()["settings"] == connection["settings"]
+    by_operator = api.patch(
+        path, json={"settings": {"root": str(data_root / "elsewhere")}}, headers=OPERATOR
+    )
+    assert by_operator.status_code == 200, by_operator.text
+    assert by_operator.json()["settings"]["root"] == str(data_root / "elsewhere")

@@ -84,14 +84,14 @@ def update_and_check(
     operator: bool = False,
     keep: Collection[str] = (),
 ) -> None:
-    """Change a connection (``connections.update``); with new settings, check its access
-    again at once, so a connection they mend serves URLs again without waiting for the
+    """Change a connection (``connections.update``); if its settings changed, check its
+    access again at once, so a connection they mend serves URLs again without waiting for the
     schedule, and one they break says so."""
-    connections.update(
+    changed = connections.update(
         session, org=org, connection=connection, data=data, settings=settings,
         operator=operator, actor=actor, keep=keep,
     )  # fmt: skip
-    if data.settings is not None:
+    if set(changed) - {"name"}:
         # Saved before the check's requests, so no write lock is held while the store answers.
         session.commit()
         check(session, connection=connection, settings=settings)

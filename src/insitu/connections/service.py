@@ -94,8 +94,9 @@ def update(
     operator: bool = False,
     actor: Actor = SYSTEM,
     keep: Collection[str] = (),
-) -> Connection:
-    """Rename a connection, or replace its settings (validated as at creation) in place.
+) -> list[str]:
+    """Rename a connection, or replace its settings (validated as at creation) in place;
+    returns the names of what changed (settings the same as before change nothing).
 
     Settings named in ``keep`` that the new ones leave out keep their current value: a form
     never shows a secret, so it cannot send one back unchanged.
@@ -114,13 +115,12 @@ def update(
         for name in keep:
             if name not in raw and old.get(name) is not None:
                 raw[name] = old[name]
-        new = _validated_config(connection.provider, raw)
+        dumped = _validated_config(connection.provider, raw).model_dump(mode="json")
+        changed = [name for name in old.keys() | dumped.keys() if old.get(name) != dumped.get(name)]
+    if changed:
+        new = _validated_config(connection.provider, dumped)
         get_provider(connection.provider).validate_config(
             new, _context(org, connection, settings, operator=operator)
-        )
-        dumped = new.model_dump(mode="json")
-        changed = sorted(
-            name for name in old.keys() | dumped.keys() if old.get(name) != dumped.get(name)
         )
         connection.settings_encrypted = SecretBox(settings.secret_keys).encrypt_json(dumped)
         for column in _LEARNED:
@@ -139,7 +139,7 @@ def update(
         target_id=connection.id,
         details={"changed": sorted(changed), "name": connection.name, "operator": operator},
     )
-    return connection
+    return sorted(changed)
 
 
 # What a verify learned with the old settings: forgotten when they change.
