@@ -172,3 +172,21 @@ def test_the_sweep_takes_up_an_import_whose_worker_died(
     assert finished["batches"] == {"queued": 0, "running": 0, "done": 3, "given_up": 0}
     assert _assets(setup["project"]) == 25
     assert sweep(settings=settings) == 0  # nothing left to take up
+
+
+def test_a_lister_waiting_for_room_comes_back_sooner_when_batches_drain_fast(
+    setup: dict[str, str],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INSITU_IMPORT_BATCH_SIZE", "5")
+    monkeypatch.setenv("INSITU_IMPORT_MAX_PENDING_BATCHES", "2")
+    get_settings.cache_clear()
+    settings = get_settings()
+    job_id = queued_import(setup, settings)
+    first = run_lister(job_id, settings=settings, requeue=False)
+    assert (first.state, first.wait) == ("wait", 2.0)  # nothing done yet: no rate to go by
+    for batch in _batches(job_id):
+        assert run_batch(batch.id, settings=settings)
+    again = run_lister(job_id, settings=settings, token=first.token, requeue=False)
+    # 10 files done within the last second or so: about half of the next 10 in under 1 s.
+    assert again.state == "wait" and 0.1 <= again.wait < 1.0, again

@@ -114,8 +114,20 @@ def run_lister(
         log.info("import %s: listing done", job_id)
         finish_if_complete(job_id, settings=settings)
         return ListerRun("done")
-    wait = min(2.0, settings.import_lease_seconds / 4)
-    return _pause(job_id, mine, wait, settings, requeue)
+    return _pause(job_id, mine, _wait_for_room(job_id, settings), settings, requeue)
+
+
+def _wait_for_room(job_id: str, settings: Settings) -> float:
+    """How long a lister whose batches fill the queue stays away: until about half of them
+    are done at the import's recent rate, from a tenth of a second to two seconds. Sixteen
+    workers drain sixteen batches in well under a second; two seconds away starved them."""
+    longest = min(2.0, settings.import_lease_seconds / 4)
+    with session_scope() as session:
+        rate = imports.recent_rate(session, session.get_one(ImportJob, job_id))
+    if rate <= 0:
+        return longest
+    waiting = settings.import_max_pending_batches * settings.import_batch_size
+    return max(0.1, min(longest, waiting / 2 / rate))
 
 
 def _claim(

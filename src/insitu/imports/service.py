@@ -373,10 +373,10 @@ def batch_counts(session: Session, *, job_id: str) -> ImportBatches:
 RECENT = timedelta(minutes=1)  # the window of an import's recent rate
 
 
-def _recent_rate(session: Session, job: ImportJob, started_at: datetime) -> float:
+def recent_rate(session: Session, job: ImportJob) -> float:
     """Files of the batches written in the last minute (or since the start), per second."""
     now = utcnow()
-    since = max(started_at, now - RECENT)
+    since = max(job.started_at or now, now - RECENT)
     files = session.scalar(
         select(func.coalesce(func.sum(ImportBatch.size), 0)).where(
             ImportBatch.job_id == job.id,
@@ -397,12 +397,12 @@ def read(job: ImportJob) -> ImportRead:
     fraction = (done / total if total else 1.0) if total is not None else None
     session = object_session(job)
     batches = batch_counts(session, job_id=job.id) if session is not None else None
-    rate = recent_rate = None
+    rate = lately = None
     if job.started_at is not None:
         seconds = ((job.finished_at or utcnow()) - job.started_at).total_seconds()
         rate = round(done / seconds, 1) if seconds > 0 else None
         if session is not None and job.status == RUNNING:
-            recent_rate = _recent_rate(session, job, job.started_at)
+            lately = recent_rate(session, job)
     return ImportRead(
         id=job.id,
         project_id=job.project_id,
@@ -417,7 +417,7 @@ def read(job: ImportJob) -> ImportRead:
             failed=job.failed,
         ),
         progress=ImportProgress(
-            done=done, total=total, fraction=fraction, rate=rate, recent_rate=recent_rate
+            done=done, total=total, fraction=fraction, rate=rate, recent_rate=lately
         ),
         batches=batches,
         bytes_read=job.bytes_read,
