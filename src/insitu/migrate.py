@@ -25,9 +25,10 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 def current_revision(database_url: str) -> str | None:
     """The schema revision the database is at (None: no insitu schema yet)."""
     from alembic.runtime.migration import MigrationContext
-    from sqlalchemy import create_engine
 
-    engine = create_engine(database_url)
+    from insitu.db import make_engine
+
+    engine = make_engine(database_url)  # a new SQLite file is made 0600, its folder too
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()

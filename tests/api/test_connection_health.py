@@ -278,6 +278,41 @@ def test_new_settings_are_checked_at_once_and_a_mended_connection_serves_again(
     assert sorted(a["id"] for a in assets) == sorted(in_use["assets"])
 
 
+def test_settings_left_out_are_kept_but_keys_never_follow_the_connection_elsewhere(
+    api: TestClient,
+) -> None:
+    keys = {"access_key_id": "AKIAKEPT", "secret_access_key": "kept-secret"}
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/insitu-events"
+    created = api.post(
+        "/v1/connections",
+        json={"provider": "s3", "settings": {**keys, "events": {"sqs_queue_url": queue}}},
+    ).json()
+    path = f"/v1/connections/{created['id']}"
+
+    def changed() -> list[str]:
+        items = api.get("/v1/audit", params={"action": "connection.updated"}).json()["items"]
+        return items[0]["details"]["changed"]  # type: ignore[no-any-return]
+
+    moved = api.patch(path, json={"settings": {"region": "eu-west-1"}}).json()
+    assert moved["settings"]["events"] == {"sqs_queue_url": queue}
+    assert changed() == ["region"]  # the keys and the queue were kept
+    # Aimed at another server, the stored keys are not sent there: they must be given again.
+    elsewhere = api.patch(path, json={"settings": {"endpoint_url": "http://127.0.0.1:9"}})
+    assert elsewhere.status_code == 200, elsewhere.text
+    assert changed() == ["access_key_id", "endpoint_url", "secret_access_key"]
+    rekeyed = api.patch(path, json={"settings": {"endpoint_url": None, **keys}})
+    assert rekeyed.status_code == 200, rekeyed.text
+    assert changed() == ["access_key_id", "endpoint_url", "secret_access_key"]
+    role = "arn:aws:iam::123456789012:role/insitu-reader"
+    switched = api.patch(path, json={"settings": {"mode": "customer_role", "role_arn": role}})
+    assert switched.status_code == 200, switched.text
+    assert changed() == ["access_key_id", "mode", "role_arn", "secret_access_key"]
+    back = api.patch(path, json={"settings": {"mode": "platform_role", "role_arn": None}})
+    assert back.status_code == 200, back.text
+    assert back.json()["settings"]["role_arn"] is None
+    assert changed() == ["mode", "role_arn"]  # the keys dropped with the role stay dropped
+
+
 def test_settings_a_provider_refuses_change_nothing(api: TestClient, s3: dict[str, str]) -> None:
     connection = s3["connection"]
     before = api.get(f"/v1/connections/{connection}").json()

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -197,9 +198,12 @@ def test_a_database_without_the_schema_says_to_upgrade(env: dict[str, str]) -> N
 
 
 def test_db_upgrade_says_whether_it_created_the_schema_or_found_it_current(
-    env: dict[str, str],
+    env: dict[str, str], tmp_path: Path
 ) -> None:
+    new = tmp_path / "var" / "insitu.db"  # its folder does not exist yet either
+    env = {**env, "INSITU_DATABASE_URL": f"sqlite:///{new}"}
     created = insitu(env, "db", "upgrade").stdout
+    assert stat.S_IMODE(new.stat().st_mode) == 0o600  # secrets and key hashes: owner only
     again = insitu(env, "db", "upgrade").stdout
     assert "Database created at schema" in created
     assert "Database already at schema" in again

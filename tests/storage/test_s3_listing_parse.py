@@ -138,5 +138,9 @@ def test_a_page_with_elements_it_does_not_know_is_left_to_botocore() -> None:
         "<Owner><ID>x</ID></Owner></Contents></ListBucketResult>"
     )
     assert read_page(owner.encode()) is None
+    for odd in ("<Size></Size>", "<LastModified>Mon, 12 Oct 2009 17:50:30 GMT</LastModified>",
+                "<LastModified>2025-01-01T00:00:00</LastModified>"):  # fmt: skip
+        page = f"<ListBucketResult {ns}><Contents><Key>k</Key>{odd}</Contents></ListBucketResult>"
+        assert read_page(page.encode()) is None, odd
     assert read_page(b"<Error><Code>SlowDown</Code></Error>") is None
     assert read_page(b"<ListBucketResult") is None

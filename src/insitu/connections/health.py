@@ -12,7 +12,8 @@ failing check and its fix until a check passes again.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select, update
@@ -23,11 +24,14 @@ from insitu.assets.models import ACTIVE, Asset
 from insitu.audit.service import Actor
 from insitu.config import Settings
 from insitu.connections import service as connections
+from insitu.connections import stores
 from insitu.connections.models import Connection
 from insitu.connections.schemas import ConnectionUpdate
 from insitu.db import utcnow
 from insitu.imports.models import QUEUED, RUNNING, ImportJob
 from insitu.organizations.models import Organization
+
+log = logging.getLogger(__name__)
 
 HEALTH_TASK = "connections.health_check"
 # Files verified per check: enough to catch one bucket of several gone bad, few enough that
@@ -82,19 +86,27 @@ def update_and_check(
     settings: Settings,
     actor: Actor,
     operator: bool = False,
-    keep: Collection[str] = (),
 ) -> None:
-    """Change a connection (``connections.update``); if its settings changed, check its
-    access again at once, so a connection they mend serves URLs again without waiting for the
-    schedule, and one they break says so."""
+    """Change a connection (``connections.update``); if its settings changed, save them, close
+    its open stores, and check its access again at once, so a connection they mend serves URLs
+    again without waiting for the schedule, and one they break says so. A check that cannot
+    run leaves the change saved and the check to the schedule, soon."""
     changed = connections.update(
         session, org=org, connection=connection, data=data, settings=settings,
-        operator=operator, actor=actor, keep=keep,
+        operator=operator, actor=actor,
     )  # fmt: skip
-    if set(changed) - {"name"}:
-        # Saved before the check's requests, so no write lock is held while the store answers.
-        session.commit()
+    if not set(changed) - {"name"}:
+        return
+    # Saved before the check's requests, so no write lock is held while the store answers;
+    # stores closed after, so no other request opens one with the old settings meanwhile.
+    session.commit()
+    stores.forget(connection.id)
+    try:
         check(session, connection=connection, settings=settings)
+    except Exception:
+        log.exception("checking connection %s after its change failed", connection.id)
+        session.rollback()
+        connection.health_checked_at = None  # due at the schedule's next tick
 
 
 def check_by_id(session: Session, *, connection_id: str, settings: Settings) -> str | None:

@@ -21,17 +21,19 @@ class ConnectionCreate(BaseModel):
 
 
 class ConnectionUpdate(BaseModel):
-    """A new name, new settings (all of them: they replace the old ones whole), or both."""
+    """A new name, some new settings, or both."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: DisplayName | None = None
     settings: dict[str, Any] | None = Field(
         default=None,
-        examples=[{"mode": "access_keys", "access_key_id": "AKIA...", "secret_access_key": "..."}],
-        description="The provider's settings in full, as when the connection was created (the "
-        "provider stays): rotated keys, another role, another region. Secrets are stored "
-        "encrypted, never returned.",
+        examples=[{"access_key_id": "AKIA...", "secret_access_key": "..."}],
+        description="The settings to change (the provider stays): rotated keys, another role, "
+        "another region. Settings left out keep their value; null puts one back to its "
+        "default. A secret left out is kept, unless a setting that decides where it is sent "
+        "changes (an S3 connection's endpoint_url or mode): then it is dropped. Secrets are "
+        "stored encrypted, never returned.",
     )
 
     @model_validator(mode="after")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -93,29 +93,29 @@ def update(
     settings: Settings,
     operator: bool = False,
     actor: Actor = SYSTEM,
-    keep: Collection[str] = (),
 ) -> list[str]:
-    """Rename a connection, or replace its settings (validated as at creation) in place;
-    returns the names of what changed (settings the same as before change nothing).
+    """Rename a connection, or change some of its settings in place (the result validated as
+    at creation); returns the names of what changed.
 
-    Settings named in ``keep`` that the new ones leave out keep their current value: a form
-    never shows a secret, so it cannot send one back unchanged.
+    Settings left out keep their value, a null puts one back to its default. A secret left
+    out is kept too, unless a setting that decides where it is sent changes
+    (``secrets_follow``: an S3 connection's endpoint or mode): then it is dropped.
 
     Its assets stay its own: rotating keys or moving to a role needs no new connection and no
     import. The last verify, made with the old settings, is forgotten; the access health is
-    kept for the caller to check again (``health.check``), so that a failing connection
-    mended by new settings is announced as recovered. Every open store of the connection is
-    closed here (other processes' within a minute).
+    kept for the caller to check again (``health.update_and_check``), so that a failing
+    connection mended by new settings is announced as recovered.
     """
     changed: list[str] = []
     if data.settings is not None:
         current = config(connection, settings=settings)
         old = current.model_dump(mode="json")
-        raw = dict(data.settings)
-        for name in keep:
-            if name not in raw and old.get(name) is not None:
-                raw[name] = old[name]
-        dumped = _validated_config(connection.provider, raw).model_dump(mode="json")
+        merged = {**old, **data.settings}
+        if any(merged.get(name) != old.get(name) for name in current.secrets_follow):
+            for name in current.secret_fields() - data.settings.keys():
+                merged[name] = None
+        merged = {name: value for name, value in merged.items() if value is not None}
+        dumped = _validated_config(connection.provider, merged).model_dump(mode="json")
         changed = [name for name in old.keys() | dumped.keys() if old.get(name) != dumped.get(name)]
     if changed:
         new = _validated_config(connection.provider, dumped)
@@ -125,7 +125,6 @@ def update(
         connection.settings_encrypted = SecretBox(settings.secret_keys).encrypt_json(dumped)
         for column in _LEARNED:
             setattr(connection, column, None)
-        stores.forget(connection.id)
     if data.name is not None and data.name != connection.name:
         changed.append("name")
         connection.name = data.name

@@ -83,10 +83,18 @@ def values_from(form: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def kept_unless_typed(model: type[ProviderConfig]) -> set[str]:
-    """The settings an edit form leaves as they are when nothing is typed: its secrets (never
-    shown, so never sent back) and its structures (no input)."""
-    return {field.name for field in fields(model) if field.kind in ("password", "structure")}
+def edited_settings(form: Mapping[str, Any], model: type[ProviderConfig]) -> dict[str, Any]:
+    """The settings an Edit form sends: every field it shows as typed, an emptied one back
+    to its default (null); a secret only when typed (never shown, so kept if left empty)."""
+    settings: dict[str, Any] = {}
+    for field in fields(model):
+        if field.kind == "structure":
+            continue
+        value = form.get(field.input_name)
+        typed = value.strip() if isinstance(value, str) else ""
+        if typed or field.kind != "password":
+            settings[field.name] = typed or None
+    return settings
 
 
 def unusable_name(exc: ValidationError) -> InvalidInput:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict
 
 from insitu.errors import InvalidConfiguration
 
@@ -148,12 +148,28 @@ class ProviderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # The settings that decide where the secrets are sent: when one of them changes, a secret
+    # not given again is dropped, never kept, so stored keys do not follow a connection to
+    # another server.
+    secrets_follow: ClassVar[tuple[str, ...]] = ()
+
     def public(self) -> dict[str, Any]:
         """The settings safe to show: every secret field left out."""
+        secret = self.secret_fields()
         return {
             name: value
             for name, value in self.model_dump(mode="json").items()
-            if not isinstance(getattr(self, name), SecretStr)
+            if name not in secret
+        }
+
+    @classmethod
+    def secret_fields(cls) -> set[str]:
+        """The names of the fields that hold secrets (``SecretStr``), set or not."""
+        properties = cls.model_json_schema().get("properties", {})
+        return {
+            name
+            for name, spec in properties.items()
+            if any(v.get("format") == "password" for v in [spec, *spec.get("anyOf", ())])
         }
 
 

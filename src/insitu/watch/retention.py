@@ -11,17 +11,30 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, delete, select
 
-from insitu.db import utcnow
+from insitu.db import session_scope, utcnow
 from insitu.watch.models import EventSequencer
 
 SEQUENCER_RETENTION = timedelta(days=15)  # SQS's longest retention, and a day to spare
 
 
-def forget_expired(session: Session, *, now: datetime | None = None) -> int:
-    """Delete the sequencers no event can follow any more; returns how many."""
+CHUNK = 5000  # rows deleted per transaction: a long backlog never holds the lock for long
+
+
+def forget_expired(engine: Engine, *, now: datetime | None = None) -> int:
+    """Delete the sequencers no event can follow any more, a chunk per transaction; returns
+    how many."""
     cutoff = (now or utcnow()) - SEQUENCER_RETENTION
-    result = session.execute(delete(EventSequencer).where(EventSequencer.updated_at < cutoff))
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    forgotten = 0
+    while True:
+        with session_scope(engine) as session:
+            expired = (
+                select(EventSequencer.id).where(EventSequencer.updated_at < cutoff).limit(CHUNK)
+            )
+            deleted = session.execute(
+                delete(EventSequencer).where(EventSequencer.id.in_(expired.scalar_subquery()))
+            ).rowcount  # type: ignore[attr-defined]
+        forgotten += deleted or 0
+        if not deleted or deleted < CHUNK:
+            return forgotten

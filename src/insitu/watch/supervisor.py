@@ -47,9 +47,6 @@ class EventSupervisor(Periodic):
         with session_scope(self.engine) as session:
             queues = watched_queues(session, settings=self.settings)
             free = {queue for queue in queues if lease.free(session, queue=queue)}
-            if time.monotonic() >= self._forget_due:
-                self._forget_due = time.monotonic() + FORGET_EVERY
-                retention.forget_expired(session)
         for queue, connection_id in queues.items():
             if self.settings.job_backend == "celery":
                 if queue in free:
@@ -66,6 +63,16 @@ class EventSupervisor(Periodic):
                 )
                 self._consumers[queue] = thread
                 thread.start()
+        self._forget_expired()
+
+    def _forget_expired(self) -> None:
+        if time.monotonic() < self._forget_due:
+            return
+        self._forget_due = time.monotonic() + FORGET_EVERY
+        try:
+            retention.forget_expired(self.engine)
+        except Exception:  # the consumers matter more: they are started either way
+            log.exception("forgetting expired event sequencers failed")
 
     def _consume(self, connection_id: str) -> None:
         from insitu.watch.consumer import Consumer

@@ -57,13 +57,13 @@ def save(
     try:
         try:
             data = ConnectionUpdate(
-                name=name or None, settings=connection_form.settings_from(form, model)
+                name=name or None, settings=connection_form.edited_settings(form, model)
             )
         except ValidationError as exc:  # only the name is checked here; settings by the service
             raise connection_form.unusable_name(exc) from exc
         health.update_and_check(
             session, org=caller.org, connection=connection, data=data, settings=settings,
-            actor=caller.actor, keep=connection_form.kept_unless_typed(model),
+            actor=caller.actor,
         )  # fmt: skip
     except InsituError as exc:
         session.rollback()
@@ -91,13 +91,13 @@ def _page(
 ) -> Response:
     provider = get_provider(connection.provider)
     fields = connection_form.fields(provider.config_model)
-    kept = connection_form.kept_unless_typed(provider.config_model)
+    secrets = provider.config_model.secret_fields()
     context: dict[str, Any] = {
         "connection": connection,
         "provider": provider,
         "fields": fields,
         "name": name,
-        "values": {key: value for key, value in values.items() if key not in kept},
+        "values": {key: value for key, value in values.items() if key not in secrets},
         "saved": saved,
         "error": error,
     }

@@ -40,6 +40,9 @@ class S3Events(BaseModel):
 class S3Config(ProviderConfig):
     """An S3 connection: how insitu gets access, and where the store is."""
 
+    # Own keys are for one store, in the mode that signs with them.
+    secrets_follow = ("endpoint_url", "mode")
+
     # Titles and descriptions are what the portal's New connection form shows.
     mode: Literal["platform_role", "customer_role"] = Field(
         default="platform_role",

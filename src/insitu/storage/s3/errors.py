@@ -113,11 +113,9 @@ def code_of(exc: Exception) -> tuple[str, str, str]:
     """(code, message, operation) of a boto3 or obstore error."""
     if isinstance(exc, botocore.exceptions.ClientError):
         # An answer in another service's error format (S3's XML to an STS call) is read into
-        # the top level instead of "Error"; one botocore could not read has only its status.
-        response = exc.response
-        error = response.get("Error") or response
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
-        return str(error.get("Code") or status), str(error.get("Message", "")), exc.operation_name
+        # the top level instead of "Error".
+        error = exc.response.get("Error") or exc.response
+        return str(error.get("Code", "")), str(error.get("Message", "")), exc.operation_name
     text = str(exc)
     code = re.search(r"<Code>([\w.]+)</Code>", text)
     if code:  # S3's own code, which obstore keeps only in the message

@@ -67,6 +67,13 @@ def read_page(body: bytes) -> dict[str, Any] | None:
         return None
     if root.tag != f"{_NS}ListBucketResult":
         return None
+    try:
+        return _read(root)
+    except (ValueError, TypeError):  # a number or a date in a form of its own: botocore's
+        return None
+
+
+def _read(root: ElementTree.Element) -> dict[str, Any] | None:
     page: dict[str, Any] = {}
     contents: list[dict[str, Any]] = []
     prefixes: list[dict[str, str]] = []
@@ -108,6 +115,8 @@ def _object(element: ElementTree.Element) -> dict[str, Any] | None:
             entry[name] = int(text)
         elif name == "LastModified":
             entry[name] = datetime.fromisoformat(text)
+            if entry[name].tzinfo is None:
+                return None  # botocore reads a time without a zone as UTC: left to it
         elif name == "ChecksumAlgorithm":
             entry.setdefault(name, []).append(text)
         else:
