@@ -92,6 +92,8 @@ def _page(
     provider = get_provider(connection.provider)
     fields = connection_form.fields(provider.config_model)
     secrets = provider.config_model.secret_fields()
+    labels = {field.name: field.label for field in fields}
+    follow = [labels[name] for name in provider.config_model.secrets_follow if name in labels]
     context: dict[str, Any] = {
         "connection": connection,
         "provider": provider,
@@ -99,6 +101,7 @@ def _page(
         "name": name,
         "values": {key: value for key, value in values.items() if key not in secrets},
         "saved": saved,
+        "secrets_follow": follow,
         "error": error,
     }
     return render(
