@@ -1,7 +1,7 @@
 """A provider's New connection form, made from its config model's JSON schema.
 
 The portal knows no provider's fields: each comes from the model's schema (title,
-description, enum, default); a secret (``SecretStr``, ``format: password``) is a password
+description, enum, default); a secret (``ProviderConfig.secret_fields``) is a password
 field. Submitted fields are named ``setting__<field>``; an empty one is left out, so the
 model's default applies. A field that holds a structure (an S3 connection's ``events``) has
 no input: it is set through the API.
@@ -44,7 +44,7 @@ def fields(model: type[ProviderConfig]) -> list[FormField]:
     for name, spec in schema.get("properties", {}).items():
         variants = [spec, *spec.get("anyOf", ())]
         enum = next((v["enum"] for v in variants if "enum" in v), None)
-        secret = any(v.get("format") == "password" for v in variants)
+        secret = name in model.secret_fields()
         structure = any("$ref" in v or v.get("type") == "object" for v in variants)
         default = spec.get("default")
         kind = "select" if enum else "password" if secret else "text"

@@ -11,9 +11,17 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Protocol,
+    TypeVar,
+    get_args,
+    runtime_checkable,
+)
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from insitu.errors import InvalidConfiguration
 
@@ -163,14 +171,13 @@ class ProviderConfig(BaseModel):
         }
 
     @classmethod
-    def secret_fields(cls) -> set[str]:
+    def secret_fields(cls) -> frozenset[str]:
         """The names of the fields that hold secrets (``SecretStr``), set or not."""
-        properties = cls.model_json_schema().get("properties", {})
-        return {
+        return frozenset(
             name
-            for name, spec in properties.items()
-            if any(v.get("format") == "password" for v in [spec, *spec.get("anyOf", ())])
-        }
+            for name, info in cls.model_fields.items()
+            if info.annotation is SecretStr or SecretStr in get_args(info.annotation)
+        )
 
 
 ConfigT = TypeVar("ConfigT", bound=ProviderConfig)
