@@ -6,6 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+
+from insitu.db import make_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -24,10 +27,6 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def current_revision(database_url: str) -> str | None:
     """The schema revision the database is at (None: no insitu schema yet)."""
-    from alembic.runtime.migration import MigrationContext
-
-    from insitu.db import make_engine
-
     engine = make_engine(database_url)  # a new SQLite file is made 0600, its folder too
     try:
         with engine.connect() as connection:

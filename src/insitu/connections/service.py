@@ -115,16 +115,16 @@ def update(
             for name in current.secret_fields() - data.settings.keys():
                 merged[name] = None
         merged = {name: value for name, value in merged.items() if value is not None}
-        dumped = _validated_config(connection.provider, merged).model_dump(mode="json")
+        new = _validated_config(connection.provider, merged)
+        dumped = new.model_dump(mode="json")
         changed = [name for name in old.keys() | dumped.keys() if old.get(name) != dumped.get(name)]
-    if changed:
-        new = _validated_config(connection.provider, dumped)
-        get_provider(connection.provider).validate_config(
-            new, _context(org, connection, settings, operator=operator)
-        )
-        connection.settings_encrypted = SecretBox(settings.secret_keys).encrypt_json(dumped)
-        for column in _LEARNED:
-            setattr(connection, column, None)
+        if changed:  # unchanged settings are not validated again: a rename stays a rename
+            get_provider(connection.provider).validate_config(
+                new, _context(org, connection, settings, operator=operator)
+            )
+            connection.settings_encrypted = SecretBox(settings.secret_keys).encrypt_json(dumped)
+            for column in _LEARNED:
+                setattr(connection, column, None)
     if data.name is not None and data.name != connection.name:
         changed.append("name")
         connection.name = data.name

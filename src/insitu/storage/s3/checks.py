@@ -58,10 +58,10 @@ def _sts_fix(error: InsituError) -> str | None:
     store set that way answers STS calls it does not know with an error of its own (not a
     denial, which STS itself would send, nor an address that does not answer)."""
     shared = os.environ.get("AWS_ENDPOINT_URL")
-    ignored = os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true"
-    if type(error) is not StorageError or not shared or ignored:
-        return error.fix
-    if os.environ.get("AWS_ENDPOINT_URL_STS"):
+    sts_elsewhere = os.environ.get("AWS_ENDPOINT_URL_STS") or (
+        os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true"
+    )
+    if type(error) is not StorageError or not shared or sts_elsewhere:
         return error.fix
     return (
         f"AWS_ENDPOINT_URL sends insitu's STS calls to {shared} as well; if that store has no "
