@@ -17,8 +17,7 @@ from pydantic import ValidationError
 from insitu.api.deps import Caller, SessionDep, SettingsDep
 from insitu.connections import health
 from insitu.connections import service as connections
-from insitu.connections.models import Connection
-from insitu.connections.schemas import ConnectionUpdate
+from insitu.connections.schemas import ConnectionRead, ConnectionUpdate
 from insitu.errors import InsituError
 from insitu.portal import connection_form
 from insitu.portal.deps import FormDep, PortalCallerDep, require_csrf
@@ -39,7 +38,7 @@ def edit_page(
     connection = connections.get(session, org=caller.org, connection_id=connection_id)
     shown = connections.read(connection, settings=settings)
     values = {name: "" if value is None else str(value) for name, value in shown.settings.items()}
-    return _page(request, caller, connection, name=connection.name, values=values)
+    return _page(request, caller, shown, name=shown.name, values=values)
 
 
 @router.post("/connections/{connection_id}/edit")
@@ -69,11 +68,12 @@ def save(
         session.rollback()
         connection = connections.get(session, org=caller.org, connection_id=connection_id)
         return _page(
-            request, caller, connection, name=name, values=connection_form.values_from(form),
-            error=exc, status_code=exc.status_code,
+            request, caller, connections.read(connection, settings=settings), name=name,
+            values=connection_form.values_from(form), error=exc, status_code=exc.status_code,
         )  # fmt: skip
+    shown = connections.read(connection, settings=settings)
     return _page(
-        request, caller, connection, name=connection.name, saved=True,
+        request, caller, shown, name=shown.name, saved=True,
         values=connection_form.values_from(form),
     )  # fmt: skip
 
@@ -81,7 +81,7 @@ def save(
 def _page(
     request: Request,
     caller: Caller,
-    connection: Connection,
+    connection: ConnectionRead,
     *,
     name: str,
     values: dict[str, str],
