@@ -86,9 +86,11 @@ class AzureProvider:
         return parse_uri(uri)
 
     def validate_config(self, config: ProviderConfig, context: ProviderContext) -> None:
-        """Refuse an endpoint of another cloud or host, and a tenant the org does not hold."""
+        """Refuse a tenant the org does not hold, and an endpoint of another cloud or host.
+
+        The tenant first: it is known here, whereas the endpoint's check resolves its name,
+        which a refused tenant need not wait for (nor depend on)."""
         config = _azure_config(config)
-        check_account_url(config.account_url, context.settings, context.private_endpoints)
         tenants = context.extra.get(TENANTS)
         if tenants is None:
             raise InvalidConfiguration(
@@ -101,6 +103,7 @@ class AzureProvider:
                 fix=consent_fix(context.settings, config.tenant_id)
                 + "; GET /v1/organization/azure lists the connected tenants",
             )
+        check_account_url(config.account_url, context.settings, context.private_endpoints)
 
     def open(
         self, config: ProviderConfig, *, location: Location, context: ProviderContext
