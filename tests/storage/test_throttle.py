@@ -94,3 +94,18 @@ def test_the_cap_halves_on_throttling_and_comes_back_on_success() -> None:
     for _ in range(5000):
         cap.call(lambda: None, what="a GET")
     assert cap.limit == 64 and cap.in_flight == 0
+
+
+def test_requests_sent_without_waiting_take_free_slots_and_give_them_back() -> None:
+    cap = Throttle(64)
+    taken = 0
+    while cap.try_take():  # never more than the cap at once
+        taken += 1
+    assert taken == 64 and cap.in_flight == 64
+    for _ in range(60):
+        cap.give_back(ok=True, transient=False)
+    for _ in range(4):
+        cap.give_back(ok=False, transient=True)
+    assert cap.in_flight == 0 and cap.throttled == 4
+    assert cap.limit == 32  # a "slow down" halves the cap, as for a request that waits
+    assert sum(cap.try_take() for _ in range(100)) == 32

@@ -73,7 +73,7 @@ class Throttle:
             try:
                 result = request(*args)
             except StoreTransient as exc:
-                self._release(failed=exc)
+                self.give_back(ok=False, transient=True)
                 retry += 1
                 if retry >= self.backoff.attempts:
                     worded = what if isinstance(what, str) else what()
@@ -81,10 +81,36 @@ class Throttle:
                 time.sleep(self.backoff.delay(retry))
                 continue
             except BaseException:
-                self._release()
+                self.give_back(ok=False, transient=False)
                 raise
-            self._release(ok=True)
+            self.give_back(ok=True, transient=False)
             return result
+
+    def try_take(self) -> bool:
+        """One slot if one is free now, for a request sent without waiting (``heads``);
+        give it back with ``give_back``."""
+        with self._cond:
+            if self.in_flight >= int(self.limit):
+                return False
+            self.in_flight += 1
+            return True
+
+    def give_back(self, *, ok: bool, transient: bool) -> None:
+        """Return a slot after its request: answered (``ok``), or told to wait (``transient``).
+        AIMD: one more slot per ``limit`` answers; halved on "slow down", once per
+        ``CUT_INTERVAL``."""
+        with self._cond:
+            self.in_flight -= 1
+            if ok and self.limit < self.cap:
+                self.limit = min(self.cap, self.limit + 1 / self.limit)
+            elif transient:
+                self.throttled += 1
+                now = time.monotonic()
+                if now - self._last_cut >= CUT_INTERVAL:
+                    self._last_cut = now
+                    self.limit = max(FLOOR, self.limit / 2)
+            if self._waiting:
+                self._cond.notify()
 
     def _acquire(self) -> None:
         with self._cond:
@@ -93,20 +119,6 @@ class Throttle:
                 self._cond.wait()
                 self._waiting -= 1
             self.in_flight += 1
-
-    def _release(self, *, ok: bool = False, failed: StoreTransient | None = None) -> None:
-        with self._cond:
-            self.in_flight -= 1
-            if ok and self.limit < self.cap:
-                self.limit = min(self.cap, self.limit + 1 / self.limit)
-            elif failed is not None:
-                self.throttled += 1
-                now = time.monotonic()
-                if now - self._last_cut >= CUT_INTERVAL:
-                    self._last_cut = now
-                    self.limit = max(FLOOR, self.limit / 2)
-            if self._waiting:
-                self._cond.notify()
 
 
 def _exhausted(exc: StoreTransient, what: str, attempts: int, seconds: float) -> StoreTransient:
