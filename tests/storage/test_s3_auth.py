@@ -13,6 +13,7 @@ import boto3
 import httpx
 import pytest
 
+from insitu.errors import AccessDenied
 from insitu.storage.base import Check, ProviderContext
 from insitu.storage.s3 import S3Config, S3Provider
 from tests.fixtures.moto import MotoServer, start_moto_server
@@ -127,3 +128,45 @@ def test_insitu_refuses_a_missing_external_id_that_moto_would_accept(
     assert sts.assume_role(RoleArn=ROLE, RoleSessionName="direct")["Credentials"]  # moto's gap
     check = _assume_check(_context(context, ""))
     assert not check.ok and "refuses" in check.detail
+
+
+def _put(auth_server: tuple[MotoServer, dict[str, str]], key: str, body: bytes) -> None:
+    server, keys = auth_server
+    boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+    ).put_object(Bucket="photos", Key=key, Body=body)
+
+
+def test_heads_read_together_are_signed_as_s3_checks_them(
+    auth_env: dict[str, str], auth_server: Any, context: ProviderContext
+) -> None:
+    """libcurl signs the requests ``read_heads`` sends; moto in auth mode checks every
+    signature (and the role session's token) and answers only requests signed right."""
+    _put(auth_server, "scans/a.png", b"A" * 5000)
+    _put(auth_server, "scans/b.png", b"B" * 100)
+    config = S3Config(mode="customer_role", role_arn=ROLE)
+    store = S3Provider().open(
+        config, location=S3Provider().parse("s3://photos/"), context=_context(context, EXTERNAL_ID)
+    )
+    heads = store.read_heads([("scans/a.png", 4096), ("scans/b.png", 100)]).result()
+    assert heads == {"scans/a.png": b"A" * 4096, "scans/b.png": b"B" * 100}
+
+
+def test_heads_signed_with_a_wrong_secret_are_left_to_the_ordinary_read(
+    auth_env: dict[str, str],
+    auth_server: Any,
+    context: ProviderContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _put(auth_server, "scans/c.png", b"C" * 100)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    store = S3Provider().open(
+        S3Config(), location=S3Provider().parse("s3://photos/"), context=context
+    )
+    assert store.read_heads([("scans/c.png", 100)]).result() == {}
+    with pytest.raises(AccessDenied):  # which the ordinary read reports, with its fix
+        store.get_range("scans/c.png", 0, 100)

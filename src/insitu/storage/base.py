@@ -8,7 +8,7 @@ This package imports neither FastAPI nor the ORM; each provider imports its SDK 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import (
@@ -201,6 +201,13 @@ def empty_range(start: int, end: int) -> bool:
     return end == start
 
 
+def no_heads() -> Future[dict[str, bytes]]:
+    """``read_heads``'s answer from a store that reads each file on its own."""
+    answered: Future[dict[str, bytes]] = Future()
+    answered.set_result({})
+    return answered
+
+
 @runtime_checkable
 class ObjectStore(Protocol):
     """Read-only access to one bucket/container of one connection."""
@@ -232,6 +239,13 @@ class ObjectStore(Protocol):
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of one object (fewer at its end); never the whole file."""
+        ...
+
+    def read_heads(self, wants: Sequence[tuple[str, int]]) -> Future[dict[str, bytes]]:
+        """The first ``length`` bytes of each ``(key, length)``, by key, where the store can
+        read many objects' heads together more cheaply than one ``get_range`` each; sent now,
+        answered later. Any it leaves out (all of them, for most stores: ``no_heads``) are
+        read with ``get_range``, which says what failed."""
         ...
 
     def sign(self, key: str, *, ttl: timedelta) -> SignedURL:

@@ -12,6 +12,7 @@ import errno
 import os
 import stat
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -39,6 +40,7 @@ from insitu.storage.base import (
     ProviderConfig,
     ProviderContext,
     SignedURL,
+    no_heads,
 )
 from insitu.storage.cards import CardBlock, CardContext, CardFact, SettingsCard
 from insitu.storage.verify import (
@@ -230,6 +232,9 @@ class LocalStore:
         if not stat.S_ISREG(status.st_mode):
             raise _not_a_file(key, status)
         return status
+
+    def read_heads(self, wants: Sequence[tuple[str, int]]) -> Future[dict[str, bytes]]:
+        return no_heads()  # each file is read on its own
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         fd = self.open_file(key)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -11,7 +12,7 @@ from azure.storage.blob import BlobPrefix, BlobProperties, BlobSasPermissions, g
 
 from insitu.storage.azure.errors import SDK_ERRORS, Where, code_of, map_error
 from insitu.storage.azure.identity import Identity
-from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range
+from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range, no_heads
 from insitu.storage.throttle import Throttle
 
 
@@ -118,6 +119,9 @@ class AzureStore:
             encryption="customer-provided-key" if cpk else props.encryption_scope,
             encryption_key=cpk,
         )
+
+    def read_heads(self, wants: Sequence[tuple[str, int]]) -> Future[dict[str, bytes]]:
+        return no_heads()  # each file is read on its own
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)``: fewer at the blob's end, none past it."""

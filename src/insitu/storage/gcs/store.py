@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from insitu.errors import InsituError
-from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range
+from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range, no_heads
 from insitu.storage.gcs.errors import SDK_ERRORS, map_error
 from insitu.storage.gcs.identity import TIMEOUT, Identity
 from insitu.storage.throttle import Throttle
@@ -134,6 +135,9 @@ class GcsObjectStore:
         if blob is None:
             raise self._error(api_errors.NotFound("No such object"), what, key)
         return _info(blob)
+
+    def read_heads(self, wants: Sequence[tuple[str, int]]) -> Future[dict[str, bytes]]:
+        return no_heads()  # each file is read on its own
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)``: fewer at the object's end, none past it."""

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import obstore
 
-from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range
+from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range, no_heads
 from insitu.storage.registry import has_dot_segment
 from insitu.storage.s3.errors import SDK_ERRORS, Where, code_of, map_error
+from insitu.storage.s3.heads import plain_key
 from insitu.storage.s3.identity import Identity
 from insitu.storage.throttle import Throttle
 
@@ -150,6 +152,22 @@ class S3ObjectStore:
                 return b""
             what = f"ranged GET bytes={start}-{end - 1} of {self._where(key).uri}"
             raise map_error(exc, what, self._where(key)) from exc
+
+    def read_heads(self, wants: Sequence[tuple[str, int]]) -> Future[dict[str, bytes]]:
+        """The first ``length`` bytes of each ``(key, length)``, sent together from one thread
+        (``heads``); keys it cannot read that way, or that failed, are left out."""
+        plain = [
+            (key, length)
+            for key, length in wants
+            if length > 0 and plain_key(key) and _obstore_can_address(key)
+        ]
+        if not plain or not self.identity.uses_obstore:
+            return no_heads()
+        try:
+            credentials = self.identity.frozen_credentials()
+        except SDK_ERRORS:
+            return no_heads()  # each file's own read says what is wrong
+        return self.identity.heads.submit(self.bucket, plain, credentials, self.throttle)
 
     def _obstore(self) -> Any:
         """The identity's obstore client for this bucket, looked up once per store."""

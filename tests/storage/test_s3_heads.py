@@ -1,0 +1,135 @@
+"""Many files' first bytes read together (``S3ObjectStore.read_heads``), against fakes3.
+
+The fast path an import's probes start from: it must return exactly the bytes a ranged GET
+returns, leave out whatever it could not read cleanly for the ordinary read to handle, and
+slow down with the bucket's throttle when the store says so. Its signatures are checked by
+moto in auth mode (``test_s3_auth``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.request import urlopen
+
+import pytest
+
+from insitu.storage import throttle
+from insitu.storage.base import ProviderContext
+from insitu.storage.s3 import PROVIDER, S3Config, S3ObjectStore, heads
+from tests.fixtures.fakes3 import FakeS3, fakes3_key
+from tests.fixtures.moto import TEST_CREDENTIALS
+
+OBJECTS = 400
+
+
+@pytest.fixture(scope="module")
+def fakes3() -> Iterator[FakeS3]:
+    server = FakeS3(OBJECTS, 5, "--error-ops", "GetObject", "--error-seed", "3")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def store(
+    fakes3: FakeS3, context: ProviderContext, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[S3ObjectStore]:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", fakes3.endpoint)
+    for name, value in TEST_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    throttle.clear()
+    urlopen(f"{fakes3.endpoint}/__fakes3/faults?rate=0").close()
+    yield PROVIDER.open(S3Config(), location=PROVIDER.parse("s3://bench/"), context=context)
+    urlopen(f"{fakes3.endpoint}/__fakes3/faults?rate=0").close()
+    throttle.clear()
+
+
+def _gets(fakes3: FakeS3) -> int:
+    return sum(n for op, n in fakes3.stats().items() if op.startswith("GetObject"))
+
+
+def test_heads_are_the_bytes_a_ranged_get_returns(store: S3ObjectStore, fakes3: FakeS3) -> None:
+    wants = [(fakes3_key(i), 100 + i) for i in range(300)]
+    before = _gets(fakes3)
+    heads = store.read_heads(wants).result()
+    assert _gets(fakes3) - before == 300  # one request a file
+    assert heads == {key: store.get_range(key, 0, length) for key, length in wants}
+    assert store.throttle.in_flight == 0
+
+
+def test_a_file_shorter_than_asked_is_left_to_the_ordinary_read(
+    store: S3ObjectStore, fakes3: FakeS3
+) -> None:
+    # The listing said 10 MB; the object is a few KiB now (replaced since it was listed).
+    assert store.read_heads([(fakes3_key(7), 10_000_000), (fakes3_key(8), 200)]).result() == {
+        fakes3_key(8): store.get_range(fakes3_key(8), 0, 200)
+    }
+
+
+def test_keys_a_url_would_have_to_escape_are_not_sent(store: S3ObjectStore, fakes3: FakeS3) -> None:
+    before = _gets(fakes3)
+    odd = ["images/a b.png", "images/ü.png", "images/a+b.png", "images/./a.png", "images/a?.png"]
+    assert store.read_heads([(key, 100) for key in odd]).result() == {}
+    assert _gets(fakes3) == before
+
+
+def test_a_throttling_store_gets_fewer_requests_and_loses_no_file(
+    store: S3ObjectStore, fakes3: FakeS3
+) -> None:
+    urlopen(f"{fakes3.endpoint}/__fakes3/faults?rate=0.3").close()
+    wants = [(fakes3_key(i), 64) for i in range(OBJECTS)]
+    heads = store.read_heads(wants).result()
+    slowed = fakes3.stats()["GetObject:SlowDown"]
+    assert 0 < len(heads) < OBJECTS and slowed > OBJECTS * 0.2
+    assert store.throttle.throttled == slowed  # each one counted by the bucket's throttle
+    assert store.throttle.limit < store.throttle.cap  # which sends fewer at once from now on
+    missing = [key for key, _ in wants if key not in heads]
+    assert len(missing) == slowed
+    # The files left out are read the ordinary way, which retries with backoff.
+    assert all(len(store.get_range(key, 0, 64)) == 64 for key in missing)
+    assert all(len(head) == 64 for head in heads.values())
+
+
+def test_batches_sent_while_others_are_in_flight_each_get_their_own_heads(
+    store, fakes3: FakeS3
+) -> None:
+    first = store.read_heads([(fakes3_key(i), 50) for i in range(0, 200)])
+    second = store.read_heads([(fakes3_key(i), 60) for i in range(100, 300)])
+    assert set(second.result()) == {fakes3_key(i) for i in range(100, 300)}
+    assert set(first.result()) == {fakes3_key(i) for i in range(0, 200)}
+    assert first.result()[fakes3_key(150)] == second.result()[fakes3_key(150)][:50]
+
+
+def test_a_store_no_longer_read_keeps_no_thread(
+    store: S3ObjectStore, fakes3: FakeS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(heads, "IDLE_EXIT", 1.0)
+    reader = store.identity.heads
+    assert len(store.read_heads([(fakes3_key(1), 10)]).result()) == 1
+    assert reader.serving
+    deadline = time.monotonic() + 10
+    while reader.serving and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not reader.serving
+    assert len(store.read_heads([(fakes3_key(2), 10)]).result()) == 1  # a new thread, on demand
+
+
+def _heads_in_child(store: S3ObjectStore, key: str, answers: Any) -> None:
+    answers.put(store.read_heads([(key, 32)]).result().get(key))
+
+
+def test_a_forked_worker_process_reads_heads_with_handles_of_its_own(
+    store: S3ObjectStore, fakes3: FakeS3
+) -> None:
+    """Celery's worker processes are forked: libcurl handles and threads must not cross."""
+    key = fakes3_key(3)
+    expected = store.read_heads([(key, 32)]).result()[key]  # the parent's thread is running
+    fork = multiprocessing.get_context("fork")
+    answers = fork.Queue()
+    child = fork.Process(target=_heads_in_child, args=(store, key, answers))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert answers.get(timeout=5) == expected
