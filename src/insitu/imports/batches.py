@@ -16,6 +16,8 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from functools import partial
 from typing import Any
 
 from sqlalchemy import update
@@ -93,8 +95,9 @@ def run_batch(
     (or handed its writing off).
 
     ``enqueue``: queue the retry of files the store was too busy for (else the caller runs it).
-    ``hand_off``: write the probed batch from there (``jobs.follow_up``), so that this thread
-    probes the next batch meanwhile; the batch's lease keeps it from anyone else until then.
+    ``hand_off``: probe and write the batch from there (``jobs.follow_up``) once its files'
+    heads are sent for, so that this thread sends for the next batch's meanwhile; the batch's
+    lease keeps it from anyone else until then.
     """
     token = new_id()
     with session_scope() as session:
@@ -114,13 +117,13 @@ def run_batch(
     items = [decode(row) for row in batch.objects]
     lease = Lease(ImportBatch, batch_id, token, settings.import_lease_seconds, job_id=job.id)
     if source is None:  # the store could not even be opened: the whole batch waits
-        outcomes_tally = Tally(retry=list(items))
+        rows: Callable[[], Tally] = partial(Tally, retry=list(items))
     else:
-        outcomes_tally = _probe(source, items, lease, settings)
+        rows = _probe(source, items, lease, settings)
 
     def settle() -> bool:
         try:
-            new, failed, later = _commit(batch, job, outcomes_tally, lease, settings, enqueue)
+            new, failed, later = _commit(batch, job, rows(), lease, settings, enqueue)
         except _Lost:
             log.info("batch %s of import %s was taken over or stopped", batch_id, job.id)
             return False
@@ -166,14 +169,28 @@ def _claim(
     return batch, job
 
 
-def _probe(source: Source, items: list[Any], lease: Lease, settings: Settings) -> Tally:
+def _probe(
+    source: Source, items: list[Any], lease: Lease, settings: Settings
+) -> Callable[[], Tally]:
+    """Send for the batch's heads now; the returned call probes the files once they are in
+    and gives the rows to write. The batch's lease is kept alive from now until then."""
     prober = Prober(source.store, source.location, source.options)
-    pool = _pool(settings.import_concurrency)
-    with lease.kept_alive(), session_scope() as session:
-        outcomes = prober.probe(
-            session, pool, source.job.project_id, items, workers=settings.import_concurrency
-        )
-    return tally(outcomes, location=source.location, job=source.job)
+    kept_alive = ExitStack()
+    kept_alive.enter_context(lease.kept_alive())
+    try:
+        with session_scope() as session:
+            started = prober.start(session, source.job.project_id, items)
+    except BaseException:
+        kept_alive.close()
+        raise
+
+    def finish() -> Tally:
+        with kept_alive:
+            pool = _pool(settings.import_concurrency)
+            outcomes = prober.finish(started, pool, workers=settings.import_concurrency)
+        return tally(outcomes, location=source.location, job=source.job)
+
+    return finish
 
 
 _pools = threading.local()

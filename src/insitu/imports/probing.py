@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -19,13 +19,16 @@ from insitu.bulk import one_of
 from insitu.db import new_id, new_ids, utcnow
 from insitu.errors import InsituError, ObjectNotFound, StorageError
 from insitu.media import ProbeOptions, ProbeResult, probe_object
-from insitu.storage.base import Location, ObjectInfo, ObjectStore
+from insitu.storage.base import Location, ObjectInfo, ObjectStore, no_heads
 from insitu.storage.registry import parse_location
 from insitu.storage.transient import is_transient
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# How long a batch waits for its heads before reading each file on its own: far longer than
+# any request's own timeout, a bound only should the reading thread be stuck.
+HEADS_TIMEOUT = 120.0
 
 # A batch holds listed objects as these small dicts (or named keys as plain strings).
 Item = ObjectInfo | str
@@ -83,23 +86,28 @@ class Tally:
     requests: int = 0
 
 
+@dataclass
+class Started:
+    """A batch whose files' heads are on their way; ``Prober.finish`` probes it."""
+
+    items: list[Item]
+    uris: list[str]
+    present: set[str]  # locations that are assets of the project already
+    todo: list[tuple[Item, str]]  # the others, with their locations
+    heads: Future[dict[str, bytes]]
+
+
 class Prober:
-    """Probes the files of one import's source, a batch at a time."""
+    """Probes the files of one import's source, a batch at a time: ``start`` sends for the
+    files' heads, ``finish`` probes them, so a worker can start its next batch in between."""
 
     def __init__(self, store: ObjectStore, location: Location, options: ProbeOptions) -> None:
         self.store = store
         self.location = location
         self.options = options
 
-    def probe(
-        self,
-        session: Session,
-        pool: ThreadPoolExecutor,
-        project_id: str,
-        items: list[Item],
-        *,
-        workers: int,
-    ) -> list[Outcome]:
+    def start(self, session: Session, project_id: str, items: list[Item]) -> Started:
+        """Look up which files are assets already, and send for the others' heads."""
         uris = [self.location.with_key(key_of(item)).uri for item in items]
         present = set(
             session.scalars(
@@ -110,23 +118,67 @@ class Prober:
         )
         session.close()  # no connection held while the store is read
         todo = [(item, uri) for item, uri in zip(items, uris, strict=True) if uri not in present]
-        outcomes = _each(pool, workers, lambda pair: self.probe_one(*pair), todo)
+        return Started(items, uris, present, todo, self._read_heads([item for item, _ in todo]))
+
+    def finish(self, started: Started, pool: ThreadPoolExecutor, *, workers: int) -> list[Outcome]:
+        """Every file's outcome, probed ``workers`` at a time once its head is in."""
+        try:
+            heads = started.heads.result(timeout=HEADS_TIMEOUT)
+        except TimeoutError:
+            heads = {}  # read again below, one by one
+        todo = started.todo
+        # Most files are probed from their head alone, here: no thread wakes up for them.
+        # The rest (and files whose head was not read) go to the pool, which reads on.
+        done = [self._probe_head(item, uri, heads.get(key_of(item))) for item, uri in todo]
+        rest = [index for index, outcome in enumerate(done) if outcome is None]
+
+        def probe_rest(index: int) -> Outcome:
+            item, uri = todo[index]
+            return self.probe_one(item, uri, head=heads.get(key_of(item)))
+
+        for index, outcome in zip(rest, _each(pool, workers, probe_rest, rest), strict=True):
+            done[index] = outcome
+        outcomes: list[Outcome] = done  # type: ignore[assignment]  # every slot filled now
         # Present already: kept with what the listing said, to bring back assets whose
         # connection was deleted if the bytes are still the same (``lifecycle.take_over``).
-        for item, uri in zip(items, uris, strict=True):
-            if uri in present:
+        for item, uri in zip(started.items, started.uris, strict=True):
+            if uri in started.present:
                 info = item if isinstance(item, ObjectInfo) else ObjectInfo(key=item, size=-1)
                 outcomes.append(Outcome(item, uri, info=info, present=True))
         return outcomes
 
-    def probe_one(self, item: Item, uri: str) -> Outcome:
+    def _read_heads(self, items: list[Item]) -> Future[dict[str, bytes]]:
+        """The first request of every listed file's probe, sent together where the store can
+        (``ObjectStore.read_heads``)."""
+        first = min(self.options.read_ahead, self.options.byte_budget)
+        wants = [
+            (item.key, min(item.size, first))
+            for item in items
+            if isinstance(item, ObjectInfo) and item.size > 0
+        ]
+        return self.store.read_heads(wants) if wants else no_heads()
+
+    def _probe_head(self, item: Item, uri: str, head: bytes | None) -> Outcome | None:
+        """``item``'s outcome from its head alone, or None if it takes more (another read, a
+        refused name, anything odd): then ``probe_one`` probes it, and words any error."""
+        if head is None or not isinstance(item, ObjectInfo):
+            return None
+        store = _HeadOnly()
+        try:
+            parse_location(uri)
+            result = probe_object(store, item, self.options, head=head)  # type: ignore[arg-type]
+        except Exception:
+            return None
+        return None if store.asked else Outcome(item, uri, info=item, result=result)
+
+    def probe_one(self, item: Item, uri: str, *, head: bytes | None = None) -> Outcome:
         named = isinstance(item, str)
         key = key_of(item)
         try:
             parse_location(uri)  # a key no URL can name ("a/./b", a control character): refused
             info = self.store.head(key) if isinstance(item, str) else item
             return Outcome(
-                item, uri, info=info, result=probe_object(self.store, info, self.options)
+                item, uri, info=info, result=probe_object(self.store, info, self.options, head=head)
             )
         except ObjectNotFound as exc:
             message = (
@@ -147,6 +199,20 @@ class Prober:
             message = f"insitu could not probe {uri} ({type(exc).__name__})"
             fix = "import it again later; if it keeps failing, send the server log to the operator"
             return _failed(item, uri, "internal_error", message, fix)
+
+
+class _PastHead(StorageError):
+    """A probe wanted more than the head it was given."""
+
+
+class _HeadOnly:
+    """The store a probe from the head alone sees: any read is past the head, and refused."""
+
+    asked = False
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        self.asked = True
+        raise _PastHead(f"{key}: bytes {start}-{end} were not read with the head")
 
 
 def _each(

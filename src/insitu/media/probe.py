@@ -66,12 +66,21 @@ IMAGE_PARSERS: dict[str, Callable[[RangedFile], ImageHeader]] = {
 Outcome = MediaFacts | ProbeFailure
 
 
-def probe_object(store: ObjectStore, info: ObjectInfo, options: ProbeOptions) -> ProbeResult:
-    """Facts about ``info``'s object, or why it is refused, from at most the byte budget."""
+def probe_object(
+    store: ObjectStore, info: ObjectInfo, options: ProbeOptions, *, head: bytes | None = None
+) -> ProbeResult:
+    """Facts about ``info``'s object, or why it is refused, from at most the byte budget.
+
+    ``head``: its first ``read_ahead`` bytes (all of a smaller file), if read already."""
     if info.size == 0:
         return ProbeResult(None, rules.empty_file(info.key), bytes_read=0, requests=0)
     rf = RangedFile(
-        store, info.key, info.size, budget=options.byte_budget, read_ahead=options.read_ahead
+        store,
+        info.key,
+        info.size,
+        budget=options.byte_budget,
+        read_ahead=options.read_ahead,
+        head=head,
     )
     try:
         outcome = _probe(rf, info.key, options)

@@ -44,6 +44,7 @@ class RangedFile(io.RawIOBase):
         *,
         budget: int,
         read_ahead: int = 16 * 1024,
+        head: bytes | None = None,
     ) -> None:
         super().__init__()
         self.store = store
@@ -61,6 +62,9 @@ class RangedFile(io.RawIOBase):
         self._chunks: list[bytes] = []
         self._last_end = -1
         self._window = self.read_ahead
+        if head:  # fetched already, by the one request every probe starts with
+            self.requests, self.bytes_read, self._last_end = 1, len(head), len(head)
+            self._insert(0, head)
 
     # -- io.RawIOBase ---------------------------------------------------------------------
 
