@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from insitu.config import get_settings
 from insitu.imports.batches import BATCH_TASK, run_batch
 from insitu.imports.lister import LIST_TASK, run_lister
@@ -10,7 +12,8 @@ from insitu.jobs import follow_up, task
 
 @task(LIST_TASK)
 def run(job_id: str, token: str | None = None) -> None:
-    run_lister(job_id, settings=get_settings(), token=token)
+    settings = get_settings()
+    follow_up.hand_off_listing(partial(run_lister, job_id, settings=settings, token=token))
 
 
 @task(BATCH_TASK)

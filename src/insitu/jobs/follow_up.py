@@ -26,7 +26,8 @@ Work = Callable[[], object]
 
 
 class FollowUp:
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self._queue: queue.Queue[Work] = queue.Queue(maxsize=1)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -35,9 +36,7 @@ class FollowUp:
         """Run ``work`` on the follow-up thread; blocks while other work is still waiting."""
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="insitu-follow-up", daemon=True
-                )
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
         self._queue.put(work)
 
@@ -57,20 +56,29 @@ class FollowUp:
                 self._queue.task_done()
 
 
-_follow_up = FollowUp()
+_follow_up = FollowUp("insitu-follow-up")
+_listing = FollowUp("insitu-lister")
 
 
 def hand_off(work: Work) -> None:
     _follow_up.hand_off(work)
 
 
+def hand_off_listing(work: Work) -> None:
+    """Run an import's lister on a thread of its own: listing pages waits on the store for
+    a second or more, and the worker runs batches meanwhile instead of waiting with it."""
+    _listing.hand_off(work)
+
+
 def drain() -> None:
+    _listing.drain()
     _follow_up.drain()
 
 
 def _forget_in_child() -> None:
-    global _follow_up
-    _follow_up = FollowUp()  # a forked child has none of its parent's threads
+    global _follow_up, _listing
+    # A forked child has none of its parent's threads.
+    _follow_up, _listing = FollowUp("insitu-follow-up"), FollowUp("insitu-lister")
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
