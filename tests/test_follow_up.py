@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from insitu.jobs import follow_up
 from insitu.jobs.follow_up import FollowUp
 from insitu.jobs.inline import InlineBackend
@@ -69,3 +71,33 @@ def test_the_inline_backend_join_waits_for_what_tasks_handed_off() -> None:
         assert _written == ["written"]
     finally:
         backend.shutdown()
+
+
+def test_drain_waits_for_writes_handed_on_by_follow_up_work_and_for_listers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(follow_up, "lists_aside", True)  # as in a Celery pool process
+    done: list[str] = []
+
+    def probe() -> None:
+        time.sleep(0.1)
+        follow_up.hand_off_write(lambda: (time.sleep(0.1), done.append("written")))
+
+    follow_up.list_aside(lambda: (time.sleep(0.2), done.append("listed")))
+    follow_up.hand_off(probe)
+    follow_up.drain()
+    assert sorted(done) == ["listed", "written"]
+
+
+def test_each_lane_runs_on_its_own_named_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(follow_up, "lists_aside", True)
+    names: dict[str, str] = {}
+
+    def record(lane: str) -> None:
+        names[lane] = threading.current_thread().name
+
+    follow_up.hand_off(lambda: record("probe"))
+    follow_up.hand_off_write(lambda: record("write"))
+    follow_up.list_aside(lambda: record("list"))
+    follow_up.drain()
+    assert names == {"probe": "insitu-follow-up", "write": "insitu-writer", "list": "insitu-lister"}

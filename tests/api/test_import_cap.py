@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -84,7 +85,11 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
 
 @both_databases
 def test_with_a_cap_of_one_the_second_import_waits_queued_until_the_first_finishes(
-    capped: TestClient, two_workers: InlineBackend, setup: dict[str, str], settings: Settings
+    capped: TestClient,
+    two_workers: InlineBackend,
+    setup: dict[str, str],
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     real, _ = real_store(setup, settings)
     go_on = threading.Event()
@@ -105,12 +110,13 @@ def test_with_a_cap_of_one_the_second_import_waits_queued_until_the_first_finish
     def status(job_id: str) -> Any:
         return capped.get(f"/v1/imports/{job_id}").json()
 
+    caplog.set_level(logging.INFO, logger="insitu.imports.lister")
     first = start()
     wait_for(lambda: status(first)["status"] == "running")
     second = start()
-    # The second worker thread took the second import and left it queued: only the first
-    # import's task is still in hand.
-    wait_for(lambda: two_workers._queue.unfinished_tasks == 1)
+    # A worker took the second import and left it queued, saying why in its log.
+    waits = f"import {second} stays queued: its org runs 1 imports already"
+    wait_for(lambda: any(waits in record.getMessage() for record in caplog.records))
     assert status(first)["status"] == "running"
     assert status(second)["status"] == "queued" and status(second)["started_at"] is None
 

@@ -44,6 +44,7 @@ from insitu.imports.models import (
 from insitu.imports.probing import Prober, Tally, decode, encode, failure_row, key_of, tally
 from insitu.imports.service import UNAVAILABLE_CODE
 from insitu.imports.source import Source, open_source
+from insitu.jobs import follow_up
 from insitu.storage.registry import parse_location
 from insitu.storage.transient import is_transient
 
@@ -89,15 +90,15 @@ def run_batch(
     *,
     settings: Settings,
     enqueue: bool = True,
-    hand_off: Callable[[Callable[[], object]], None] | None = None,
+    hand_off: bool = False,
 ) -> bool:
     """Run batch ``batch_id`` if it is due and nobody holds it; True if this call settled it
     (or handed its writing off).
 
     ``enqueue``: queue the retry of files the store was too busy for (else the caller runs it).
-    ``hand_off``: probe and write the batch from there (``jobs.follow_up``) once its files'
-    heads are sent for, so that this thread sends for the next batch's meanwhile; the batch's
-    lease keeps it from anyone else until then.
+    ``hand_off``: once its files' heads are sent for, probe and write the batch on this
+    process's follow-up and writer threads (``jobs.follow_up``), so that this thread sends
+    for the next batch's meanwhile; the batch's lease keeps it from anyone else until then.
     """
     token = new_id()
     with session_scope() as session:
@@ -121,9 +122,9 @@ def run_batch(
     else:
         rows = _probe(source, items, lease, settings)
 
-    def settle() -> bool:
+    def settle_rows(written: Tally) -> bool:
         try:
-            new, failed, later = _commit(batch, job, rows(), lease, settings, enqueue)
+            new, failed, later = _commit(batch, job, written, lease, settings, enqueue)
         except _Lost:
             log.info("batch %s of import %s was taken over or stopped", batch_id, job.id)
             return False
@@ -134,9 +135,14 @@ def run_batch(
         finish_if_complete(job.id, settings=settings)
         return True
 
-    if hand_off is None:
-        return settle()
-    hand_off(settle)
+    if not hand_off:
+        return settle_rows(rows())
+
+    def probe_then_write() -> None:
+        written = rows()
+        follow_up.hand_off_write(partial(settle_rows, written))
+
+    follow_up.hand_off(probe_then_write)
     return True
 
 

@@ -147,6 +147,11 @@ def _claim(
         if imports.claim(session, job_id, max_running=settings.max_running_imports_per_org):
             fresh = True
         else:
+            log.info(
+                "import %s stays queued: its org runs %d imports already "
+                "(INSITU_MAX_RUNNING_IMPORTS_PER_ORG); it starts when one of them ends",
+                job_id, settings.max_running_imports_per_org,
+            )  # fmt: skip
             return None
     now = utcnow()
     holders = [ImportJob.lister_lease_until.is_(None), ImportJob.lister_lease_until < now]

@@ -40,10 +40,7 @@ def run_import(
             lister_due = time.monotonic() + outcome.wait if outcome.state == "wait" else 0.0
         ran = False
         for batch_id in _due_batches(job_id):
-            ran = (
-                run_batch(batch_id, settings=settings, enqueue=False, hand_off=follow_up.hand_off)
-                or ran
-            )
+            ran = run_batch(batch_id, settings=settings, enqueue=False, hand_off=True) or ran
             _report(job_id, progress)
         follow_up.drain()  # this pass's batches written: the counts below are theirs
         _report(job_id, progress)

@@ -13,9 +13,9 @@ from insitu.jobs import follow_up, task
 @task(LIST_TASK)
 def run(job_id: str, token: str | None = None) -> None:
     settings = get_settings()
-    follow_up.hand_off_listing(partial(run_lister, job_id, settings=settings, token=token))
+    follow_up.list_aside(partial(run_lister, job_id, settings=settings, token=token))
 
 
 @task(BATCH_TASK)
 def batch(batch_id: str) -> None:
-    run_batch(batch_id, settings=get_settings(), hand_off=follow_up.hand_off)
+    run_batch(batch_id, settings=get_settings(), hand_off=True)

@@ -26,7 +26,9 @@ app.conf.update(
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _forget_parent_connections(**_kwargs: Any) -> None:
-    """A forked pool process must not use the database connections its parent opened."""
+    """A forked pool process must not use the database connections its parent opened. It
+    runs one task at a time, so it lists on threads aside (``follow_up.list_aside``)."""
+    follow_up.lists_aside = True
     from insitu.db import get_engine
 
     if get_engine.cache_info().currsize:
