@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -101,3 +103,31 @@ def test_each_lane_runs_on_its_own_named_thread(monkeypatch: pytest.MonkeyPatch)
     follow_up.list_aside(lambda: record("list"))
     follow_up.drain()
     assert names == {"probe": "insitu-follow-up", "write": "insitu-writer", "list": "insitu-lister"}
+
+
+def _lanes_in_child(answers: Any) -> None:
+    follow_up.lists_aside = True
+    ran: list[str] = []
+    follow_up.list_aside(lambda: ran.append("listed"))
+    follow_up.hand_off(lambda: follow_up.hand_off_write(lambda: ran.append("written")))
+    follow_up.drain()
+    answers.put(sorted(ran))
+
+
+def test_a_forked_process_gets_lanes_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Celery pool process is forked from a parent whose lanes may be busy."""
+    monkeypatch.setattr(follow_up, "lists_aside", True)
+    release = threading.Event()
+    for _ in range(follow_up.LISTERS + 1):  # every lister thread busy, one more waiting
+        follow_up.list_aside(release.wait)
+    follow_up.hand_off(release.wait)
+    fork = multiprocessing.get_context("fork")
+    answers = fork.Queue()
+    child = fork.Process(target=_lanes_in_child, args=(answers,), daemon=True)
+    child.start()
+    try:
+        assert answers.get(timeout=20) == ["listed", "written"]
+    finally:
+        child.kill()
+        release.set()
+        follow_up.drain()

@@ -115,7 +115,7 @@ def test_with_a_cap_of_one_the_second_import_waits_queued_until_the_first_finish
     wait_for(lambda: status(first)["status"] == "running")
     second = start()
     # A worker took the second import and left it queued, saying why in its log.
-    waits = f"import {second} stays queued: its org runs 1 imports already"
+    waits = f"import {second} stays queued: its org is at its cap of 1 running imports"
     wait_for(lambda: any(waits in record.getMessage() for record in caplog.records))
     assert status(first)["status"] == "running"
     assert status(second)["status"] == "queued" and status(second)["started_at"] is None

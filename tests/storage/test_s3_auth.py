@@ -163,10 +163,11 @@ def test_heads_signed_with_a_wrong_secret_are_left_to_the_ordinary_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _put(auth_server, "scans/c.png", b"C" * 100)
+    bucket = S3Provider().parse("s3://photos/")
+    signed_right = S3Provider().open(S3Config(), location=bucket, context=context)
+    assert signed_right.read_heads([("scans/c.png", 100)]).result() == {"scans/c.png": b"C" * 100}
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
-    store = S3Provider().open(
-        S3Config(), location=S3Provider().parse("s3://photos/"), context=context
-    )
+    store = S3Provider().open(S3Config(), location=bucket, context=context)
     assert store.read_heads([("scans/c.png", 100)]).result() == {}
     with pytest.raises(AccessDenied):  # which the ordinary read reports, with its fix
         store.get_range("scans/c.png", 0, 100)

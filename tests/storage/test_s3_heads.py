@@ -19,6 +19,7 @@ import pytest
 from insitu.storage import throttle
 from insitu.storage.base import ProviderContext
 from insitu.storage.s3 import PROVIDER, S3Config, S3ObjectStore, heads
+from insitu.storage.throttle import Throttle
 from tests.fixtures.fakes3 import FakeS3, fakes3_key
 from tests.fixtures.moto import TEST_CREDENTIALS
 
@@ -128,8 +129,39 @@ def test_a_forked_worker_process_reads_heads_with_handles_of_its_own(
     expected = store.read_heads([(key, 32)]).result()[key]  # the parent's thread is running
     fork = multiprocessing.get_context("fork")
     answers = fork.Queue()
-    child = fork.Process(target=_heads_in_child, args=(store, key, answers))
+    child = fork.Process(target=_heads_in_child, args=(store, key, answers), daemon=True)
     child.start()
-    child.join(30)
-    assert child.exitcode == 0
-    assert answers.get(timeout=5) == expected
+    try:
+        child.join(30)
+        assert child.exitcode == 0
+        assert answers.get(timeout=5) == expected
+    finally:
+        child.kill()
+
+
+def test_a_batch_no_longer_waited_for_sends_nothing_more(
+    store: S3ObjectStore, fakes3: FakeS3
+) -> None:
+    store.throttle = Throttle(2)  # two at a time: most of the batch is still waiting
+    before = _gets(fakes3)
+    heads = store.read_heads([(fakes3_key(i), 16) for i in range(200)])
+    heads.cancel()
+    time.sleep(0.5)
+    assert _gets(fakes3) - before < 20
+    assert store.throttle.in_flight == 0
+
+
+def test_a_connections_own_endpoint_gets_no_request_from_libcurl(
+    fakes3: FakeS3, context: ProviderContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A customer's S3-compatible endpoint gets boto3 only, which checks every connection's
+    address and follows no redirect; the batch path is not even built for it."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    config = S3Config(
+        endpoint_url=fakes3.endpoint, access_key_id="AKIDTEST", secret_access_key="secret"
+    )
+    store = PROVIDER.open(config, location=PROVIDER.parse("s3://bench/"), context=context)
+    before = _gets(fakes3)
+    assert store.read_heads([(fakes3_key(5), 16)]).result() == {}
+    assert _gets(fakes3) == before
+    assert len(store.get_range(fakes3_key(5), 0, 16)) == 16  # read the ordinary way

@@ -5,6 +5,8 @@ fakes3 answers a share of ranged GETs with S3's own ``503 SlowDown`` (moto canno
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from urllib.request import urlopen
@@ -109,3 +111,19 @@ def test_requests_sent_without_waiting_take_free_slots_and_give_them_back() -> N
     assert cap.in_flight == 0 and cap.throttled == 4
     assert cap.limit == 32  # a "slow down" halves the cap, as for a request that waits
     assert sum(cap.try_take() for _ in range(100)) == 32
+
+
+def test_requests_that_wait_for_a_slot_go_before_those_sent_without_waiting() -> None:
+    cap = Throttle(1)
+    assert cap.try_take()
+    started = threading.Event()
+    waiting = threading.Thread(target=cap.call, args=(started.set,), kwargs={"what": "a GET"})
+    waiting.start()
+    deadline = time.monotonic() + 5
+    while not cap._waiting and time.monotonic() < deadline:
+        time.sleep(0.01)
+    cap.give_back(ok=True, transient=False)
+    assert not cap.try_take() or started.is_set()  # the freed slot is the waiter's
+    waiting.join(5)
+    assert started.is_set() and cap.in_flight == 0
+    assert cap.try_take()

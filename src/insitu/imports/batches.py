@@ -117,17 +117,27 @@ def run_batch(
             source = None
     items = [decode(row) for row in batch.objects]
     lease = Lease(ImportBatch, batch_id, token, settings.import_lease_seconds, job_id=job.id)
-    if source is None:  # the store could not even be opened: the whole batch waits
-        rows: Callable[[], Tally] = partial(Tally, retry=list(items))
-    else:
-        rows = _probe(source, items, lease, settings)
+    # Renewed from now until the batch is written (or its work fails, and the lease lapses
+    # for the sweep): it may wait behind other batches on the follow-up and writer threads.
+    kept_alive = ExitStack()
+    kept_alive.enter_context(lease.kept_alive())
+    try:
+        if source is None:  # the store could not even be opened: the whole batch waits
+            rows: Callable[[], Tally] = partial(Tally, retry=list(items))
+            sent = False
+        else:
+            rows, sent = _probe(source, items, settings)
+    except BaseException:
+        kept_alive.close()
+        raise
 
-    def settle_rows(written: Tally) -> bool:
-        try:
-            new, failed, later = _commit(batch, job, written, lease, settings, enqueue)
-        except _Lost:
-            log.info("batch %s of import %s was taken over or stopped", batch_id, job.id)
-            return False
+    def settle(written: Tally) -> bool:
+        with kept_alive:
+            try:
+                new, failed, later = _commit(batch, job, written, lease, settings, enqueue)
+            except _Lost:
+                log.info("batch %s of import %s was taken over or stopped", batch_id, job.id)
+                return False
         log.info(
             "import %s: batch %s of %d files written: %d new, %d failed, %d to read again later",
             job.id, batch_id, len(items), new, failed, later,
@@ -135,14 +145,28 @@ def run_batch(
         finish_if_complete(job.id, settings=settings)
         return True
 
-    if not hand_off:
-        return settle_rows(rows())
+    def probed() -> Tally:
+        try:
+            return rows()
+        except BaseException:
+            kept_alive.close()  # the lease lapses, and the sweep runs the batch again
+            raise
 
     def probe_then_write() -> None:
-        written = rows()
-        follow_up.hand_off_write(partial(settle_rows, written))
+        follow_up.hand_off_write(partial(settle, probed()))
 
-    follow_up.hand_off(probe_then_write)
+    if not hand_off:
+        return settle(probed())
+    # With heads on their way, the follow-up thread probes the batch while this thread
+    # sends for the next one's; with none (other stores), probing here overlaps nothing.
+    try:
+        if sent:
+            follow_up.hand_off(probe_then_write)
+        else:
+            probe_then_write()
+    except BaseException:
+        kept_alive.close()
+        raise
     return True
 
 
@@ -176,27 +200,20 @@ def _claim(
 
 
 def _probe(
-    source: Source, items: list[Any], lease: Lease, settings: Settings
-) -> Callable[[], Tally]:
-    """Send for the batch's heads now; the returned call probes the files once they are in
-    and gives the rows to write. The batch's lease is kept alive from now until then."""
+    source: Source, items: list[Any], settings: Settings
+) -> tuple[Callable[[], Tally], bool]:
+    """Send for the batch's heads now. Returns the call that probes the files once their
+    heads are in and gives the rows to write, and whether any heads are on their way."""
     prober = Prober(source.store, source.location, source.options)
-    kept_alive = ExitStack()
-    kept_alive.enter_context(lease.kept_alive())
-    try:
-        with session_scope() as session:
-            started = prober.start(session, source.job.project_id, items)
-    except BaseException:
-        kept_alive.close()
-        raise
+    with session_scope() as session:
+        started = prober.start(session, source.job.project_id, items)
 
     def finish() -> Tally:
-        with kept_alive:
-            pool = _pool(settings.import_concurrency)
-            outcomes = prober.finish(started, pool, workers=settings.import_concurrency)
+        pool = _pool(settings.import_concurrency)
+        outcomes = prober.finish(started, pool, workers=settings.import_concurrency)
         return tally(outcomes, location=source.location, job=source.job)
 
-    return finish
+    return finish, not started.heads.done()
 
 
 _pools = threading.local()

@@ -148,7 +148,7 @@ def _claim(
             fresh = True
         else:
             log.info(
-                "import %s stays queued: its org runs %d imports already "
+                "import %s stays queued: its org is at its cap of %d running imports "
                 "(INSITU_MAX_RUNNING_IMPORTS_PER_ORG); it starts when one of them ends",
                 job_id, settings.max_running_imports_per_org,
             )  # fmt: skip

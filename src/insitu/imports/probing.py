@@ -125,7 +125,8 @@ class Prober:
         try:
             heads = started.heads.result(timeout=HEADS_TIMEOUT)
         except TimeoutError:
-            heads = {}  # read again below, one by one
+            started.heads.cancel()  # what was not sent yet never is
+            heads = {}  # read below, one by one
         todo = started.todo
         # Most files are probed from their head alone, here: no thread wakes up for them.
         # The rest (and files whose head was not read) go to the pool, which reads on.

@@ -106,12 +106,7 @@ def _forget_in_child() -> None:
     # A forked child has none of its parent's threads.
     _follow_up = FollowUp("insitu-follow-up")
     _writes = FollowUp("insitu-writer")
-    # Several: listers of different imports (of different orgs) must not wait on each other's
-
-
-# stores.
-LISTERS = 4
-_listing = FollowUp("insitu-lister", threads=LISTERS)
+    _listing = FollowUp("insitu-lister", threads=LISTERS)
 
 
 os.register_at_fork(after_in_child=_forget_in_child)

@@ -87,10 +87,10 @@ class Throttle:
             return result
 
     def try_take(self) -> bool:
-        """One slot if one is free now, for a request sent without waiting (``heads``);
-        give it back with ``give_back``."""
+        """One slot if one is free now and no request is waiting for one (those go first),
+        for a request sent without waiting (``heads``); give it back with ``give_back``."""
         with self._cond:
-            if self.in_flight >= int(self.limit):
+            if self._waiting or self.in_flight >= int(self.limit):
                 return False
             self.in_flight += 1
             return True

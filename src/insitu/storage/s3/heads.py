@@ -17,6 +17,7 @@ operator's endpoint: never a customer's), follows no redirect and speaks only HT
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -36,10 +37,12 @@ from insitu.storage.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
+# libcurl signs for AWS from 7.75, and sends the x-amz-content-sha256 header S3 requires from
+# 8.1; a pycurl built against an older one leaves every file to the ordinary read.
+USABLE = hasattr(pycurl, "AWS_SIGV4") and pycurl.version_info()[2] >= 0x080100
 # Keys that stand in a URL path as they are: nothing to escape, so the path libcurl signs is
 # exactly the key S3 resolves. Other keys (spaces, "+", non-ASCII) go the ordinary way.
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9._~/-]+")
-_SIZE_SLACK = 64 * 1024  # a store ignoring Range sends the whole object: read on only this far
 # Failures that say the store or the network is busy, not that the request is wrong.
 _TRANSIENT_ERRORS = frozenset(
     {
@@ -60,7 +63,8 @@ def plain_key(key: str) -> bool:
 
 
 class _Round:
-    """One caller's requests: the future resolves once every one of them has an answer."""
+    """One caller's requests: the future resolves once every one of them has an answer. A
+    caller that stopped waiting cancels it, and its requests not yet sent are dropped."""
 
     def __init__(self, count: int) -> None:
         self.future: Future[dict[str, bytes]] = Future()
@@ -71,7 +75,7 @@ class _Round:
         if body is not None:
             self.heads[key] = body
         self.left -= 1
-        if self.left == 0:
+        if self.left == 0 and not self.future.cancelled():
             self.future.set_result(self.heads)
 
 
@@ -84,6 +88,11 @@ class _Request:
     credentials: ReadOnlyCredentials
     throttle: Throttle
 
+    def settle(self, body: bytes | None, *, transient: bool = False) -> None:
+        """Give the bucket slot back and answer the round."""
+        self.throttle.give_back(ok=body is not None, transient=transient)
+        self.round.answered(self.key, body)
+
 
 class HeadReader:
     """Ranged GETs to one endpoint and region, sent by a thread of its own once needed."""
@@ -91,6 +100,7 @@ class HeadReader:
     def __init__(self, endpoint: str | None, region: str) -> None:
         self.base = (endpoint or f"https://s3.{region}.amazonaws.com").rstrip("/")
         self.signing = f"aws:amz:{region}:s3"
+        self.reported: set[str] = set()  # failures logged already (once each, per reader)
         self._reset()
         _readers.add(self)
 
@@ -98,6 +108,11 @@ class HeadReader:
         self._cond = threading.Condition()
         self._pending: deque[_Request] = deque()
         self._thread: threading.Thread | None = None
+
+    @property
+    def serving(self) -> bool:
+        """Whether a thread of this reader's is running now."""
+        return self._thread is not None
 
     def submit(
         self,
@@ -107,7 +122,8 @@ class HeadReader:
         throttle: Throttle,
     ) -> Future[dict[str, bytes]]:
         """Bytes ``[0, length)`` of each ``(key, length)`` in ``bucket``, by key, once all
-        are answered; the keys it could not read are left out."""
+        are answered; the keys it could not read are left out. Cancel the future to drop the
+        requests not sent yet."""
         batch = _Round(len(wants))
         if not wants:
             batch.future.set_result({})
@@ -123,28 +139,24 @@ class HeadReader:
                 self._start()
         return batch.future
 
-    @property
-    def serving(self) -> bool:
-        """Whether a thread of this reader's is running now."""
-        return self._thread is not None
-
     def _start(self) -> None:
         self._thread = threading.Thread(target=self._serve, name="insitu-heads", daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
-        sender = _Sender(self.signing)
+        sender: _Sender | None = None
         try:
+            sender = _Sender(self)
             sender.run(self._next_requests)
-        except Exception:  # never expected: the requests in flight are answered "no"
+        except Exception:  # never expected: the requests it holds are answered "no"
             log.exception("reading heads from %s failed", self.base)
-            sender.abandon()
             with self._cond:
                 self._thread = None
                 if self._pending:
                     self._start()
         finally:
-            sender.close()
+            if sender is not None:
+                sender.close()
 
     def _next_requests(self, idle: bool) -> list[_Request] | None:
         """Requests to start now, one bucket slot each. With nothing in flight it waits for
@@ -157,9 +169,27 @@ class HeadReader:
                     self._thread = None
                     return None
             starting: list[_Request] = []
-            while self._pending and self._pending[0].throttle.try_take():
-                starting.append(self._pending.popleft())
+            while self._pending:
+                request = self._pending[0]
+                if request.round.future.cancelled():
+                    self._pending.popleft()  # nobody waits for it any more: never sent
+                elif request.throttle.try_take():
+                    starting.append(self._pending.popleft())
+                else:
+                    break
             return starting
+
+    def report(self, what: str) -> None:
+        """Log a kind of failure the first time this reader sees it: the files go the
+        ordinary way, which reports each one, but a fast path that always fails (a private
+        CA, a wrong region) doubles the requests and should be seen."""
+        if what not in self.reported:
+            self.reported.add(what)
+            log.warning(
+                "reading the first bytes of files at %s failed (%s); those files are read one "
+                "by one instead",
+                self.base, what,
+            )  # fmt: skip
 
 
 class _Transfer:
@@ -174,7 +204,7 @@ class _Transfer:
         curl.setopt(pycurl.NOSIGNAL, 1)
         curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
         curl.setopt(pycurl.FOLLOWLOCATION, 0)
-        curl.setopt(pycurl.CAINFO, certifi.where())
+        curl.setopt(pycurl.CAINFO, os.environ.get("AWS_CA_BUNDLE") or certifi.where())
         curl.setopt(pycurl.CONNECTTIMEOUT, 5)
         curl.setopt(pycurl.TIMEOUT, 30)
         curl.setopt(pycurl.AWS_SIGV4, signing)
@@ -194,37 +224,25 @@ class _Transfer:
     def _write(self, data: bytes) -> int | None:
         self.chunks.append(data)
         self.received += len(data)
-        # A short count aborts the transfer: a store that ignored Range sends everything.
+        # A short count aborts the transfer: more than was asked for (Range ignored).
         assert self.request is not None
-        return None if self.received <= self.request.length + _SIZE_SLACK else 0
+        return None if self.received <= self.request.length else 0
 
-    def finish(self, errno: int | None) -> None:
-        """Answer the request (bytes, or None) and give its bucket slot back."""
-        request = self.request
-        assert request is not None
-        body = None
-        transient = errno in _TRANSIENT_ERRORS
-        if errno is None:
-            status = self.curl.getinfo(pycurl.RESPONSE_CODE)
-            data = b"".join(self.chunks)
-            if status == 206 and len(data) == request.length:
-                body = data
-            elif status == 200 and len(data) >= request.length:
-                body = data[: request.length]
-            transient = status == 429 or status >= 500  # "slow down", or a 5xx
-        request.throttle.give_back(ok=body is not None, transient=transient)
-        self.request, self.chunks = None, []
-        request.round.answered(request.key, body)
+    def answer(self, request: _Request, status: int) -> tuple[bytes | None, str | None]:
+        """The wanted bytes if the answer was a 206 of exactly them; else what went wrong."""
+        if status == 206 and self.received == request.length:
+            return b"".join(self.chunks), None
+        return None, f"HTTP {status}, {self.received} bytes for {request.length} asked"
 
 
 class _Sender:
     """One multi handle driving every transfer in flight, from the reader's thread."""
 
-    def __init__(self, signing: str) -> None:
-        self.signing = signing
+    def __init__(self, reader: HeadReader) -> None:
+        self.reader = reader
         self.multi = pycurl.CurlMulti()
         self.idle: list[_Transfer] = []
-        self.active: dict[int, _Transfer] = {}
+        self.active: dict[pycurl.Curl, _Transfer] = {}
 
     def run(self, take: Callable[[bool], list[_Request] | None]) -> None:
         """Send what ``take`` gives (it waits for work when nothing is in flight) until it
@@ -235,10 +253,7 @@ class _Sender:
             if starting is None:
                 return
             for request in starting:
-                transfer = self.idle.pop() if self.idle else _Transfer(self.signing)
-                transfer.start(request)
-                multi.add_handle(transfer.curl)
-                self.active[id(transfer.curl)] = transfer
+                self._send(request)
             if not self.active:
                 time.sleep(_NO_SLOT_WAIT)
                 continue
@@ -247,27 +262,56 @@ class _Sender:
             while True:
                 queued, ok, failed = multi.info_read()
                 for curl in ok:
-                    self._finished(curl, None)
-                for curl, errno, _ in failed:
-                    self._finished(curl, errno)
+                    self._finished(curl, None, "")
+                for curl, errno, message in failed:
+                    self._finished(curl, errno, message)
                 if not queued:
                     break
             if self.active:
                 multi.select(_POLL)
 
-    def _finished(self, curl: pycurl.Curl, errno: int | None) -> None:
-        transfer = self.active.pop(id(curl))
-        self.multi.remove_handle(curl)
-        transfer.finish(errno)
-        self.idle.append(transfer)
+    def _send(self, request: _Request) -> None:
+        """Start ``request``, or answer it "no" at once: it holds a slot until answered."""
+        try:
+            transfer = self.idle.pop() if self.idle else _Transfer(self.reader.signing)
+            transfer.start(request)
+            self.multi.add_handle(transfer.curl)
+        except Exception as exc:  # the request is answered "no": read the ordinary way
+            self.reader.report(f"{type(exc).__name__}: {exc}")
+            request.settle(None)
+            return
+        self.active[transfer.curl] = transfer
 
-    def abandon(self) -> None:
-        for transfer in self.active.values():
-            if transfer.request is not None:
-                transfer.finish(pycurl.E_ABORTED_BY_CALLBACK)
-        self.active.clear()
+    def _finished(self, curl: pycurl.Curl, errno: int | None, message: str) -> None:
+        transfer = self.active.pop(curl)
+        request = transfer.request
+        assert request is not None
+        transfer.request = None
+        body, transient = None, False
+        try:
+            self.multi.remove_handle(curl)
+            status = curl.getinfo(pycurl.RESPONSE_CODE)
+            if errno is None:
+                body, trouble = transfer.answer(request, status)
+            else:
+                trouble = f"curl error {errno}: {message}"
+            transient = errno in _TRANSIENT_ERRORS or status == 429 or status >= 500
+            if trouble and not transient and status not in (403, 404):
+                self.reader.report(trouble)  # the ordinary read words 403, 404, busy stores
+            transfer.chunks = []
+            self.idle.append(transfer)
+        finally:
+            request.settle(body, transient=transient)
 
     def close(self) -> None:
+        """Answer whatever is still in flight "no" and let go of every handle."""
+        for curl, transfer in self.active.items():
+            with contextlib.suppress(pycurl.error):
+                self.multi.remove_handle(curl)
+            if transfer.request is not None:
+                transfer.request.settle(None)
+            curl.close()
+        self.active.clear()
         self.multi.close()
         for transfer in self.idle:
             transfer.curl.close()

@@ -27,7 +27,7 @@ from obstore.store import S3Store
 
 from insitu.storage.base import ProviderContext
 from insitu.storage.s3.config import S3Config
-from insitu.storage.s3.heads import HeadReader
+from insitu.storage.s3.heads import USABLE, HeadReader
 from insitu.storage.s3.parsing import parse_listings_once
 from insitu.storage.s3.policies import platform_role_arn
 from insitu.storage.s3.transport import guard_connections, refuse_redirects
@@ -170,7 +170,12 @@ class Identity:
         self._stores: OrderedDict[str, S3Store] = OrderedDict()
         self._caller: str | None = None
         self.obstore_expiry: datetime | None = None
-        self.heads = HeadReader(self.endpoint, config.region)
+        # Never for a customer's endpoint: libcurl, like obstore, is kept off those.
+        self.heads = (
+            HeadReader(self.endpoint, config.region)
+            if USABLE and not self.customer_endpoint
+            else None
+        )
 
     @property
     def customer_endpoint(self) -> bool:

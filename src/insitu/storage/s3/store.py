@@ -161,13 +161,14 @@ class S3ObjectStore:
             for key, length in wants
             if length > 0 and plain_key(key) and _obstore_can_address(key)
         ]
-        if not plain or not self.identity.uses_obstore:
+        reader = self.identity.heads
+        if not plain or reader is None:
             return no_heads()
         try:
             credentials = self.identity.frozen_credentials()
         except SDK_ERRORS:
             return no_heads()  # each file's own read says what is wrong
-        return self.identity.heads.submit(self.bucket, plain, credentials, self.throttle)
+        return reader.submit(self.bucket, plain, credentials, self.throttle)
 
     def _obstore(self) -> Any:
         """The identity's obstore client for this bucket, looked up once per store."""
