@@ -60,3 +60,9 @@ def test_events_bench_prints_its_rate_and_latency() -> None:
     output = run_bench("bench/events.py", "--events", "20", "--samples", "3")
     for figure in ("events applied by one consumer", "PutObject -> in circulation", "p99"):
         assert figure in output
+
+
+def test_heads_bench_reads_every_object_both_ways() -> None:
+    output = run_bench("bench/heads.py", "--objects", "2000", "--latency-ms", "0")
+    assert "batch path (libcurl): 2,000 of 2,000 objects" in output
+    assert "256 threads: 2,000 of 2,000 objects" in output
