@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from insitu.errors import ObjectNotFound
-from insitu.media import ProbeOptions, ProbeResult, probe_object
+from insitu.media import ProbeOptions, ProbeResult, probe_object, reads_past
+from tests.images import png
 
 Probe = Callable[..., ProbeResult]
 
@@ -387,3 +389,16 @@ def test_probe_reads_only_the_head_of_a_cut_off_video(
     assert result.failure is not None and result.failure.code == "truncated"
     assert result.requests <= complete.requests
     assert result.bytes_read <= complete.bytes_read < size
+
+
+def test_only_video_and_audio_bigger_than_their_head_are_known_to_read_on(
+    media_files: dict[str, Path],
+) -> None:
+    """An import probes a file from its head alone unless the probe will surely read on."""
+    head = 16 * 1024
+    video = media_files["h264_aac_end.mp4"].read_bytes()
+    dicom = media_files["ct.dcm"].read_bytes()
+    assert reads_past(video[:head], len(video))
+    assert not reads_past(video[:head], head)  # a file that fits in its head
+    assert not reads_past(dicom[:head], len(dicom))  # pydicom may stop within it
+    assert not reads_past(png(40, 30)[:head], 10 * head)

@@ -18,7 +18,7 @@ from insitu.assets.models import Asset
 from insitu.bulk import one_of
 from insitu.db import new_id, new_ids, utcnow
 from insitu.errors import InsituError, ObjectNotFound, StorageError
-from insitu.media import ProbeOptions, ProbeResult, probe_object
+from insitu.media import ProbeOptions, ProbeResult, probe_object, reads_past
 from insitu.storage.base import Location, ObjectInfo, ObjectStore, no_heads
 from insitu.storage.registry import parse_location
 from insitu.storage.transient import is_transient
@@ -162,7 +162,7 @@ class Prober:
     def _probe_head(self, item: Item, uri: str, head: bytes | None) -> Outcome | None:
         """``item``'s outcome from its head alone, or None if it takes more (another read, a
         refused name, anything odd): then ``probe_one`` probes it, and words any error."""
-        if head is None or not isinstance(item, ObjectInfo):
+        if head is None or not isinstance(item, ObjectInfo) or reads_past(head, item.size):
             return None
         store = _HeadOnly()
         try:

@@ -16,7 +16,7 @@ from insitu.media.facts import (
     ProbeOptions,
     ProbeResult,
 )
-from insitu.media.probe import probe_object
+from insitu.media.probe import probe_object, reads_past
 from insitu.media.rangedfile import BudgetExceeded, RangedFile
 
 __all__ = [
@@ -28,4 +28,5 @@ __all__ = [
     "ProbeResult",
     "RangedFile",
     "probe_object",
+    "reads_past",
 ]

@@ -96,6 +96,15 @@ def probe_object(
     return ProbeResult(outcome, None, rf.bytes_read, rf.requests)
 
 
+def reads_past(head: bytes, size: int) -> bool:
+    """Whether probing a file of ``size`` bytes that starts with ``head`` reads on past it for
+    sure: video and audio bigger than their head (PyAV looks for stream info further in)."""
+    if len(head) >= size:
+        return False
+    fmt = format_from_magic(head)
+    return fmt is not None and fmt.kind in ("video", "audio")
+
+
 def _probe(rf: RangedFile, key: str, options: ProbeOptions) -> Outcome:
     ext = extension_of(key)
     head = rf.pread(0, options.read_ahead)
