@@ -100,7 +100,7 @@ class HeadReader:
     def __init__(self, endpoint: str | None, region: str) -> None:
         self.base = (endpoint or f"https://s3.{region}.amazonaws.com").rstrip("/")
         self.signing = f"aws:amz:{region}:s3"
-        self.reported: set[str] = set()  # failures logged already (once each, per reader)
+        self.reported: set[str] = set()  # kinds of failure logged already, once each
         self._reset()
         _readers.add(self)
 
@@ -179,16 +179,16 @@ class HeadReader:
                     break
             return starting
 
-    def report(self, what: str) -> None:
-        """Log a kind of failure the first time this reader sees it: the files go the
-        ordinary way, which reports each one, but a fast path that always fails (a private
-        CA, a wrong region) doubles the requests and should be seen."""
-        if what not in self.reported:
-            self.reported.add(what)
+    def report(self, kind: str, detail: str) -> None:
+        """Log a kind of failure (``HTTP 301``, ``curl error 60``) the first time this reader
+        sees it: the files go the ordinary way, which reports each one, but a fast path that
+        always fails (a private CA, a wrong region) doubles the requests and should be seen."""
+        if kind not in self.reported:
+            self.reported.add(kind)
             log.warning(
-                "reading the first bytes of files at %s failed (%s); those files are read one "
-                "by one instead",
-                self.base, what,
+                "reading the first bytes of files at %s failed (%s: %s); those files are read "
+                "one by one instead",
+                self.base, kind, detail,
             )  # fmt: skip
 
 
@@ -228,11 +228,11 @@ class _Transfer:
         assert self.request is not None
         return None if self.received <= self.request.length else 0
 
-    def answer(self, request: _Request, status: int) -> tuple[bytes | None, str | None]:
-        """The wanted bytes if the answer was a 206 of exactly them; else what went wrong."""
+    def answer(self, request: _Request, status: int) -> bytes | None:
+        """The wanted bytes, if the answer was a 206 of exactly them."""
         if status == 206 and self.received == request.length:
-            return b"".join(self.chunks), None
-        return None, f"HTTP {status}, {self.received} bytes for {request.length} asked"
+            return b"".join(self.chunks)
+        return None
 
 
 class _Sender:
@@ -277,7 +277,7 @@ class _Sender:
             transfer.start(request)
             self.multi.add_handle(transfer.curl)
         except Exception as exc:  # the request is answered "no": read the ordinary way
-            self.reader.report(f"{type(exc).__name__}: {exc}")
+            self.reader.report(type(exc).__name__, str(exc))
             request.settle(None)
             return
         self.active[transfer.curl] = transfer
@@ -292,12 +292,13 @@ class _Sender:
             self.multi.remove_handle(curl)
             status = curl.getinfo(pycurl.RESPONSE_CODE)
             if errno is None:
-                body, trouble = transfer.answer(request, status)
-            else:
-                trouble = f"curl error {errno}: {message}"
+                body = transfer.answer(request, status)
             transient = errno in _TRANSIENT_ERRORS or status == 429 or status >= 500
-            if trouble and not transient and status not in (403, 404):
-                self.reader.report(trouble)  # the ordinary read words 403, 404, busy stores
+            if body is None and not transient and status not in (403, 404):
+                # The ordinary read words 403, 404 and a busy store itself.
+                kind = f"curl error {errno}" if errno is not None else f"HTTP {status}"
+                detail = message or f"{transfer.received} bytes for {request.length} asked"
+                self.reader.report(kind, detail)
             transfer.chunks = []
             self.idle.append(transfer)
         finally:
