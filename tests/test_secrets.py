@@ -18,6 +18,7 @@ from insitu.audit.models import AuditEvent
 from insitu.config import DEVELOPMENT_SECRET_KEY, Settings, get_settings
 from insitu.db import make_engine, session_scope
 from insitu.jobs.inline import InlineBackend
+from insitu.portal.session import PortalSession
 from insitu.security import SecretBox, Signer
 from tests.conftest import OPERATOR, Org, _reset_caches
 from tests.images import png
@@ -178,3 +179,15 @@ def test_an_existing_sqlite_file_keeps_the_mode_its_owner_chose(tmp_path: Path) 
 def external_id_of(card: dict) -> str:  # type: ignore[type-arg]
     [value] = [fact["value"] for fact in card["facts"] if fact["name"] == "external_id"]
     return str(value)
+
+
+def test_a_forged_signature_with_non_ascii_characters_is_refused_not_an_error() -> None:
+    signer = Signer("key", "azure-consent")
+    assert not signer.verify("sïgnature-ü", "a", "b")
+    assert signer.verify(signer.signature("a", "b"), "a", "b")
+
+
+def test_a_csrf_token_with_non_ascii_characters_is_refused_not_an_error() -> None:
+    session = PortalSession(csrf_token="token-1")
+    assert not session.accepts("tökën-1") and not session.accepts(None)
+    assert session.accepts("token-1")

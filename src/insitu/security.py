@@ -134,7 +134,11 @@ class Signer:
 
     def verify(self, signature: str, *parts: str) -> bool:
         # Every key is tried (no early exit), so the time taken says nothing about which matched.
-        matches = [hmac.compare_digest(self._sign(key, parts), signature) for key in self._keys]
+        # Compared as bytes: a forged signature may hold characters compare_digest refuses in str.
+        given = signature.encode()
+        matches = [
+            hmac.compare_digest(self._sign(key, parts).encode(), given) for key in self._keys
+        ]
         return any(matches)
 
     @staticmethod

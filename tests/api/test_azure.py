@@ -480,8 +480,9 @@ def test_azure_card_refuses_inputs_that_are_no_azure_names(
         lambda state: "eyJvcmciOiAieCJ9." + state.split(".", 1)[1],
         lambda state: state.split(".", 1)[0],
         lambda state: "garbage",
+        lambda state: state.split(".", 1)[0] + ".sïgnätüre",
     ],
-    ids=["signature", "payload", "unsigned", "garbage"],
+    ids=["signature", "payload", "unsigned", "garbage", "non-ascii signature"],
 )
 def test_a_tampered_state_is_refused(client: TestClient, org: Org, tamper) -> None:  # type: ignore[no-untyped-def]
     response = callback(client, tamper(consent(client, org)))

@@ -284,7 +284,7 @@ def tenant_of(claims: dict[str, Any], *, nonce: str, settings: Settings) -> str:
     if claims.get("iss") not in {f"{host}/{tenant_id}/v2.0" for host in hosts}:
         raise refuse(f"was issued by {claims.get('iss')!r}, not {hosts[0]}/{tenant_id}/v2.0")
     if not isinstance(claims.get("nonce"), str) or not secrets.compare_digest(
-        claims["nonce"], nonce
+        claims["nonce"].encode(), nonce.encode()
     ):
         raise refuse("was issued for another sign-in (its nonce does not match this state)")
     now = time.time()

@@ -38,7 +38,7 @@ class PortalSession:
 
     def accepts(self, token: str | None) -> bool:
         """Whether ``token`` is this session's CSRF token."""
-        return bool(token) and hmac.compare_digest(self.csrf_token, token or "")
+        return bool(token) and hmac.compare_digest(self.csrf_token.encode(), (token or "").encode())
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
