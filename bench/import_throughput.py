@@ -70,7 +70,9 @@ class PeakRss:
         self._thread.join()
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.02):
+        # Ten times a second: RSS moves a batch at a time, and sampling more often would add
+        # its own CPU (psutil parses /proc) to the figure measured.
+        while not self._stop.wait(0.1):
             self.peak = max(self.peak, self.process.memory_info().rss)
 
     @property

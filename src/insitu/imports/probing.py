@@ -20,7 +20,7 @@ from insitu.db import new_id, new_ids, utcnow
 from insitu.errors import InsituError, ObjectNotFound, StorageError
 from insitu.media import ProbeOptions, ProbeResult, probe_object, reads_past
 from insitu.storage.base import Location, ObjectInfo, ObjectStore, no_heads
-from insitu.storage.registry import parse_location
+from insitu.storage.registry import check_key
 from insitu.storage.transient import is_transient
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,12 @@ Item = ObjectInfo | str
 
 def encode(info: ObjectInfo) -> dict[str, Any]:
     row: dict[str, Any] = {"k": info.key, "s": info.size}
-    for name, value in (("e", info.etag), ("h", info.content_hash), ("v", info.version)):
-        if value is not None:
-            row[name] = value
+    if info.etag is not None:
+        row["e"] = info.etag
+    if info.content_hash is not None:
+        row["h"] = info.content_hash
+    if info.version is not None:
+        row["v"] = info.version
     if info.last_modified is not None:
         row["m"] = info.last_modified.isoformat()
     return row
@@ -166,7 +169,7 @@ class Prober:
             return None
         store = _HeadOnly()
         try:
-            parse_location(uri)
+            check_key(self.location, item.key)
             result = probe_object(store, item, self.options, head=head)  # type: ignore[arg-type]
         except Exception:
             return None
@@ -176,7 +179,8 @@ class Prober:
         named = isinstance(item, str)
         key = key_of(item)
         try:
-            parse_location(uri)  # a key no URL can name ("a/./b", a control character): refused
+            # A key no URL can name ("a/./b", a control character) is refused.
+            check_key(self.location, key)
             info = self.store.head(key) if isinstance(item, str) else item
             return Outcome(
                 item, uri, info=info, result=probe_object(self.store, info, self.options, head=head)

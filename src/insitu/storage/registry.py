@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from dataclasses import dataclass
 from functools import cache
@@ -97,6 +98,18 @@ def parse_location(uri: str) -> Location:
     if has_dot_segment(location.key):  # the message is built only then: this runs per file
         refuse_dot_segments(location.key, what=f"location {uri!r}")
     return location
+
+
+# Keys every provider takes as they are: no character any of them refuses or escapes, no
+# "." or ".." segment (checked apart), and no longer than GCS's 1,024 bytes.
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9._~/-]{1,1024}")
+
+
+def check_key(location: Location, key: str) -> None:
+    """Refuse ``key`` under ``location`` as ``parse_location`` would refuse its URI. An import
+    checks each of millions of files: a plain key is let through without parsing its URI."""
+    if _PLAIN_KEY.fullmatch(key) is None or has_dot_segment(key):
+        parse_location(location.with_key(key).uri)
 
 
 def check_plain_text(text: str, *, what: str) -> None:

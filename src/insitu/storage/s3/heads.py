@@ -198,6 +198,7 @@ class _Transfer:
     def __init__(self, signing: str) -> None:
         self.curl = pycurl.Curl()
         self.request: _Request | None = None
+        self.credentials: ReadOnlyCredentials | None = None  # those the handle signs with
         self.chunks: list[bytes] = []
         self.received = 0
         curl = self.curl
@@ -212,14 +213,16 @@ class _Transfer:
 
     def start(self, request: _Request) -> None:
         self.request, self.chunks, self.received = request, [], 0
-        credentials = request.credentials
         curl = self.curl
         curl.setopt(pycurl.URL, request.url)
         curl.setopt(pycurl.RANGE, f"0-{request.length - 1}")
-        curl.setopt(pycurl.USERNAME, credentials.access_key)
-        curl.setopt(pycurl.PASSWORD, credentials.secret_key)
-        token = credentials.token
-        curl.setopt(pycurl.HTTPHEADER, [f"x-amz-security-token: {token}"] if token else [])
+        credentials = request.credentials
+        if credentials != self.credentials:  # the same for most requests: set once
+            self.credentials = credentials
+            curl.setopt(pycurl.USERNAME, credentials.access_key)
+            curl.setopt(pycurl.PASSWORD, credentials.secret_key)
+            token = credentials.token
+            curl.setopt(pycurl.HTTPHEADER, [f"x-amz-security-token: {token}"] if token else [])
 
     def _write(self, data: bytes) -> int | None:
         self.chunks.append(data)
