@@ -190,8 +190,7 @@ def _claim(
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return None
-    batch = session.get_one(ImportBatch, batch_id)
-    session.refresh(batch)
+    batch = session.get_one(ImportBatch, batch_id)  # loaded now: the session is new
     job = session.get_one(ImportJob, batch.job_id)
     if job.status != RUNNING:  # canceled, failed, or waiting to be resumed: not now
         session.rollback()

@@ -169,11 +169,13 @@ class HeadReader:
                     self._thread = None
                     return None
             starting: list[_Request] = []
+            waited_for = None  # a round seen not cancelled: its requests come one after another
             while self._pending:
                 request = self._pending[0]
-                if request.round.future.cancelled():
+                if request.round is not waited_for and request.round.future.cancelled():
                     self._pending.popleft()  # nobody waits for it any more: never sent
                 elif request.throttle.try_take():
+                    waited_for = request.round
                     starting.append(self._pending.popleft())
                 else:
                     break
