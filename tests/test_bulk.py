@@ -177,3 +177,5 @@ def test_one_of_finds_exactly_the_listed_values(settings: Settings) -> None:
         asked = [*names[1:], "absent", "PLAIN"]
         found = session.scalars(select(things.c.name).where(one_of(session, things.c.name, asked)))
         assert sorted(found) == sorted(names[1:])
+        nothing = session.scalars(select(things.c.name).where(one_of(session, things.c.name, [])))
+        assert list(nothing) == []

@@ -80,15 +80,17 @@ def insert_all(session: Session, table: Table, rows: Rows) -> None:
 
 
 def one_of(session: Session, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
-    """``column IN values`` for many text values: on PostgreSQL one JSON parameter, not a
-    placeholder per value (a statement psycopg would re-parse in Python every time)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return column.in_(values)  # type: ignore[no-any-return]
-    from sqlalchemy.dialects.postgresql import JSON as PG_JSON
-
+    """``column IN values`` for many text values, as one JSON parameter, not a placeholder
+    per value: SQLAlchemy renders and binds each one, and psycopg re-parses such a statement
+    in Python every time."""
     document = bindparam("values", json.dumps(list(values)), type_=Text, unique=True)
-    listed = select(func.json_array_elements_text(cast(document, PG_JSON)).column_valued("value"))
-    return column.in_(listed)  # type: ignore[no-any-return]
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSON as PG_JSON
+
+        elements = func.json_array_elements_text(cast(document, PG_JSON)).column_valued("value")
+        return column.in_(select(elements))  # type: ignore[no-any-return]
+    elements = func.json_each(document).table_valued("value").c.value  # SQLite
+    return column.in_(select(elements))  # type: ignore[no-any-return]
 
 
 def upsert_insert(session: Session) -> Any:
