@@ -295,6 +295,19 @@ def test_customer_role_mode_signs_with_the_assumed_role_credentials(
     assert store.get_range("a.txt", 0, 1) == b"a"
 
 
+def test_every_connections_sessions_share_one_copy_of_botocores_models(
+    s3_bucket: str, seed_objects: Callable[..., None], context: ProviderContext
+) -> None:
+    """Each session would otherwise read and parse the service models again."""
+    seed_objects(s3_bucket, {"a.txt": b"a"})
+    role = _open(s3_bucket, context, S3Config(mode="customer_role", role_arn=ROLE)).identity
+    plain = _open(s3_bucket, context).identity
+    sessions = [plain.session, role.session, *(assumed.parent for assumed in role.roles)]
+    loaders = {id(session._session.get_component("data_loader")) for session in sessions}
+    assert len(sessions) >= 3 and len(loaders) == 1
+    assert _open(s3_bucket, context).get_range("a.txt", 0, 1) == b"a"
+
+
 def test_platform_role_template_assumes_the_orgs_role_first(
     s3_bucket: str, seed_objects: Callable[..., None], context: ProviderContext
 ) -> None:

@@ -15,11 +15,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import boto3
 import botocore.credentials
 import botocore.exceptions
+import botocore.loaders
 import botocore.session
 import botocore.utils
 from botocore.config import Config
@@ -63,11 +65,19 @@ def _timestamp(value: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+@cache
+def _models() -> botocore.loaders.Loader:
+    """One loader of botocore's service models for every session: each session would read
+    and parse them again (about 0.1 s of CPU for each connection's first client)."""
+    return botocore.loaders.create_loader()
+
+
 def _session(
     region: str, credentials: botocore.credentials.Credentials | None = None
 ) -> boto3.Session:
     """A boto3 session on the standard chain, or on ``credentials`` when given."""
     core = botocore.session.get_session()
+    core.register_component("data_loader", _models())
     core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
     if credentials is not None:
         resolver = botocore.credentials.CredentialResolver([_FixedCredentials(credentials)])
