@@ -87,10 +87,10 @@ def one_of(session: Session, column: Any, values: Sequence[str]) -> ColumnElemen
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import JSON as PG_JSON
 
-        elements = func.json_array_elements_text(cast(document, PG_JSON)).column_valued("value")
-        return column.in_(select(elements))  # type: ignore[no-any-return]
-    elements = func.json_each(document).table_valued("value").c.value  # SQLite
-    return column.in_(select(elements))  # type: ignore[no-any-return]
+        listed = func.json_array_elements_text(cast(document, PG_JSON)).column_valued("value")
+        return column.in_(select(listed))  # type: ignore[no-any-return]
+    rows = func.json_each(document).table_valued("value")  # SQLite
+    return column.in_(select(rows.c.value))  # type: ignore[no-any-return]
 
 
 def upsert_insert(session: Session) -> Any:
