@@ -14,11 +14,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from click.testing import Result
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from insitu.config import get_settings
 from insitu.connections import health
+from insitu.connections import service as connections
 from insitu.db import session_scope
+from insitu.errors import InsituError
 from insitu.jobs.inline import InlineBackend
 from insitu.storage.s3 import PROVIDER as S3
 from tests.api.test_s3_end_to_end import run
@@ -69,21 +73,30 @@ def health_of(api: TestClient, connection_id: str) -> dict[str, Any]:
     return api.get(f"/v1/connections/{connection_id}").json()["health"]  # type: ignore[no-any-return]
 
 
-def _cli(*args: str) -> str:
+def _run_cli(*args: str, input: str | None = None) -> Result:
     """The operator's CLI on the server, in this process (same database, same settings)."""
-    from typer.testing import CliRunner
-
     from insitu.cli import common
     from insitu.cli.main import app
 
     # The console was sized when first imported, by whatever terminal the test run has.
     width, common.console.width = common.console.width, 400
     try:
-        result = CliRunner().invoke(app, list(args))
+        return CliRunner().invoke(app, list(args), input=input)
     finally:
         common.console.width = width
+
+
+def _cli(*args: str, input: str | None = None) -> str:
+    result = _run_cli(*args, input=input)
     assert result.exit_code == 0, result.output
     return result.output
+
+
+def _cli_refuses(*args: str) -> InsituError:
+    """The error the CLI prints (what failed, then the fix) and exits 1 with."""
+    result = _run_cli(*args)
+    assert result.exit_code == 1 and isinstance(result.exception, InsituError), result.output
+    return result.exception
 
 
 def health_changes(api: TestClient) -> list[dict[str, Any]]:
@@ -276,6 +289,53 @@ def test_new_settings_are_checked_at_once_and_a_mended_connection_serves_again(
     assert "rotated-secret-value" not in str(audited)
     assets = api.get(f"/v1/projects/{in_use['project']}/assets").json()["items"]
     assert sorted(a["id"] for a in assets) == sorted(in_use["assets"])
+
+
+def test_the_operator_rotates_keys_from_the_cli_with_the_secret_off_its_command_line(
+    api: TestClient, in_use: dict[str, Any], s3_client: Any
+) -> None:
+    connection = in_use["connection"]
+    s3_client.delete_bucket_cors(Bucket=in_use["bucket"])
+    assert check_now(connection) == "failing"
+    s3_client.put_bucket_cors(Bucket=in_use["bucket"], CORSConfiguration=_cors())
+
+    shown = _cli(
+        "connections", "update", connection, "--name", "Scans (rotated)",
+        "--set", "access_key_id=AKIAROTATED", "--set", "secret_access_key=-",
+        input="rotated-secret-value\n",
+    )  # fmt: skip
+    assert f"Connection {connection} Scans (rotated) (s3) updated" in shown
+    assert "Health: ok" in shown  # checked again at once: the CORS fix is seen
+    assert "rotated-secret-value" not in shown and "AKIAROTATED" not in shown
+    with session_scope() as session:
+        stored = connections.config(
+            connections.get_any(session, connection_id=connection), settings=get_settings()
+        )
+    assert stored.access_key_id.get_secret_value() == "AKIAROTATED"  # type: ignore[attr-defined]
+    assert stored.secret_access_key.get_secret_value() == "rotated-secret-value"  # type: ignore[attr-defined]
+    updated = api.get(f"/v1/connections/{connection}").json()
+    assert updated["name"] == "Scans (rotated)" and updated["health"]["status"] == "ok"
+    [audited] = api.get("/v1/audit", params={"action": "connection.updated"}).json()["items"]
+    assert audited["details"]["changed"] == ["access_key_id", "name", "secret_access_key"]
+    assert audited["details"]["operator"] is True
+    assert "rotated-secret-value" not in str(audited)
+    assets = api.get(f"/v1/projects/{in_use['project']}/assets").json()["items"]
+    assert sorted(a["id"] for a in assets) == sorted(in_use["assets"])
+
+    # What the provider refuses changes nothing, and says why.
+    before = api.get(f"/v1/connections/{connection}").json()
+    refused = _cli_refuses("connections", "update", connection, "--set", "mode=customer_role")
+    assert "role_arn" in refused.detail
+    malformed = _cli_refuses("connections", "update", connection, "--set", "region")
+    assert "is not KEY=VALUE" in malformed.detail and "--set region=" in (malformed.fix or "")
+    nothing = _cli_refuses("connections", "update", connection)
+    assert nothing.detail == "nothing to change"
+    assert api.get(f"/v1/connections/{connection}").json()["settings"] == before["settings"]
+    # A setting put back to its default.
+    _cli("connections", "update", connection, "--set", "region=eu-west-1")
+    assert api.get(f"/v1/connections/{connection}").json()["settings"]["region"] == "eu-west-1"
+    _cli("connections", "update", connection, "--reset", "region")
+    assert api.get(f"/v1/connections/{connection}").json()["settings"]["region"] == "us-east-1"
 
 
 def test_settings_left_out_are_kept_but_keys_never_follow_the_connection_elsewhere(

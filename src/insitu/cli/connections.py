@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
+from insitu.audit.service import OPERATOR
 from insitu.cli.common import console, id_column, pick_org, session, settings
+from insitu.connections import health
 from insitu.connections import service as connections
-from insitu.connections.schemas import ConnectionRead
+from insitu.connections.schemas import ConnectionRead, ConnectionUpdate
+from insitu.errors import InvalidInput
+from insitu.organizations import service as organizations
 
-app = typer.Typer(help="Connections and their access health: list, show.", no_args_is_help=True)
+app = typer.Typer(
+    help="Connections and their access health: list, show, update.", no_args_is_help=True
+)
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organization ID (if several).")]
 _COLOURS = {"ok": "green", "degraded": "yellow", "failing": "bold red"}
@@ -29,14 +37,14 @@ def list_connections(org: OrgOption = None) -> None:
             for connection in connections.list_for_org(db_session, org=chosen)
         ]
     for shown in rows:
-        health = shown.health
+        state = shown.health
         table.add_row(
             shown.id,
             shown.name,
             shown.provider,
             _status(shown),
-            _when(health.since if health else None),
-            (health.check or "") if health else "",
+            _when(state.since if state else None),
+            (state.check or "") if state else "",
         )
     console.print(table)
 
@@ -49,19 +57,84 @@ def show_connection(connection_id: str) -> None:
         shown = connections.read(connection, settings=settings())
     console.print(f"Connection [bold]{shown.id}[/] {shown.name} ({shown.provider})")
     console.print_json(data=shown.settings)
-    health = shown.health
-    console.print(f"Health: {_status(shown)}", highlight=False)
-    if health is not None:
-        console.print(f"  since {_when(health.since)}, checked {_when(health.checked_at)}")
-        if health.check:
-            console.print(f"  check: {health.check}", highlight=False)
-        if health.fix:
-            console.print(f"  [bold]Fix:[/] {health.fix}", highlight=False)
+    _print_health(shown)
     if shown.last_verify is not None:
         last = shown.last_verify
         console.print(
             f"Last verify: {last.status} at {_when(last.at)} on {last.source}", highlight=False
         )
+
+
+@app.command("update")
+def update_connection(
+    connection_id: str,
+    name: Annotated[str | None, typer.Option(help="A new name for the connection.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="A setting to change, e.g. --set region=eu-west-1 (repeat for several). "
+            "KEY=- reads the value from standard input: a secret stays out of the shell's "
+            "history and the process list.",
+        ),
+    ] = None,
+    reset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reset", metavar="KEY", help="A setting to put back to its default (repeat)."
+        ),
+    ] = None,
+) -> None:
+    """Rename a connection, or change its settings in place (rotated keys, another role or
+    region): its assets stay its own. Settings left out keep their value; stored keys are
+    dropped when the endpoint or the mode changes. A connection in use has its access checked
+    again at once."""
+    data = _update(name, set_ or [], reset or [])
+    with session() as db_session:
+        connection = connections.get_any(db_session, connection_id=connection_id)
+        org = organizations.get(db_session, org_id=connection.org_id)
+        health.update_and_check(
+            db_session, org=org, connection=connection, data=data, settings=settings(),
+            actor=OPERATOR, operator=True,
+        )  # fmt: skip
+        shown = connections.read(connection, settings=settings())
+    console.print(f"Connection [bold]{shown.id}[/] {shown.name} ({shown.provider}) updated:")
+    console.print_json(data=shown.settings)
+    _print_health(shown)
+
+
+def _update(name: str | None, assignments: list[str], reset: list[str]) -> ConnectionUpdate:
+    changes: dict[str, Any] = dict.fromkeys(reset)
+    for assignment in assignments:
+        key, equals, value = assignment.partition("=")
+        if not key or not equals:
+            raise InvalidInput(
+                f"--set {assignment!r} is not KEY=VALUE",
+                fix="write it as --set region=eu-west-1; insitu connections show ID shows the "
+                "settings",
+            )
+        changes[key] = sys.stdin.readline().rstrip("\r\n") if value == "-" else value
+    if name is None and not changes:
+        raise InvalidInput("nothing to change", fix="pass --name, --set KEY=VALUE or --reset KEY")
+    try:
+        return ConnectionUpdate(name=name, settings=changes or None)
+    except ValidationError as exc:
+        reasons = "; ".join(error["msg"] for error in exc.errors())
+        raise InvalidInput(
+            f"--name {name!r} is refused: {reasons}", fix="choose another name"
+        ) from exc
+
+
+def _print_health(shown: ConnectionRead) -> None:
+    state = shown.health
+    console.print(f"Health: {_status(shown)}", highlight=False)
+    if state is not None:
+        console.print(f"  since {_when(state.since)}, checked {_when(state.checked_at)}")
+        if state.check:
+            console.print(f"  check: {state.check}", highlight=False)
+        if state.fix:
+            console.print(f"  [bold]Fix:[/] {state.fix}", highlight=False)
 
 
 def _status(shown: ConnectionRead) -> str:
