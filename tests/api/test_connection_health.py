@@ -306,6 +306,7 @@ def test_the_operator_rotates_keys_from_the_cli_with_the_secret_off_its_command_
     )  # fmt: skip
     assert f"Connection {connection} Scans (rotated) (s3) updated" in shown
     assert "Health: ok" in shown  # checked again at once: the CORS fix is seen
+    assert "Secrets stored (encrypted, never shown): access_key_id, secret_access_key" in shown
     assert "rotated-secret-value" not in shown and "AKIAROTATED" not in shown
     with session_scope() as session:
         stored = connections.config(
@@ -357,8 +358,10 @@ def test_settings_left_out_are_kept_but_keys_never_follow_the_connection_elsewhe
     assert moved["settings"]["events"] == {"sqs_queue_url": queue}
     assert changed() == ["region"]  # the keys and the queue were kept
     # Aimed at another server, the stored keys are not sent there: they must be given again.
+    assert moved["secrets_stored"] == ["access_key_id", "secret_access_key"]
     elsewhere = api.patch(path, json={"settings": {"endpoint_url": "http://127.0.0.1:9"}})
     assert elsewhere.status_code == 200, elsewhere.text
+    assert elsewhere.json()["secrets_stored"] == []  # the keys did not follow it
     assert changed() == ["access_key_id", "endpoint_url", "secret_access_key"]
     rekeyed = api.patch(path, json={"settings": {"endpoint_url": None, **keys}})
     assert rekeyed.status_code == 200, rekeyed.text

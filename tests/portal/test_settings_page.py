@@ -164,6 +164,8 @@ def test_an_admin_edits_a_connection_in_place_and_secrets_left_empty_are_kept(
         },
     ).json()
     assert created["settings"]["events"] == {"sqs_queue_url": QUEUE}, created
+    assert created["secrets_stored"] == ["access_key_id", "secret_access_key"]
+    assert "old-secret" not in str(created) and "AKIAOLDKEY" not in str(created)
     page = new_page()
     sign_in(page, portal_url, org.key, path="/settings")
     page.get_by_role("link", name="Edit Scans bucket").click()
@@ -171,7 +173,8 @@ def test_an_admin_edits_a_connection_in_place_and_secrets_left_empty_are_kept(
     expect(page.get_by_label("Region")).to_have_value("us-east-1")
     secret = page.get_by_label("Secret access key")
     expect(secret).to_have_value("")
-    expect(secret).to_have_attribute("placeholder", "Unchanged")
+    expect(secret).to_have_attribute("placeholder", "Stored")
+    expect(page.locator(".help", has_text="One is stored (never shown)")).to_have_count(2)
     expect(page.get_by_label("Events")).to_have_count(0)  # set through the API; kept
 
     page.get_by_label("Connection name").fill("Scans (EU)")
@@ -194,3 +197,13 @@ def test_an_admin_edits_a_connection_in_place_and_secrets_left_empty_are_kept(
     assert api.get(f"/v1/connections/{created['id']}").json()["settings"]["mode"] == (
         "platform_role"
     )
+    assert api.get(f"/v1/connections/{created['id']}").json()["secrets_stored"] == [
+        "access_key_id", "secret_access_key",
+    ]  # fmt: skip
+
+    # A connection that holds no keys does not claim to keep any.
+    keyless = api.post("/v1/connections", json={"provider": "s3", "name": "Role only"}).json()
+    assert keyless["secrets_stored"] == []
+    page.goto(f"{portal_url}/connections/{keyless['id']}/edit")
+    expect(page.get_by_label("Secret access key")).to_have_attribute("placeholder", "Not set")
+    expect(page.get_by_text("One is stored")).to_have_count(0)

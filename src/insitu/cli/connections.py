@@ -56,7 +56,7 @@ def show_connection(connection_id: str) -> None:
         connection = connections.get_any(db_session, connection_id=connection_id)
         shown = connections.read(connection, settings=settings())
     console.print(f"Connection [bold]{shown.id}[/] {shown.name} ({shown.provider})")
-    console.print_json(data=shown.settings)
+    _print_settings(shown)
     _print_health(shown)
     if shown.last_verify is not None:
         last = shown.last_verify
@@ -100,7 +100,7 @@ def update_connection(
         )  # fmt: skip
         shown = connections.read(connection, settings=settings())
     console.print(f"Connection [bold]{shown.id}[/] {shown.name} ({shown.provider}) updated:")
-    console.print_json(data=shown.settings)
+    _print_settings(shown)
     _print_health(shown)
 
 
@@ -124,6 +124,13 @@ def _update(name: str | None, assignments: list[str], reset: list[str]) -> Conne
         raise InvalidInput(
             f"--name {name!r} is refused: {reasons}", fix="choose another name"
         ) from exc
+
+
+def _print_settings(shown: ConnectionRead) -> None:
+    console.print_json(data=shown.settings)
+    if shown.secrets_stored:
+        stored = ", ".join(shown.secrets_stored)
+        console.print(f"Secrets stored (encrypted, never shown): {stored}", highlight=False)
 
 
 def _print_health(shown: ConnectionRead) -> None:

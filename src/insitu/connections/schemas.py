@@ -73,6 +73,11 @@ class ConnectionRead(BaseModel):
     name: str
     provider: str
     settings: dict[str, Any]
+    secrets_stored: list[str] = Field(
+        default_factory=list,
+        description="The secret settings stored for it (encrypted), by name, e.g. "
+        "access_key_id; their values are never shown.",
+    )
     created_at: datetime
     last_verify: LastVerifyRead | None = Field(
         default=None, description="The last Verify access; null if never verified."

@@ -256,11 +256,13 @@ def read(connection: Connection, *, settings: Settings) -> ConnectionRead:
             fix=connection.health_fix,
             checked_at=connection.health_checked_at,
         )
+    stored = config(connection, settings=settings)
     return ConnectionRead(
         id=connection.id,
         name=connection.name,
         provider=connection.provider,
-        settings=config(connection, settings=settings).public(),
+        settings=stored.public(),
+        secrets_stored=stored.stored_secrets(),
         created_at=connection.created_at,
         last_verify=last_verify,
         health=health,

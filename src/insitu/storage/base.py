@@ -170,6 +170,10 @@ class ProviderConfig(BaseModel):
             if name not in secret
         }
 
+    def stored_secrets(self) -> list[str]:
+        """The names of the secret fields that hold a value, sorted: safe to show."""
+        return sorted(name for name in self.secret_fields() if getattr(self, name) is not None)
+
     @classmethod
     def secret_fields(cls) -> frozenset[str]:
         """The names of the fields that hold secrets (``SecretStr``), set or not."""
