@@ -47,18 +47,19 @@ class S3Config(ProviderConfig):
     mode: Literal["platform_role", "customer_role"] = Field(
         default="platform_role",
         title="Access mode",
-        description="platform_role: your bucket policy grants insitu's role; customer_role: "
-        "insitu assumes a role you created, with your organization's external ID",
+        description="Platform role (platform_role): your bucket policy grants insitu's role. "
+        "Customer role (customer_role): insitu assumes a role you created, with your "
+        "organization's external ID",
     )
     role_arn: str | None = Field(
         default=None,
         title="Role ARN",
-        description="customer_role only: e.g. arn:aws:iam::123456789012:role/insitu-reader",
+        description="Customer role only: e.g. arn:aws:iam::123456789012:role/insitu-reader",
     )
     external_id: str | None = Field(
         default=None,
         title="External ID",
-        description="customer_role only; insitu sends your organization's (Organization Settings)",
+        description="Customer role only; insitu sends your organization's (Organization Settings)",
     )
     region: str = Field(default="us-east-1", title="Region", description="e.g. eu-west-1")
     endpoint_url: str | None = Field(
