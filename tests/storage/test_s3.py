@@ -305,6 +305,12 @@ def test_every_connections_sessions_share_one_copy_of_botocores_models(
     sessions = [plain.session, role.session, *(assumed.parent for assumed in role.roles)]
     loaders = {id(session._session.get_component("data_loader")) for session in sessions}
     assert len(sessions) >= 3 and len(loaders) == 1
+    # Every boto3 session adds its data folder to its loader: shared, it keeps each once.
+    folders = list(plain.session._session.get_component("data_loader").search_paths)
+    for _ in range(20):
+        _open(s3_bucket, context, S3Config(mode="customer_role", role_arn=ROLE))
+    assert plain.session._session.get_component("data_loader").search_paths == folders
+    assert len(folders) == len(set(folders))
     assert _open(s3_bucket, context).get_range("a.txt", 0, 1) == b"a"
 
 

@@ -65,11 +65,24 @@ def _timestamp(value: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+class _SearchPaths(list[str]):
+    """A loader's folders, each once: every boto3 session appends its own data folder to its
+    loader's, which a loader shared by all sessions would collect without end."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
 @cache
 def _models() -> botocore.loaders.Loader:
     """One loader of botocore's service models for every session: each session would read
-    and parse them again (about 0.1 s of CPU for each connection's first client)."""
-    return botocore.loaders.create_loader()
+    and parse them again (about 0.1 s of CPU for each connection's first client). Its folders
+    are AWS_DATA_PATH's, as botocore's own loader's are, then botocore's."""
+    extra = os.environ.get("AWS_DATA_PATH")
+    folders = extra.split(os.pathsep) if extra else []
+    paths = _SearchPaths(os.path.expanduser(os.path.expandvars(path)) for path in folders)
+    return botocore.loaders.Loader(extra_search_paths=paths)  # keeps this list: not a copy
 
 
 def _session(
