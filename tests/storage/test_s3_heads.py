@@ -12,10 +12,13 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
 from typing import Any
 from urllib.request import urlopen
 
 import pytest
+from botocore.credentials import ReadOnlyCredentials
 
 from insitu.storage import throttle
 from insitu.storage.base import ProviderContext
@@ -170,3 +173,39 @@ def test_a_connections_own_endpoint_gets_no_request_from_libcurl(
     assert store.read_heads([(fakes3_key(5), 16)]).result() == {}
     assert _gets(fakes3) == before
     assert len(store.get_range(fakes3_key(5), 0, 16)) == 16  # read the ordinary way
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers every ranged GET with the bytes asked for, and notes its session token."""
+
+    tokens: list[str | None] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        type(self).tokens.append(self.headers.get("x-amz-security-token"))
+        first, last = self.headers["Range"].removeprefix("bytes=").split("-")
+        body = b"x" * (int(last) - int(first) + 1)
+        self.send_response(206)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def test_a_handle_signing_with_new_credentials_sends_no_token_of_the_old_ones() -> None:
+    """libcurl handles are kept from request to request: credentials without a session token
+    (an IAM user's) must not go out with the token of the role that used the handle before."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    Thread(target=server.serve_forever, daemon=True).start()
+    reader = heads.HeadReader(f"http://127.0.0.1:{server.server_port}", "us-east-1")
+    role = ReadOnlyCredentials("ASIAROLE", "role-secret", "role-session-token")
+    user = ReadOnlyCredentials("AKIAUSER", "user-secret", None)
+    try:
+        for credentials in (role, user, role):
+            _Recorder.tokens.clear()
+            read = reader.submit("bucket", [("a.png", 8), ("b.png", 8)], credentials, Throttle(4))
+            assert read.result(timeout=30) == {"a.png": b"x" * 8, "b.png": b"x" * 8}
+            assert _Recorder.tokens == [credentials.token] * 2
+    finally:
+        server.shutdown()

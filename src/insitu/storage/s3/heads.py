@@ -224,7 +224,10 @@ class _Transfer:
             curl.setopt(pycurl.USERNAME, credentials.access_key)
             curl.setopt(pycurl.PASSWORD, credentials.secret_key)
             token = credentials.token
-            curl.setopt(pycurl.HTTPHEADER, [f"x-amz-security-token: {token}"] if token else [])
+            if token:
+                curl.setopt(pycurl.HTTPHEADER, [f"x-amz-security-token: {token}"])
+            else:  # an empty list would leave the previous credentials' token in place
+                curl.unsetopt(pycurl.HTTPHEADER)
 
     def _write(self, data: bytes) -> int | None:
         self.chunks.append(data)
