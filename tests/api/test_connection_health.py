@@ -301,8 +301,8 @@ def test_the_operator_rotates_keys_from_the_cli_with_the_secret_off_its_command_
 
     shown = _cli(
         "connections", "update", connection, "--name", "Scans (rotated)",
-        "--set", "access_key_id=AKIAROTATED", "--set", "secret_access_key=-",
-        input="rotated-secret-value\n",
+        "--set", "access_key_id=-", "--set", "secret_access_key=-",
+        input="AKIAROTATED\nrotated-secret-value\n",
     )  # fmt: skip
     assert f"Connection {connection} Scans (rotated) (s3) updated" in shown
     assert "Health: ok" in shown  # checked again at once: the CORS fix is seen
@@ -331,6 +331,10 @@ def test_the_operator_rotates_keys_from_the_cli_with_the_secret_off_its_command_
     assert "is not KEY=VALUE" in malformed.detail and "--set region=" in (malformed.fix or "")
     nothing = _cli_refuses("connections", "update", connection)
     assert nothing.detail == "nothing to change"
+    typed = _cli_refuses("connections", "update", connection, "--set", "secret_access_key=abc")
+    assert "is a secret" in typed.detail and "--set secret_access_key=-" in (typed.fix or "")
+    empty = _cli_refuses("connections", "update", connection, "--set", "secret_access_key=-")
+    assert empty.detail == "no value for secret_access_key on standard input"
     assert api.get(f"/v1/connections/{connection}").json()["settings"] == before["settings"]
     # A setting put back to its default.
     _cli("connections", "update", connection, "--set", "region=eu-west-1")

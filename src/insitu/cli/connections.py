@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from datetime import datetime
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from insitu.connections import service as connections
 from insitu.connections.schemas import ConnectionRead, ConnectionUpdate
 from insitu.errors import InvalidInput
 from insitu.organizations import service as organizations
+from insitu.storage.registry import get_provider
 
 app = typer.Typer(
     help="Connections and their access health: list, show, update.", no_args_is_help=True
@@ -75,7 +77,8 @@ def update_connection(
             "--set",
             metavar="KEY=VALUE",
             help="A setting to change, e.g. --set region=eu-west-1 (repeat for several). "
-            "KEY=- reads the value from standard input: a secret stays out of the shell's "
+            "A secret is given as KEY=- and read from standard input (one line each, in "
+            "order; asked for without echo at a terminal), so it stays out of the shell's "
             "history and the process list.",
         ),
     ] = None,
@@ -90,7 +93,10 @@ def update_connection(
     region): its assets stay its own. Settings left out keep their value; stored keys are
     dropped when the endpoint or the mode changes. A connection in use has its access checked
     again at once."""
-    data = _update(name, set_ or [], reset or [])
+    with session() as db_session:
+        provider = connections.get_any(db_session, connection_id=connection_id).provider
+    secrets = get_provider(provider).config_model.secret_fields()
+    data = _update(name, set_ or [], reset or [], secrets=secrets)
     with session() as db_session:
         connection = connections.get_any(db_session, connection_id=connection_id)
         org = organizations.get(db_session, org_id=connection.org_id)
@@ -104,7 +110,9 @@ def update_connection(
     _print_health(shown)
 
 
-def _update(name: str | None, assignments: list[str], reset: list[str]) -> ConnectionUpdate:
+def _update(
+    name: str | None, assignments: list[str], reset: list[str], *, secrets: frozenset[str]
+) -> ConnectionUpdate:
     changes: dict[str, Any] = dict.fromkeys(reset)
     for assignment in assignments:
         key, equals, value = assignment.partition("=")
@@ -114,7 +122,14 @@ def _update(name: str | None, assignments: list[str], reset: list[str]) -> Conne
                 fix="write it as --set region=eu-west-1; insitu connections show ID shows the "
                 "settings",
             )
-        changes[key] = sys.stdin.readline().rstrip("\r\n") if value == "-" else value
+        if key in secrets and value != "-":
+            raise InvalidInput(
+                f"{key} is a secret: on the command line it would stay in the shell's history "
+                "and show in the process list",
+                fix=f"pass --set {key}=- and give the value on standard input, e.g. "
+                f'printf %s "$SECRET" | insitu connections update ID --set {key}=-',
+            )
+        changes[key] = _read_value(key) if value == "-" else value
     if name is None and not changes:
         raise InvalidInput("nothing to change", fix="pass --name, --set KEY=VALUE or --reset KEY")
     try:
@@ -124,6 +139,20 @@ def _update(name: str | None, assignments: list[str], reset: list[str]) -> Conne
         raise InvalidInput(
             f"--name {name!r} is refused: {reasons}", fix="choose another name"
         ) from exc
+
+
+def _read_value(key: str) -> str:
+    """``key``'s value from standard input: asked for without echo at a terminal."""
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"{key}: ")
+    else:
+        value = sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        raise InvalidInput(
+            f"no value for {key} on standard input",
+            fix=f'pipe it in: printf %s "$VALUE" | insitu connections update ID --set {key}=-',
+        )
+    return value
 
 
 def _print_settings(shown: ConnectionRead) -> None:
