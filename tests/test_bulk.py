@@ -179,3 +179,5 @@ def test_one_of_finds_exactly_the_listed_values(settings: Settings) -> None:
         assert sorted(found) == sorted(names[1:])
         nothing = session.scalars(select(things.c.name).where(one_of(session, things.c.name, [])))
         assert list(nothing) == []
+        cut = one_of(session, things.c.name, ["plain\x00tail", "back\\slash"])
+        assert list(session.scalars(select(things.c.name).where(cut))) == ["back\\slash"]

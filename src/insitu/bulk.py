@@ -82,8 +82,10 @@ def insert_all(session: Session, table: Table, rows: Rows) -> None:
 def one_of(session: Session, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
     """``column IN values`` for many text values, as one JSON parameter, not a placeholder
     per value: SQLAlchemy renders and binds each one, and psycopg re-parses such a statement
-    in Python every time."""
-    document = bindparam("values", json.dumps(list(values)), type_=Text, unique=True)
+    in Python every time. A value holding NUL matches nothing: PostgreSQL's text holds none,
+    and SQLite's json_each would cut it there and match a shorter one."""
+    kept = [value for value in values if "\x00" not in value]
+    document = bindparam("values", json.dumps(kept), type_=Text, unique=True)
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import JSON as PG_JSON
 
