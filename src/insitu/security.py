@@ -119,6 +119,15 @@ def _undecryptable() -> InvalidInput:
     )
 
 
+def same_secret(expected: str, given: str) -> bool:
+    """Whether ``given`` is ``expected`` (a signature, token or key), in constant time.
+
+    Compared as UTF-8 bytes: compare_digest refuses ``str`` with non-ASCII characters, which a
+    forged value may hold, and must answer False for it, not raise.
+    """
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
 class Signer:
     """HMAC signatures for short-lived tokens (local file URLs, OAuth state).
 
@@ -134,11 +143,7 @@ class Signer:
 
     def verify(self, signature: str, *parts: str) -> bool:
         # Every key is tried (no early exit), so the time taken says nothing about which matched.
-        # Compared as bytes: a forged signature may hold characters compare_digest refuses in str.
-        given = signature.encode()
-        matches = [
-            hmac.compare_digest(self._sign(key, parts).encode(), given) for key in self._keys
-        ]
+        matches = [same_secret(self._sign(key, parts), signature) for key in self._keys]
         return any(matches)
 
     @staticmethod

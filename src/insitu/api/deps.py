@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from insitu.db import session_scope
 from insitu.errors import Forbidden, Unauthenticated
 from insitu.organizations import service as organizations
 from insitu.organizations.models import ApiKey, Organization
+from insitu.security import same_secret
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `insitu org create`.")
 
@@ -156,7 +156,7 @@ def is_operator(
     limiter, address = rate_limiter(request), client_address(request)
     limiter.admit(address, _OPERATOR_BUCKET)
     expected = settings.operator_key.get_secret_value() if settings.operator_key else None
-    if expected and hmac.compare_digest(expected.encode(), operator_key.encode()):
+    if expected and same_secret(expected, operator_key):
         return True
     limiter.failed(address)
     return False

@@ -56,7 +56,7 @@ from insitu.errors import (
     Unauthenticated,
 )
 from insitu.organizations.models import Organization
-from insitu.security import Signer
+from insitu.security import Signer, same_secret
 from insitu.storage.azure.advice import TENANTS
 from insitu.storage.cards import CardAccount
 
@@ -283,9 +283,7 @@ def tenant_of(claims: dict[str, Any], *, nonce: str, settings: Settings) -> str:
     hosts = (_authority(settings), *ISSUER_HOSTS.get(_authority(settings), ()))
     if claims.get("iss") not in {f"{host}/{tenant_id}/v2.0" for host in hosts}:
         raise refuse(f"was issued by {claims.get('iss')!r}, not {hosts[0]}/{tenant_id}/v2.0")
-    if not isinstance(claims.get("nonce"), str) or not secrets.compare_digest(
-        claims["nonce"].encode(), nonce.encode()
-    ):
+    if not isinstance(claims.get("nonce"), str) or not same_secret(nonce, claims["nonce"]):
         raise refuse("was issued for another sign-in (its nonce does not match this state)")
     now = time.time()
     try:

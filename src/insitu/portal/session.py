@@ -10,7 +10,6 @@ cookie carries a CSRF token alone, so the sign-in form is protected like every o
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from insitu.config import Settings
+from insitu.security import same_secret
 
 COOKIE = "insitu_session"
 CSRF_FIELD = "csrf_token"
@@ -38,7 +38,7 @@ class PortalSession:
 
     def accepts(self, token: str | None) -> bool:
         """Whether ``token`` is this session's CSRF token."""
-        return bool(token) and hmac.compare_digest(self.csrf_token.encode(), (token or "").encode())
+        return bool(token) and same_secret(self.csrf_token, token or "")
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
