@@ -100,15 +100,20 @@ def parse_location(uri: str) -> Location:
     return location
 
 
-# Keys every provider takes as they are: no character any of them refuses or escapes, no
-# "." or ".." segment (checked apart), and no longer than GCS's 1,024 bytes.
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9._~/-]{1,1024}")
+
+
+def plain_key(key: str) -> bool:
+    """Whether ``key`` is one every provider takes as it is and a URL path holds unescaped:
+    ASCII letters, digits and ``._~/-``, no longer than GCS's 1,024 bytes (a ``.`` or ``..``
+    segment is a matter apart: ``has_dot_segment``)."""
+    return _PLAIN_KEY.fullmatch(key) is not None
 
 
 def check_key(location: Location, key: str) -> None:
     """Refuse ``key`` under ``location`` as ``parse_location`` would refuse its URI. An import
     checks each of millions of files: a plain key is let through without parsing its URI."""
-    if _PLAIN_KEY.fullmatch(key) is None or has_dot_segment(key):
+    if not plain_key(key) or has_dot_segment(key):
         parse_location(location.with_key(key).uri)
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import threading
 import time
 import weakref
@@ -40,9 +39,6 @@ log = logging.getLogger(__name__)
 # libcurl signs for AWS from 7.75, and sends the x-amz-content-sha256 header S3 requires from
 # 8.1; a pycurl built against an older one leaves every file to the ordinary read.
 USABLE = hasattr(pycurl, "AWS_SIGV4") and pycurl.version_info()[2] >= 0x080100
-# Keys that stand in a URL path as they are: nothing to escape, so the path libcurl signs is
-# exactly the key S3 resolves. Other keys (spaces, "+", non-ASCII) go the ordinary way.
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9._~/-]+")
 # Failures that say the store or the network is busy, not that the request is wrong.
 _TRANSIENT_ERRORS = frozenset(
     {
@@ -56,10 +52,6 @@ _TRANSIENT_ERRORS = frozenset(
 _NO_SLOT_WAIT = 0.01  # every slot of the bucket is someone else's: look again this soon
 _POLL = 0.005  # the longest new requests wait while others are in flight
 IDLE_EXIT = 60.0  # a reader's thread ends after this long without a request
-
-
-def plain_key(key: str) -> bool:
-    return _PLAIN_KEY.fullmatch(key) is not None
 
 
 class _Round:

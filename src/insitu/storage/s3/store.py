@@ -10,9 +10,8 @@ from typing import Any
 import obstore
 
 from insitu.storage.base import ListPage, ObjectInfo, SignedURL, empty_range, no_heads
-from insitu.storage.registry import has_dot_segment
+from insitu.storage.registry import has_dot_segment, plain_key
 from insitu.storage.s3.errors import SDK_ERRORS, Where, code_of, map_error
-from insitu.storage.s3.heads import plain_key
 from insitu.storage.s3.identity import Identity
 from insitu.storage.throttle import Throttle
 
@@ -156,6 +155,8 @@ class S3ObjectStore:
     def read_heads(self, wants: Sequence[tuple[str, int]]) -> Future[dict[str, bytes]]:
         """The first ``length`` bytes of each ``(key, length)``, sent together from one thread
         (``heads``); keys it cannot read that way, or that failed, are left out."""
+        # Only keys a URL path holds unescaped: the path libcurl signs is then exactly the key
+        # S3 resolves. The others (spaces, "+", non-ASCII) are read the ordinary way.
         plain = [
             (key, length)
             for key, length in wants
