@@ -331,6 +331,8 @@ def test_the_operator_rotates_keys_from_the_cli_with_the_secret_off_its_command_
     assert "is not KEY=VALUE" in malformed.detail and "--set region=" in (malformed.fix or "")
     nothing = _cli_refuses("connections", "update", connection)
     assert nothing.detail == "nothing to change"
+    long_name = _cli_refuses("connections", "update", connection, "--name", "x" * 500)
+    assert long_name.detail.startswith("the connection name is not usable: ")
     typed = _cli_refuses("connections", "update", connection, "--set", "secret_access_key=abc")
     assert "is a secret" in typed.detail and "--set secret_access_key=-" in (typed.fix or "")
     empty = _cli_refuses("connections", "update", connection, "--set", "secret_access_key=-")

@@ -15,7 +15,7 @@ from insitu.audit.service import OPERATOR
 from insitu.cli.common import console, id_column, pick_org, session, settings
 from insitu.connections import health
 from insitu.connections import service as connections
-from insitu.connections.schemas import ConnectionRead, ConnectionUpdate
+from insitu.connections.schemas import ConnectionRead, ConnectionUpdate, unusable_name
 from insitu.errors import InvalidInput
 from insitu.organizations import service as organizations
 from insitu.storage.registry import get_provider
@@ -135,10 +135,7 @@ def _update(
     try:
         return ConnectionUpdate(name=name, settings=changes or None)
     except ValidationError as exc:
-        reasons = "; ".join(error["msg"] for error in exc.errors())
-        raise InvalidInput(
-            f"--name {name!r} is refused: {reasons}", fix="choose another name"
-        ) from exc
+        raise unusable_name(exc) from exc
 
 
 def _read_value(key: str) -> str:

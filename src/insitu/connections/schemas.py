@@ -3,8 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from insitu.errors import InvalidInput
 from insitu.schemas import DisplayName
 
 
@@ -17,6 +18,15 @@ class ConnectionCreate(BaseModel):
         default_factory=dict,
         examples=[{"mode": "platform_role", "region": "us-east-1"}],
         description="The provider's own settings; secrets are stored encrypted, never returned.",
+    )
+
+
+def unusable_name(exc: ValidationError) -> InvalidInput:
+    """A connection's new name refused by ``ConnectionCreate`` or ``ConnectionUpdate`` (the
+    only field they check: the provider's service checks the settings)."""
+    return InvalidInput(
+        f"the connection name is not usable: {exc.errors()[0]['msg'].lower()}",
+        fix="give a short name, e.g. the bucket's",
     )
 
 

@@ -13,9 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
-from insitu.errors import InvalidInput
 from insitu.storage.base import ProviderConfig
 
 PREFIX = "setting__"
@@ -95,11 +92,3 @@ def edited_settings(form: Mapping[str, Any], model: type[ProviderConfig]) -> dic
         if typed or field.kind != "password":
             settings[field.name] = typed or None
     return settings
-
-
-def unusable_name(exc: ValidationError) -> InvalidInput:
-    """A connection form's name refused by its schema (settings are checked by the service)."""
-    return InvalidInput(
-        f"the connection name is not usable: {exc.errors()[0]['msg'].lower()}",
-        fix="give a short name, e.g. the bucket's",
-    )

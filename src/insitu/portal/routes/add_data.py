@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from insitu.api.deps import Caller, SessionDep, SettingsDep
 from insitu.config import Settings
 from insitu.connections import service as connections
-from insitu.connections.schemas import ConnectionCreate
+from insitu.connections.schemas import ConnectionCreate, unusable_name
 from insitu.errors import InsituError, InvalidInput, NotFound
 from insitu.portal import connection_form
 from insitu.portal.deps import FormDep, PortalCallerDep, require_csrf
@@ -139,7 +139,7 @@ def create_connection(
                 settings=connection_form.settings_from(form, model),
             )
         except ValidationError as exc:  # only the name is checked here; settings by the service
-            raise connection_form.unusable_name(exc) from exc
+            raise unusable_name(exc) from exc
         connection = connections.create(
             session, org=caller.org, data=data, settings=settings, actor=caller.actor
         )

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from insitu.api.deps import Caller, SessionDep, SettingsDep
 from insitu.connections import health
 from insitu.connections import service as connections
-from insitu.connections.schemas import ConnectionRead, ConnectionUpdate
+from insitu.connections.schemas import ConnectionRead, ConnectionUpdate, unusable_name
 from insitu.errors import InsituError
 from insitu.portal import connection_form
 from insitu.portal.deps import FormDep, PortalCallerDep, require_csrf
@@ -59,7 +59,7 @@ def save(
                 name=name or None, settings=connection_form.edited_settings(form, model)
             )
         except ValidationError as exc:  # only the name is checked here; settings by the service
-            raise connection_form.unusable_name(exc) from exc
+            raise unusable_name(exc) from exc
         health.update_and_check(
             session, org=caller.org, connection=connection, data=data, settings=settings,
             actor=caller.actor,
