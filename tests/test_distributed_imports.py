@@ -217,6 +217,13 @@ def test_a_store_answering_a_fifth_of_requests_with_slow_down_loses_no_file(
     assert assets_and_failures(job_id) == (2000, 2000, [])
 
 
+def _jobs_of(project_id: str) -> list[ImportJob]:
+    with session_scope() as session:
+        jobs = list(session.scalars(select(ImportJob).where(ImportJob.project_id == project_id)))
+        session.expunge_all()
+        return jobs
+
+
 @postgresql
 def test_the_cli_queues_an_import_for_the_workers_and_follows_it_to_the_end(
     cluster: Workers, monkeypatch: pytest.MonkeyPatch
@@ -232,12 +239,15 @@ def test_the_cli_queues_an_import_for_the_workers_and_follows_it_to_the_end(
             stderr=subprocess.STDOUT,
             text=True,
         )  # fmt: skip
-        time.sleep(3)
-        # No worker yet: the command waits for one instead of importing by itself.
+        # No worker yet: the command queues the import and waits for one instead of
+        # importing by itself (its start-up is given time: a busy box takes seconds).
+        deadline = time.monotonic() + 60
+        while not _jobs_of(project_id) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)
         assert cli.poll() is None
-        with session_scope() as session:
-            [job] = session.scalars(select(ImportJob).where(ImportJob.project_id == project_id))
-            assert (job.status, job.listed, job.imported) == ("queued", 0, 0)
+        [job] = _jobs_of(project_id)
+        assert (job.status, job.listed, job.imported) == ("queued", 0, 0)
         cluster.start()
         cluster.start()
         output, _ = cli.communicate(timeout=120)
