@@ -133,7 +133,9 @@ def run_import(job_id: str) -> tuple[float, float, float, dict[str, int]]:
     from insitu.db import session_scope
     from insitu.imports.models import ImportJob
     from insitu.imports.pipeline import run_import as pipeline
+    from insitu.process import tune_garbage_collector
 
+    tune_garbage_collector()  # as the ``insitu`` command does for ``insitu import``
     cpu, wall = time.process_time(), time.perf_counter()
     with PeakRss() as rss:
         pipeline(job_id, settings=get_settings())

@@ -33,6 +33,7 @@ from insitu.config import Settings, get_settings
 from insitu.connections import health
 from insitu.db import get_engine
 from insitu.jobs.periodic import Periodic, scheduled
+from insitu.process import tune_garbage_collector
 from insitu.reconcile import service as reconciles
 from insitu.watch.supervisor import EventSupervisor
 from insitu.webhooks.sweep import DeliverySweep
@@ -151,6 +152,7 @@ def create_app(
 
 def serve_app() -> FastAPI:
     """The app ``insitu serve`` runs in each server process."""
+    tune_garbage_collector()  # a process of its own when serve runs several
     settings = get_settings()
     return create_app(
         settings,

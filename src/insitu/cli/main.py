@@ -27,6 +27,7 @@ from insitu.cli import audit as audit_cli
 from insitu.cli import azure as azure_cli
 from insitu.cli.common import err_console
 from insitu.errors import InsituError
+from insitu.process import tune_garbage_collector
 
 app = typer.Typer(
     name="insitu",
@@ -60,6 +61,7 @@ def main() -> None:
 
     Usage errors (exit 2) and ``typer.Exit`` codes are left to click's standalone mode.
     """
+    tune_garbage_collector()
     try:
         app()
     except InsituError as exc:

@@ -13,6 +13,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from insitu.config import get_settings
 from insitu.jobs import follow_up
 from insitu.jobs.registry import run_task
+from insitu.process import tune_garbage_collector
 
 app = Celery("insitu", broker=get_settings().celery_broker_url)
 app.conf.update(
@@ -29,6 +30,7 @@ def _forget_parent_connections(**_kwargs: Any) -> None:
     """A forked pool process must not use the database connections its parent opened. It
     runs one task at a time, so it lists on threads aside (``follow_up.list_aside``)."""
     follow_up.lists_aside = True
+    tune_garbage_collector()  # also when started by ``celery`` itself, not ``insitu worker``
     from insitu.db import get_engine
 
     if get_engine.cache_info().currsize:
