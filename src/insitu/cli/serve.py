@@ -77,7 +77,7 @@ def worker(
             "-c",
             help="Worker processes; each runs one task at a time (a batch of "
             "INSITU_IMPORT_BATCH_SIZE files, up to INSITU_STORE_MAX_IN_FLIGHT requests in "
-            "flight) and spends about 0.2-0.35 ms of CPU per file on S3, 0.3-0.7 on Azure and "
+            "flight) and spends about 0.15-0.35 ms of CPU per file on S3, 0.3-0.7 on Azure and "
             "GCS. With the store in a nearby region, one per core; more per core only when "
             "the store is far away. The processes across all workers are the batches that "
             "run at once.",
