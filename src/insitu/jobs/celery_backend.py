@@ -26,11 +26,12 @@ app.conf.update(
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
-def _forget_parent_connections(**_kwargs: Any) -> None:
+def _prepare_pool_process(**_kwargs: Any) -> None:
     """A forked pool process must not use the database connections its parent opened. It
-    runs one task at a time, so it lists on threads aside (``follow_up.list_aside``)."""
+    runs one task at a time, so it lists on threads aside (``follow_up.list_aside``). Its
+    garbage collector is tuned here too, for workers started by ``celery`` itself."""
     follow_up.lists_aside = True
-    tune_garbage_collector()  # also when started by ``celery`` itself, not ``insitu worker``
+    tune_garbage_collector()
     from insitu.db import get_engine
 
     if get_engine.cache_info().currsize:
