@@ -93,6 +93,8 @@ def update_connection(
     region): its assets stay its own. Settings left out keep their value; stored keys are
     dropped when the endpoint or the mode changes. A connection in use has its access checked
     again at once."""
+    # Secrets may be typed at a prompt: they are read with no session open, so a slow typist
+    # holds no database connection or transaction meanwhile.
     with session() as db_session:
         provider = connections.get_any(db_session, connection_id=connection_id).provider
     secrets = get_provider(provider).config_model.secret_fields()
