@@ -10,10 +10,17 @@ from typing import Any
 
 import botocore.exceptions
 
-from insitu.errors import AccessDenied, InsituError, StorageError
+from insitu.errors import AccessDenied, InsituError, StorageError, StorageUnreachable
 from insitu.storage import verify as steps_
 from insitu.storage.base import Check, Location, ObjectInfo
-from insitu.storage.s3.errors import SDK_ERRORS, Where, code_of, map_error
+from insitu.storage.s3.errors import (
+    SDK_ERRORS,
+    Where,
+    address_of,
+    code_of,
+    map_error,
+    sts_reach_fix,
+)
 from insitu.storage.s3.events import SqsEventSource
 from insitu.storage.s3.identity import Identity
 from insitu.storage.s3.policies import (
@@ -41,7 +48,7 @@ def check_identity(identity: Identity) -> tuple[Check, None]:
         arn = identity.client("sts").get_caller_identity()["Arn"]
     except SDK_ERRORS as exc:
         error = map_error(exc, "getting AWS credentials from STS", Where(identity, ""))
-        return Check("assume role", False, error.detail, _sts_fix(error)), None
+        return Check("assume role", False, error.detail, _sts_fix(error, exc)), None
     if config.mode == "customer_role":
         detail = f"assumed {config.role_arn} with the organization's external ID ({arn})"
     elif config.has_own_keys:
@@ -53,10 +60,13 @@ def check_identity(identity: Identity) -> tuple[Check, None]:
     return Check("assume role", True, detail), None
 
 
-def _sts_fix(error: InsituError) -> str | None:
+def _sts_fix(error: InsituError, exc: Exception) -> str | None:
     """AWS_ENDPOINT_URL points every AWS client at one address, STS too: an S3-compatible
     store set that way answers STS calls it does not know with an error of its own (not a
-    denial, which STS itself would send, nor an address that does not answer)."""
+    denial, which STS itself would send, nor an address that does not answer). An address
+    that does not answer is STS's own, not the connection's endpoint."""
+    if isinstance(error, StorageUnreachable):
+        return sts_reach_fix(address_of(exc))
     shared = os.environ.get("AWS_ENDPOINT_URL")
     sts_elsewhere = os.environ.get("AWS_ENDPOINT_URL_STS") or (
         os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import botocore.exceptions
 import obstore.exceptions
@@ -142,7 +143,8 @@ def map_error(exc: Exception, what: str, where: Where) -> InsituError:
         if isinstance(cause, InsituError):  # refused by insitu's own connection check
             return cause
     identity, bucket = where.identity, where.bucket
-    endpoint = identity.endpoint or f"S3 in {identity.config.region}"
+    # The address that failed, not the connection's: STS or a credential source may be the one.
+    endpoint = address_of(exc) or identity.endpoint or f"S3 in {identity.config.region}"
     sending = isinstance(exc, obstore.exceptions.GenericError) and _SENDING in str(exc)
     if isinstance(exc, _INTERRUPTED) or (sending and _CONNECT not in str(exc)):
         return StoreUnavailable(
@@ -198,6 +200,29 @@ def map_error(exc: Exception, what: str, where: Where) -> InsituError:
     return kind(detail, fix=fix, bucket=bucket, key=where.key)
 
 
+def address_of(exc: Exception) -> str | None:
+    """Where a botocore connection error was sending (scheme://host[:port]), if it says."""
+    if isinstance(exc, AssumeRoleFailed):
+        exc = exc.cause
+    if not isinstance(exc, botocore.exceptions.BotoCoreError):
+        return None
+    url = exc.kwargs.get("endpoint_url")
+    if not isinstance(url, str) or not url:
+        return None
+    parts = urlsplit(url)  # the request's own URL: its path and query name the bucket and key
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else url
+
+
+def sts_reach_fix(endpoint: str | None) -> str:
+    """The fix for STS not answering at ``endpoint`` (None: the address is not known)."""
+    where = f"STS at {endpoint}" if endpoint else "AWS STS"
+    return (
+        f"check that the insitu servers can reach {where} (network, proxy, firewall); for "
+        "another STS (an S3-compatible store's own), set AWS_ENDPOINT_URL_STS, or "
+        "AWS_ENDPOINT_URL for every AWS service, on the insitu servers"
+    )
+
+
 def _redirect_error(exc: Exception, what: str, where: Where) -> StorageError:
     identity = where.identity
     endpoint = identity.endpoint or f"S3 in {identity.config.region}"
@@ -237,9 +262,11 @@ def _bucket_policy_fix(identity: Identity, bucket: str) -> str:
 def _assume_error(exc: AssumeRoleFailed, identity: Identity) -> InsituError:
     failing = exc.role
     if isinstance(exc.cause, _UNREACHABLE):
+        endpoint = address_of(exc.cause)
         return StorageUnreachable(
-            f"assuming {failing.role_arn} failed: cannot reach AWS STS ({exc.cause})",
-            fix="check that STS is reachable from the insitu servers (AWS_ENDPOINT_URL_STS)",
+            f"assuming {failing.role_arn} failed: cannot reach "
+            f"{f'STS at {endpoint}' if endpoint else 'AWS STS'} ({type(exc.cause).__name__})",
+            fix=sts_reach_fix(endpoint),
         )
     code, message, _ = code_of(exc.cause)
     detail = f"assuming {failing.role_arn} failed: {code} ({' '.join(message.split())[:300]})"
