@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from insitu.assets import lifecycle
 from insitu.assets.models import Asset
 from insitu.config import Settings, get_settings
 from insitu.connections import stores
@@ -21,6 +22,7 @@ from insitu.imports.sweep import sweep
 from insitu.jobs.inline import InlineBackend
 from tests.api.test_import_behaviour import (  # noqa: F401  (fixtures)
     WrappedStore,
+    both_databases,
     folder,
     queued_import,
     real_store,
@@ -135,6 +137,48 @@ def test_a_batch_that_ends_after_its_import_was_canceled_writes_nothing(
     job = api.get(f"/v1/imports/{job_id}").json()
     assert job["status"] == "canceled" and job["counts"]["imported"] == 0
     assert _assets(setup["project"]) == 0
+
+
+@both_databases
+def test_a_cancel_that_comes_while_a_batch_is_being_written_waits_for_it_and_removes_its_assets(
+    api: TestClient,
+    setup: dict[str, str],  # noqa: F811
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    job_id = queued_import(setup, settings)
+    assert run_lister(job_id, settings=settings, requeue=False).state == "done"
+    [batch] = _batches(job_id)
+    writing, cancel_sent = threading.Event(), threading.Event()
+    add_imported = lifecycle.add_imported
+
+    def held_mid_commit(*args: Any, **kwargs: Any) -> int:
+        # The batch's row is written and its transaction open: the cancel arrives now.
+        writing.set()
+        assert cancel_sent.wait(30)
+        time.sleep(0.5)  # long enough for the cancel to reach the rows it must wait for
+        return add_imported(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "add_imported", held_mid_commit)
+    result: dict[str, bool] = {}
+    worker = threading.Thread(
+        target=lambda: result.setdefault("batch", run_batch(batch.id, settings=settings))
+    )
+    worker.start()
+    assert writing.wait(30)
+    cancel_sent.set()
+    canceled = api.post(f"/v1/imports/{job_id}/cancel", json={"remove_assets": True})
+    worker.join(30)
+
+    assert canceled.status_code == 200, canceled.text
+    assert result == {"batch": True}  # written in full before the cancel took the import
+    body = canceled.json()
+    assert body["status"] == "canceled" and body["counts"]["imported"] == 25
+    assert body["assets_removed"] == 25
+    assert body["batches"] == {"queued": 0, "running": 0, "done": 1, "given_up": 0}
+    assert _assets(setup["project"]) == 25  # recorded, and out of circulation
+    live = api.get(f"/v1/projects/{setup['project']}/assets").json()["items"]
+    assert live == []
 
 
 def test_the_sweep_takes_up_an_import_whose_worker_died(

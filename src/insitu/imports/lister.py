@@ -73,21 +73,27 @@ def run_lister(
     itself to come back; without, the caller (the CLI's foreground run) calls again."""
     mine = new_id()
     with session_scope() as session:
-        job = _claim(session, job_id, mine, token, settings, requeue)
+        job, resumed = _claim(session, job_id, mine, token, settings)
         if job is None:
             return ListerRun("stopped")
-        if job.listing_done:
+        done = job.listing_done
+        unopened: InsituError | None = None
+        if done:
             session.execute(
                 update(ImportJob).where(ImportJob.id == job_id).values(lister_token=None)
             )
-            done = True
         else:
-            done = False
             try:
                 source = open_source(session, job, settings)
             except InsituError as exc:
-                session.commit()
-                return _listing_failed(job_id, mine, exc, settings, requeue)
+                unopened = exc
+    if resumed and requeue:
+        # In a transaction of its own: batch rows are never locked while the import's row
+        # is held, as a batch's commit takes them the other way round.
+        with session_scope() as session:
+            _requeue_batches(session, job_id)
+    if unopened is not None:
+        return _listing_failed(job_id, mine, unopened, settings, requeue)
     if done:
         finish_if_complete(job_id, settings=settings)
         return ListerRun("done")
@@ -136,11 +142,12 @@ def _claim(
     mine: str,
     token: str | None,
     settings: Settings,
-    requeue: bool,
-) -> ImportJob | None:
+) -> tuple[ImportJob | None, bool]:
+    """The import's listing, if this run may have it, and whether the import just started
+    (new or resumed)."""
     job = session.get(ImportJob, job_id)
     if job is None:
-        return None
+        return None, False
     fresh = False
     if job.status == QUEUED:
         # A new or resumed import takes one of its org's slots first, or waits queued.
@@ -152,7 +159,7 @@ def _claim(
                 "(INSITU_MAX_RUNNING_IMPORTS_PER_ORG); it starts when one of them ends",
                 job_id, settings.max_running_imports_per_org,
             )  # fmt: skip
-            return None
+            return None, False
     now = utcnow()
     holders = [ImportJob.lister_lease_until.is_(None), ImportJob.lister_lease_until < now]
     if token is not None:
@@ -170,11 +177,9 @@ def _claim(
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        return None
+        return None, False
     session.refresh(job)
-    if fresh and requeue:
-        _requeue_batches(session, job_id)
-    return job
+    return job, fresh
 
 
 def _requeue_batches(session: Session, job_id: str) -> None:

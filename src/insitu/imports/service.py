@@ -186,8 +186,7 @@ def resume(session: Session, *, job: ImportJob, force: bool = False) -> ImportJo
             f"import {job.id} is still running (last progress at {job.heartbeat_at})",
             fix="wait for it, or pass --force if its worker is known to be dead",
         )
-    session.refresh(job, with_for_update=True)
-    _retry_given_up(session, job)
+    # The batches before the import's row, as a batch's commit takes them (see cancel).
     session.execute(
         update(ImportBatch)
         .where(
@@ -196,6 +195,8 @@ def resume(session: Session, *, job: ImportJob, force: bool = False) -> ImportJo
         )
         .values(status=BATCH_QUEUED, token=None, lease_until=None, not_before=None)
     )
+    session.refresh(job, with_for_update=True)
+    _retry_given_up(session, job)
     job.status = QUEUED
     job.error = None
     job.finished_at = None
@@ -230,23 +231,24 @@ def cancel(
 ) -> int:
     """Stop the import after the page in flight; with ``remove_assets`` its assets leave.
 
-    Returns how many assets left circulation. The job row is locked first, so a page the
-    runner is committing lands before the cancel (and its assets are removed with the rest)
-    or not at all. Withdrawing a finished import's assets cancels it too, so a reconcile does
-    not import its prefix's files again.
+    Returns how many assets left circulation. A batch being written as the cancel comes
+    lands before it (and its assets are removed with the rest); one written after finds its
+    import canceled and writes nothing. Withdrawing a finished import's assets cancels it
+    too, so a reconcile does not import its prefix's files again.
     """
+    # The batches first, then the import's row: the order a batch's own commit takes them in
+    # (its row, then the import's counters). The other order deadlocked on PostgreSQL.
+    session.execute(
+        update(ImportBatch)
+        .where(ImportBatch.job_id == job.id, ImportBatch.status.in_(BATCH_PENDING))
+        .values(status=BATCH_CANCELED, lease_until=None)
+    )
     session.refresh(job, with_for_update=True)
     was = job.status
     if job.status not in FINISHED_STATUSES or remove_assets:
         job.status = CANCELED
         job.finished_at = job.finished_at or utcnow()
         job.lister_token = job.lister_lease_until = None
-        # A batch being written now finds itself canceled and writes nothing.
-        session.execute(
-            update(ImportBatch)
-            .where(ImportBatch.job_id == job.id, ImportBatch.status.in_(BATCH_PENDING))
-            .values(status=BATCH_CANCELED, lease_until=None)
-        )
         session.flush()
     removed = 0
     if remove_assets:
