@@ -35,13 +35,25 @@ class Periodic:
         self.first_delay = first_delay
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._started = False
+        self._lock = threading.Lock()  # start and stop may come from different threads
 
     def start(self) -> None:
-        self._thread.start()
+        """Start the thread, unless already stopped."""
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self._thread.start()
+            self._started = True
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+        """Stop the thread and wait for its run in flight; a no-op if it never started
+        (a Celery worker that never reached its broker shuts down without starting it)."""
+        with self._lock:
+            self._stop.set()
+            started = self._started
+        if started:
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         first = True
