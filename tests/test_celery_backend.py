@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from insitu import jobs
 from insitu.config import Settings
 from tests.conftest import OPERATOR, Org
+from tests.fixtures.processes import free_port
 from tests.images import png
 
 INSITU = str(Path(sys.executable).with_name("insitu"))
@@ -68,6 +69,41 @@ def test_an_import_queued_by_the_api_runs_on_a_celery_worker(
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
         jobs.set_backend(previous)
+
+
+def test_an_import_the_broker_does_not_take_is_kept_once_and_the_error_says_not_to_repeat_it(
+    settings: Settings, org: Org, data_root: Path
+) -> None:
+    from celery import Celery
+
+    from insitu.api.app import create_app
+    from insitu.jobs.celery_backend import CeleryBackend
+
+    (data_root / "a.png").write_bytes(png(1, 1))
+    nowhere = Celery("insitu", broker=f"redis://127.0.0.1:{free_port()}/0")  # Redis is down
+    previous = jobs.set_backend(CeleryBackend(nowhere))
+    try:
+        with TestClient(create_app(settings)) as client:
+            client.headers.update(org.headers)
+            connection = client.post(
+                "/v1/connections",
+                json={"provider": "local", "settings": {"root": str(data_root)}},
+                headers=OPERATOR,
+            ).json()
+            project = client.post("/v1/projects", json={"name": "p"}).json()
+            refused = client.post(
+                f"/v1/projects/{project['id']}/imports",
+                json={"source": f"file://{data_root}/", "connection_id": connection["id"]},
+            )
+            kept = client.get(f"/v1/projects/{project['id']}/imports").json()["items"]
+    finally:
+        jobs.set_backend(previous)
+    assert refused.status_code == 503, refused.text
+    body = refused.json()
+    assert body["error"] == "queue_unreachable"
+    assert "the change was saved" in body["detail"] and "imports.run" in body["detail"]
+    assert "INSITU_CELERY_BROKER_URL" in body["fix"] and "Do not repeat" in body["fix"]
+    assert [(job["source"], job["status"]) for job in kept] == [(f"file://{data_root}/", "queued")]
 
 
 @pytest.mark.parametrize("command", [["serve", "--port", "1"], ["worker"]])

@@ -158,14 +158,19 @@ def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
 
 @contextmanager
 def session_scope(engine: Engine | None = None) -> Iterator[Session]:
-    """A session committed on success and rolled back on error."""
+    """A session committed on success and rolled back on error.
+
+    An error raised by the commit itself propagates as it is: rolling back after an
+    after-commit hook failed would hide that error behind "session is in committed state".
+    """
     session = session_factory(engine)()
     try:
         yield session
-        session.commit()
     except BaseException:
         session.rollback()
         raise
+    else:
+        session.commit()
     finally:
         session.close()
 

@@ -130,6 +130,13 @@ class StorageUnavailable(InsituError):
     status_code = 503
 
 
+class QueueUnreachable(InsituError):
+    """The job broker refused work whose change was already committed: saved, not handed out."""
+
+    code = "queue_unreachable"
+    status_code = 503
+
+
 class StorageError(InsituError):
     code = "storage_error"
     status_code = 502

@@ -8,6 +8,8 @@ from typing import Any, Protocol
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from insitu.errors import QueueUnreachable
+
 
 class JobBackend(Protocol):
     def send(self, name: str, args: dict[str, Any]) -> None:
@@ -63,13 +65,24 @@ def enqueue_in(session: Session | None, delay: float, name: str, **args: Any) ->
     """:func:`enqueue`, to run no sooner than ``delay`` seconds after the commit."""
     json.dumps(args)  # refuse non-JSON arguments here, not in a worker later
 
-    def _send(_session: Session | None = None) -> None:
+    def _send() -> None:
         if delay > 0:
             get_backend().send_later(name, args, delay)
         else:
             get_backend().send(name, args)
 
+    def _send_committed(_session: Session) -> None:
+        try:
+            _send()
+        except Exception as exc:
+            raise QueueUnreachable(
+                f"the change was saved, but the job queue did not take its work ({name}): {exc}",
+                fix="make the broker that INSITU_CELERY_BROKER_URL names reachable (is Redis "
+                "running?). Do not repeat this request: its change is kept, and queued imports "
+                "are handed out again by the import sweep once the queue answers",
+            ) from exc
+
     if session is None:
         _send()
         return
-    event.listen(session, "after_commit", _send, once=True)
+    event.listen(session, "after_commit", _send_committed, once=True)

@@ -51,11 +51,14 @@ def _run(name: str, args: dict[str, Any]) -> None:
 
 
 class CeleryBackend:
+    def __init__(self, celery: Celery = app) -> None:
+        self.celery = celery
+
     def send(self, name: str, args: dict[str, Any]) -> None:
-        app.send_task("insitu.run", args=[name, args])
+        self.celery.send_task("insitu.run", args=[name, args])
 
     def send_later(self, name: str, args: dict[str, Any], delay: float) -> None:
-        app.send_task("insitu.run", args=[name, args], countdown=delay)
+        self.celery.send_task("insitu.run", args=[name, args], countdown=delay)
 
     def shutdown(self) -> None:
         pass
