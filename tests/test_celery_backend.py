@@ -101,9 +101,10 @@ def test_an_import_the_broker_does_not_take_is_kept_once_and_the_error_says_not_
     assert refused.status_code == 503, refused.text
     body = refused.json()
     assert body["error"] == "queue_unreachable"
-    assert "the change was saved" in body["detail"] and "imports.run" in body["detail"]
-    assert "INSITU_CELERY_BROKER_URL" in body["fix"] and "Do not repeat" in body["fix"]
     assert [(job["source"], job["status"]) for job in kept] == [(f"file://{data_root}/", "queued")]
+    assert "the change was saved" in body["detail"]
+    assert f"imports.run job_id={kept[0]['id']}" in body["detail"]
+    assert "INSITU_CELERY_BROKER_URL" in body["fix"] and "Do not repeat" in body["fix"]
 
 
 @pytest.mark.parametrize("command", [["serve", "--port", "1"], ["worker"]])

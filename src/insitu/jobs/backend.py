@@ -75,11 +75,12 @@ def enqueue_in(session: Session | None, delay: float, name: str, **args: Any) ->
         try:
             _send()
         except Exception as exc:
+            work = " ".join([name, *(f"{key}={value}" for key, value in args.items())])
             raise QueueUnreachable(
-                f"the change was saved, but the job queue did not take its work ({name}): {exc}",
+                f"the change was saved, but the job queue did not take its work ({work}): {exc}",
                 fix="make the broker that INSITU_CELERY_BROKER_URL names reachable (is Redis "
-                "running?). Do not repeat this request: its change is kept, and queued imports "
-                "are handed out again by the import sweep once the queue answers",
+                "running?). Do not repeat the change: it is kept, and queued imports are "
+                "handed out again by the import sweep once the queue answers",
             ) from exc
 
     if session is None:
