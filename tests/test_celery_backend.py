@@ -121,3 +121,41 @@ def test_celery_workers_with_a_sqlite_file_are_refused_saying_what_to_set(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "SQLite file" in result.stderr and "postgresql://" in result.stderr
     assert not (tmp_path / "x.db").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["worker"]])
+def test_servers_and_workers_refuse_to_start_on_a_database_that_does_not_exist(
+    command: list[str],
+) -> None:
+    missing = f"insitu_missing_{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "INSITU_JOB_BACKEND": "celery",
+        "INSITU_DATABASE_URL": f"postgresql://postgres:hush@127.0.0.1:5432/{missing}",
+        "COLUMNS": "200",
+    }
+    result = subprocess.run([INSITU, *command], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Error: cannot reach the database" in result.stderr, result.stderr
+    assert f'database "{missing}" does not exist' in result.stderr
+    assert "create the database" in result.stderr
+    assert "hush" not in result.stderr  # the password is not printed
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_worker_refuses_a_database_without_the_schema_saying_how_to_make_it(
+    database_url: str,
+) -> None:
+    env = {
+        **os.environ,
+        "INSITU_JOB_BACKEND": "celery",
+        "INSITU_DATABASE_URL": database_url,  # created, never upgraded
+        "COLUMNS": "200",
+    }
+    refused = subprocess.run(
+        [INSITU, "worker"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "the database has no insitu schema yet" in refused.stderr
+    assert "insitu db upgrade" in refused.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from insitu.db import make_engine
 
@@ -33,3 +34,8 @@ def current_revision(database_url: str) -> str | None:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
+
+
+def head_revision() -> str | None:
+    """The newest schema revision this insitu knows."""
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
