@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -247,3 +249,76 @@ def test_a_lister_waiting_for_room_comes_back_when_half_the_queue_is_done_at_the
         least,
         most,
     )
+
+
+def test_while_no_worker_runs_the_sweep_adds_one_listing_message_per_lease_not_every_batch(
+    api: TestClient,
+    setup: dict[str, str],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import redis
+
+    from insitu import jobs
+    from insitu.jobs.celery_backend import CeleryBackend
+    from insitu.jobs.celery_backend import app as celery_app
+
+    queue = f"insitu-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("INSITU_CELERY_QUEUE", queue)
+    monkeypatch.setenv("INSITU_IMPORT_BATCH_SIZE", "5")
+    monkeypatch.setenv("INSITU_IMPORT_MAX_PENDING_BATCHES", "3")
+    get_settings.cache_clear()
+    settings = get_settings()
+    broker = redis.Redis.from_url(settings.celery_broker_url)
+    previous = jobs.set_backend(CeleryBackend())
+    previous_queue, celery_app.conf.task_default_queue = celery_app.conf.task_default_queue, queue
+    try:
+        job_id = queued_import(setup, settings)
+        assert run_lister(job_id, settings=settings, requeue=False).state == "wait"
+        running, *queued = _batches(job_id)
+        long_ago = utcnow() - timedelta(minutes=5)
+        with session_scope() as session:  # every worker died: one batch held, two queued
+            session.execute(
+                update(ImportBatch)
+                .where(ImportBatch.id == running.id)
+                .values(status="running", token="dead", lease_until=long_ago)
+            )
+            session.execute(
+                update(ImportBatch)
+                .where(ImportBatch.status == "queued")
+                .values(enqueued_at=long_ago)
+            )
+            session.execute(update(ImportJob).values(lister_lease_until=long_ago))
+
+        assert sweep(settings=settings) == 4  # the lister and all three batches
+        assert broker.llen(queue) == 4
+        shown = api.get(f"/v1/imports/{job_id}").json()["batches"]
+        assert shown == {
+            "queued": 3,
+            "running": 0,
+            "done": 0,
+            "given_up": 0,
+        }  # none on a dead worker
+
+        for _ in range(3):  # later sweeps: their messages still wait for a worker
+            assert sweep(settings=settings) == 0
+        assert broker.llen(queue) == 4
+
+        with session_scope() as session:  # two leases later, still no worker
+            session.execute(
+                update(ImportBatch).where(ImportBatch.job_id == job_id).values(enqueued_at=long_ago)
+            )
+            session.execute(update(ImportJob).values(lister_lease_until=long_ago))
+        assert sweep(settings=settings) == 1  # the lister again; the batches' messages wait
+        assert broker.llen(queue) == 5
+
+        broker.delete(queue)  # the broker restarted and lost its queue
+        with session_scope() as session:
+            session.execute(
+                update(ImportBatch).where(ImportBatch.job_id == job_id).values(enqueued_at=long_ago)
+            )
+        assert sweep(settings=settings) == 3  # nothing waits: the batches are handed out again
+        assert broker.llen(queue) == 3
+    finally:
+        broker.delete(queue)
+        jobs.set_backend(previous)
+        celery_app.conf.task_default_queue = previous_queue

@@ -367,8 +367,9 @@ class _Lister:
         cuts = cut_points(part.prefix, first, page.cursor, part.last, count)
         if cuts:
             log.info(
-                "import %s: %s is long, listed in %d more key ranges at once from %s",
-                self.job_id, part.prefix or "the bucket", len(cuts), page.cursor,
+                "import %s: %s is long, cut into %d more key ranges from %s, listed %d at a "
+                "time", self.job_id, part.prefix or "the bucket", len(cuts), page.cursor,
+                self.settings.import_list_concurrency,
             )  # fmt: skip
         return cuts
 

@@ -3,9 +3,11 @@
 Every INSITU_IMPORT_SWEEP_SECONDS, on every backend (a thread in ``insitu serve`` and in
 ``insitu worker``), it re-queues the listers and batches of running imports whose lease has
 lapsed, batches queued long ago whose message may be lost (a broker restarted, a server
-killed with the in-process queue), ends imports that are complete, and starts imports waiting
-for a free slot of their org. Several sweeps may run at once: every claim is a conditional
-update, so a task delivered twice runs once.
+killed with the in-process queue) when no task waits in the queue, ends imports that are
+complete, and starts imports waiting for a free slot of their org. While no worker runs, the
+queue grows by at most one message per lister per lease, not by every batch each sweep.
+Several sweeps may run at once: every claim is a conditional update, so a task delivered
+twice runs once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from insitu import jobs
 from insitu.config import Settings
-from insitu.db import session_scope, utcnow
+from insitu.db import new_id, session_scope, utcnow
 from insitu.imports import leases
 from insitu.imports import service as imports
 from insitu.imports.batches import BATCH_TASK
@@ -46,41 +48,55 @@ def sweep(*, settings: Settings, restarted: bool = False) -> int:
     now = utcnow()
     lease = timedelta(seconds=settings.import_lease_seconds)
     queued = 0
+    listing_lapsed = and_(
+        ImportJob.status == RUNNING,
+        ImportJob.listing_done.is_(False),
+        or_(ImportJob.lister_lease_until.is_(None), ImportJob.lister_lease_until < now),
+    )
     with session_scope() as session:
-        for job_id in session.scalars(
-            select(ImportJob.id).where(
-                ImportJob.status == RUNNING,
-                ImportJob.listing_done.is_(False),
-                or_(ImportJob.lister_lease_until.is_(None), ImportJob.lister_lease_until < now),
+        for job_id in list(session.scalars(select(ImportJob.id).where(listing_lapsed))):
+            # The lease goes with the task, so the next sweeps leave the listing alone
+            # while the task waits for a worker (one message per lease, not per sweep).
+            token = new_id()
+            handed = session.execute(
+                update(ImportJob)
+                .where(ImportJob.id == job_id, listing_lapsed)
+                .values(lister_token=token, lister_lease_until=now + lease)
             )
-        ):
-            jobs.enqueue(session, LIST_TASK, job_id=job_id)
-            queued += 1
-        lost_before = now if restarted else now - 2 * lease
+            if handed.rowcount == 1:  # type: ignore[attr-defined]
+                jobs.enqueue(session, LIST_TASK, job_id=job_id, token=token)
+                queued += 1
+        due = [leases.batch_lapsed(now)]
+        # A batch queued long ago whose message may be lost (a broker restarted). Not while
+        # tasks wait in the queue: then no worker is taking them, and nothing is lost.
+        if restarted or not jobs.get_backend().waiting():
+            lost_before = now if restarted else now - 2 * lease
+            due.append(
+                and_(
+                    ImportBatch.status == BATCH_QUEUED,
+                    ImportBatch.enqueued_at <= lost_before,
+                    leases.batch_not_waiting(now),
+                )
+            )
         lapsed = (
             select(ImportBatch.id)
             .join(ImportJob, ImportJob.id == ImportBatch.job_id)
-            .where(
-                ImportJob.status == RUNNING,
-                or_(
-                    leases.batch_lapsed(now),
-                    and_(
-                        ImportBatch.status == BATCH_QUEUED,
-                        ImportBatch.enqueued_at <= lost_before,
-                        leases.batch_not_waiting(now),
-                    ),
-                ),
-            )
+            .where(ImportJob.status == RUNNING, or_(*due))
             .limit(_PER_SWEEP)
         )
         batch_ids = list(session.scalars(lapsed))
         for batch_id in batch_ids:
             jobs.enqueue(session, BATCH_TASK, batch_id=batch_id)
         if batch_ids:
+            # Queued again, with no holder: shown as queued, not as running on a dead worker,
+            # and handed out again only by the rule above.
             session.execute(
                 update(ImportBatch)
-                .where(ImportBatch.id.in_(batch_ids), ImportBatch.status == BATCH_QUEUED)
-                .values(enqueued_at=now)
+                .where(
+                    ImportBatch.id.in_(batch_ids),
+                    or_(ImportBatch.status == BATCH_QUEUED, leases.batch_lapsed(now)),
+                )
+                .values(status=BATCH_QUEUED, token=None, lease_until=None, enqueued_at=now)
             )
         queued += len(batch_ids)
         queued += _start_waiting(session, settings)

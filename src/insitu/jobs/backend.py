@@ -20,6 +20,10 @@ class JobBackend(Protocol):
         """Deliver one task to run no sooner than ``delay`` seconds from now."""
         ...
 
+    def waiting(self) -> int | None:
+        """Tasks queued that no worker has taken yet; None when the queue cannot say."""
+        ...
+
     def shutdown(self) -> None: ...
 
 

@@ -5,6 +5,7 @@ Start workers with ``insitu worker`` (or ``celery -A insitu.jobs.celery_backend 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
@@ -15,6 +16,7 @@ from insitu.jobs import follow_up
 from insitu.jobs.registry import run_task
 from insitu.process import tune_garbage_collector
 
+log = logging.getLogger(__name__)
 app = Celery("insitu", broker=get_settings().celery_broker_url)
 app.conf.update(
     task_default_queue=get_settings().celery_queue,
@@ -59,6 +61,17 @@ class CeleryBackend:
 
     def send_later(self, name: str, args: dict[str, Any], delay: float) -> None:
         self.celery.send_task("insitu.run", args=[name, args], countdown=delay)
+
+    def waiting(self) -> int | None:
+        try:
+            with self.celery.connection_for_read() as connection:
+                declared = connection.default_channel.queue_declare(
+                    queue=get_settings().celery_queue, passive=True
+                )
+        except Exception:  # the broker is down or the queue not declared yet: unknown
+            log.debug("cannot tell how many tasks wait in the queue", exc_info=True)
+            return None
+        return int(declared.message_count)
 
     def shutdown(self) -> None:
         pass

@@ -44,6 +44,9 @@ class InlineBackend:
         self._ensure_started()
         self._queue.put((name, args, time.monotonic() + delay))
 
+    def waiting(self) -> int:
+        return self._queue.qsize()
+
     def join(self) -> None:
         """Wait until every queued task has run, with what they handed off (tests, the CLI);
         handed-off work may queue more tasks, so until both are idle."""
