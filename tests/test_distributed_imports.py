@@ -255,5 +255,6 @@ def test_the_cli_queues_an_import_for_the_workers_and_follows_it_to_the_end(
         fakes3.stop()
     assert cli.returncode == 0, output
     assert f"Import {job.id} is queued for the workers" in output
+    assert "queued: 0 of ? files settled" in output  # piped output gets lines, not a live bar
     assert "succeeded" in output and "2000" in output
     assert assets_and_failures(job.id) == (2000, 2000, [])

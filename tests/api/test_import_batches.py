@@ -17,6 +17,7 @@ from insitu.assets.models import Asset
 from insitu.config import Settings, get_settings
 from insitu.connections import stores
 from insitu.db import session_scope, utcnow
+from insitu.errors import StoreThrottled
 from insitu.imports.batches import run_batch
 from insitu.imports.lister import run_lister
 from insitu.imports.models import ImportBatch, ImportJob
@@ -322,3 +323,57 @@ def test_while_no_worker_runs_the_sweep_adds_one_listing_message_per_lease_not_e
         broker.delete(queue)
         jobs.set_backend(previous)
         celery_app.conf.task_default_queue = previous_queue
+
+
+class ThrottledListing(WrappedStore):
+    """The store answers the first ``times`` listings as a throttled S3 would, after retries."""
+
+    def __init__(self, inner: Any, times: int) -> None:
+        super().__init__(inner)
+        self.times = times
+
+    def list_pages(self, prefix: str, **kwargs):  # type: ignore[no-untyped-def]
+        if self.times > 0:
+            self.times -= 1
+            raise StoreThrottled(
+                "listing: the store kept throttling after 10 attempts over 40.2 s (SlowDown)",
+                fix="lower INSITU_STORE_MAX_IN_FLIGHT, or ask for a higher request rate",
+            )
+        return self.inner.list_pages(prefix, **kwargs)
+
+
+def test_a_listing_the_store_throttles_shows_as_a_warning_while_it_waits_and_not_after(
+    api: TestClient,
+    setup: dict[str, str],  # noqa: F811
+    settings: Settings,
+) -> None:
+    job_id = queued_import(setup, settings)
+    store, location = real_store(setup, settings)
+    stores.forget(setup["connection"])
+    stores.get_or_open(setup["connection"], location, lambda: ThrottledListing(store, times=2))
+    try:
+        first = run_lister(job_id, settings=settings, requeue=False)
+        assert first.state == "wait"
+        waiting = api.get(f"/v1/imports/{job_id}").json()
+        assert waiting["status"] == "running" and waiting["error"] is None
+        assert waiting["warning"]["error"] == "storage_throttled"
+        assert waiting["warning"]["detail"].startswith(
+            "listing: the store kept throttling after 10 attempts over 40.2 s (SlowDown); "
+            "the listing tries again in "
+        )
+        assert waiting["warning"]["detail"].endswith(" s (try 1 of 12 failed)")
+        assert "INSITU_STORE_MAX_IN_FLIGHT" in waiting["warning"]["fix"]
+        second = run_lister(job_id, settings=settings, token=first.token, requeue=False)
+        assert second.state == "wait"
+        assert "(try 2 of 12" in api.get(f"/v1/imports/{job_id}").json()["warning"]["detail"]
+
+        assert run_lister(job_id, settings=settings, token=second.token, requeue=False).state
+        assert api.get(f"/v1/imports/{job_id}").json()["warning"] is None  # listed again
+        for batch in _batches(job_id):
+            run_batch(batch.id, settings=settings)
+    finally:
+        stores.forget(setup["connection"])
+    finished = api.get(f"/v1/imports/{job_id}").json()
+    assert finished["status"] == "succeeded", finished
+    assert (finished["error"], finished["warning"]) == (None, None)
+    assert finished["counts"]["imported"] == 25

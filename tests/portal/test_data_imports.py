@@ -16,7 +16,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import expect
+from sqlalchemy import update
 
+from insitu.db import session_scope, utcnow
+from insitu.imports.models import ImportJob
 from insitu.jobs import task
 from insitu.jobs.inline import InlineBackend
 from insitu.storage.registry import get_provider
@@ -270,6 +273,52 @@ def test_cancel_a_waiting_import_and_remove_its_assets(
     assert read["counts"]["imported"] == 0
     [audited] = api.get("/v1/audit", params={"action": "import.canceled"}).json()["items"]
     assert audited["details"]["was"] == "queued"
+
+
+def test_a_listing_waiting_out_a_throttled_store_says_so_until_it_lists_again(
+    live: str,
+    new_page: Callable[..., Any],
+    org: Org,
+    api: TestClient,
+    s3_bucket: str,
+    seed_objects: Callable[..., None],
+    held: Callable[[], None],
+) -> None:
+    seed_objects(s3_bucket, {"scans/a.png": png(), "scans/b.png": png(3, 2)})
+    connection = connect_s3(api)
+    project = api.post("/v1/projects", json={"name": "Scans"}).json()
+    job = api.post(
+        f"/v1/projects/{project['id']}/imports",
+        json={"source": f"s3://{s3_bucket}/scans/", "connection_id": connection},
+    ).json()
+    throttled = {
+        "error": "storage_throttled",
+        "detail": f"listing s3://{s3_bucket}/scans/: the store kept throttling after 10 attempts "
+        "over 40.2 s (SlowDown); the listing tries again in 7.6 s (try 3 of 12 failed)",
+        "fix": "nothing is lost: try it again later (an import requeues the batch); if it keeps "
+        "happening, lower INSITU_STORE_MAX_IN_FLIGHT or INSITU_IMPORT_CONCURRENCY, or ask the "
+        "store's owner for a higher request rate",
+    }
+    with session_scope() as session:  # where a lister leaves an import the store throttles
+        session.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job["id"])
+            .values(status="running", started_at=utcnow(), heartbeat_at=utcnow(), error=throttled)
+        )
+    page = new_page()
+    sign_in(page, live, org.key, path=f"/projects/{project['id']}/imports/{job['id']}")
+    notice = page.get_by_role("status").filter(has_text="Waiting for the store:")
+    expect(notice).to_contain_text("the store kept throttling after 10 attempts")
+    expect(notice).to_contain_text("lower INSITU_STORE_MAX_IN_FLIGHT")
+    expect(page.get_by_text("The import stopped")).to_have_count(0)
+    assert accessibility_problems(page) == []
+    screenshot(page, "data-imports-waiting-for-the-store")
+
+    held()  # a worker takes the listing up again, and the store answers this time
+    expect(page.locator("#progress-summary")).to_contain_text("succeeded", timeout=20_000)
+    expect(notice).to_have_count(0)
+    read = api.get(f"/v1/imports/{job['id']}").json()
+    assert (read["error"], read["warning"], read["counts"]["imported"]) == (None, None, 2)
 
 
 def test_another_orgs_session_cannot_reach_the_imports_and_forms_need_their_token(

@@ -31,6 +31,7 @@ from insitu.projects import service as projects
 from insitu.storage.registry import parse_location
 
 FOLLOW_SECONDS = 1.0  # how often a followed import's progress is read
+PLAIN_LINE_SECONDS = 10.0  # how often progress is printed as a line when output is not a terminal
 
 
 def import_files(
@@ -147,18 +148,30 @@ def _run_with_progress(job_id: str, on_workers: bool) -> None:
         TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
     )
+    last_warning: str | None = None
+    line_at = 0.0
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("Importing", total=None, detail="")
 
         def show(job: ImportJob) -> None:
+            nonlocal last_warning, line_at
             read = imports.read(job)
-            bar.update(
-                task,
-                completed=read.progress.done,
-                total=read.progress.total,
-                detail=f"{job.imported} new, {job.already_present} present, {job.failed} failed"
-                + (f", {now:,.0f} files/s" if (now := read.progress.recent_rate) else ""),
+            detail = f"{job.imported} new, {job.already_present} present, {job.failed} failed" + (
+                f", {now:,.0f} files/s" if (now := read.progress.recent_rate) else ""
             )
+            bar.update(task, completed=read.progress.done, total=read.progress.total, detail=detail)
+            warning = read.warning["detail"] if read.warning else None
+            if warning and warning != last_warning:
+                bar.console.print(f"[yellow]Waiting for the store:[/] {warning}", highlight=False)
+            last_warning = warning
+            # Piped or logged output gets no live bar: a line every PLAIN_LINE_SECONDS instead.
+            if not console.is_terminal and time.monotonic() - line_at >= PLAIN_LINE_SECONDS:
+                line_at = time.monotonic()
+                total = f"{read.progress.total:,}" if read.progress.total is not None else "?"
+                console.print(
+                    f"{read.status}: {read.progress.done:,} of {total} files settled; {detail}",
+                    highlight=False,
+                )
 
         if on_workers:
             _follow(job_id, show)

@@ -59,7 +59,7 @@ def _finish(session: Session, job_id: str) -> str | None:
     if job.unavailable:
         job.status, job.error = FAILED, unavailable_error(job.id, job.unavailable)
     else:
-        job.status = SUCCEEDED
+        job.status, job.error = SUCCEEDED, None
     webhooks.import_finished(session, job)
     return job.org_id
 

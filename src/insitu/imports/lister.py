@@ -226,15 +226,20 @@ def _listing_failed(
         job = get_one_for_update(session, ImportJob, job_id)
         job.list_attempts += 1
         attempts = job.list_attempts
+        delay = backoff(
+            attempts, base=settings.import_retry_base_seconds, cap=settings.import_retry_max_seconds
+        )
+        if attempts < settings.import_retry_attempts:
+            job.error = exc.as_dict() | {
+                "detail": f"{exc.detail}; the listing tries again in {delay:.1f} s (try "
+                f"{attempts} of {settings.import_retry_attempts} failed)"
+            }
     if attempts >= settings.import_retry_attempts:
         error = unavailable_error(job_id, 0) | {
             "detail": f"listing the source failed {attempts} times in a row: {exc.detail}"
         }
         fail(job_id, error, settings=settings)
         return ListerRun("stopped")
-    delay = backoff(
-        attempts, base=settings.import_retry_base_seconds, cap=settings.import_retry_max_seconds
-    )
     log.info("listing import %s: the store is busy (%s); again in %.1fs", job_id, exc, delay)
     return _pause(job_id, mine, delay, settings, requeue)
 
@@ -408,7 +413,7 @@ class _Lister:
             session.execute(
                 update(ImportJob)
                 .where(ImportJob.id == self.job_id)
-                .values(listed=ImportJob.listed + len(objects), list_attempts=0)
+                .values(listed=ImportJob.listed + len(objects), list_attempts=0, error=None)
             )
 
         self._commit(record)

@@ -82,7 +82,12 @@ class ImportRead(BaseModel):
     )
     bytes_read: int
     requests: int
-    error: dict[str, Any] | None
+    error: dict[str, Any] | None = Field(description="Why it failed, and the fix.")
+    warning: dict[str, Any] | None = Field(
+        default=None,
+        description="While it runs: what holds it up now (its store throttling or not "
+        "answering its listing), what insitu does about it, and the fix if it lasts.",
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -424,7 +424,9 @@ def read(job: ImportJob) -> ImportRead:
         batches=batches,
         bytes_read=job.bytes_read,
         requests=job.requests,
-        error=job.error,
+        # A running import's error is the transient one its listing is waiting out.
+        error=None if job.status == RUNNING else job.error,
+        warning=job.error if job.status == RUNNING else None,
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
