@@ -160,17 +160,26 @@ def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
 def session_scope(engine: Engine | None = None) -> Iterator[Session]:
     """A session committed on success and rolled back on error.
 
-    An error raised by the commit itself propagates as it is: rolling back after an
-    after-commit hook failed would hide that error behind "session is in committed state".
+    An error raised after the commit is done (by an after-commit hook, e.g. a job queue that
+    does not answer) propagates as it is: there is nothing to roll back, and trying would
+    hide it behind "session is in committed state".
     """
     session = session_factory(engine)()
+    committed = False
+
+    def _committed(_session: Session) -> None:
+        nonlocal committed
+        committed = True
+
     try:
         yield session
-    except BaseException:
-        session.rollback()
-        raise
-    else:
+        # First of the after-commit hooks, so it runs before any that may raise.
+        event.listen(session, "after_commit", _committed, insert=True)
         session.commit()
+    except BaseException:
+        if not committed:
+            session.rollback()
+        raise
     finally:
         session.close()
 
