@@ -377,3 +377,69 @@ def test_a_listing_the_store_throttles_shows_as_a_warning_while_it_waits_and_not
     assert finished["status"] == "succeeded", finished
     assert (finished["error"], finished["warning"]) == (None, None)
     assert finished["counts"]["imported"] == 25
+
+
+def test_a_listing_the_sweep_hands_out_is_taken_by_whichever_message_comes_first(
+    api: TestClient,
+    setup: dict[str, str],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INSITU_IMPORT_BATCH_SIZE", "5")
+    monkeypatch.setenv("INSITU_IMPORT_MAX_PENDING_BATCHES", "2")
+    get_settings.cache_clear()
+    settings = get_settings()
+    job_id = queued_import(setup, settings)
+    paused = run_lister(job_id, settings=settings, requeue=False)
+    assert paused.state == "wait"
+    with session_scope() as session:  # its worker died while the lister was away
+        session.execute(update(ImportJob).values(lister_lease_until=utcnow()))
+    time.sleep(0.01)
+    assert sweep(settings=settings) == 1  # the listing, handed out with a new message
+    # The lister's own message, late behind a busy queue, still takes the listing up.
+    late = run_lister(job_id, settings=settings, token=paused.token, requeue=False)
+    assert late.state == "wait", late
+    assert api.get(f"/v1/imports/{job_id}").json()["counts"]["listed"] == 10
+    assert run_lister(job_id, settings=settings, requeue=False).state == "stopped"  # now held
+
+
+def test_a_throttled_listing_canceled_while_it_waits_ends_canceled_without_an_error(
+    api: TestClient,
+    setup: dict[str, str],  # noqa: F811
+    settings: Settings,
+) -> None:
+    job_id = queued_import(setup, settings)
+    store, location = real_store(setup, settings)
+    stores.forget(setup["connection"])
+    stores.get_or_open(setup["connection"], location, lambda: ThrottledListing(store, times=1))
+    try:
+        assert run_lister(job_id, settings=settings, requeue=False).state == "wait"
+        assert api.get(f"/v1/imports/{job_id}").json()["warning"] is not None
+        canceled = api.post(f"/v1/imports/{job_id}/cancel", json={"remove_assets": False})
+    finally:
+        stores.forget(setup["connection"])
+    body = canceled.json()
+    assert (body["status"], body["error"], body["warning"]) == ("canceled", None, None)
+
+
+def test_a_listing_whose_batches_the_queue_does_not_take_pauses_and_keeps_them(
+    api: TestClient,
+    setup: dict[str, str],  # noqa: F811
+    settings: Settings,
+) -> None:
+    from celery import Celery
+
+    from insitu import jobs
+    from insitu.jobs.celery_backend import CeleryBackend
+    from tests.fixtures.processes import free_port
+
+    job_id = queued_import(setup, settings)
+    nowhere = Celery("insitu", broker=f"redis://127.0.0.1:{free_port()}/0")  # Redis is down
+    previous = jobs.set_backend(CeleryBackend(nowhere))
+    try:
+        assert run_lister(job_id, settings=settings).state == "stopped"
+    finally:
+        jobs.set_backend(previous)
+    job = api.get(f"/v1/imports/{job_id}").json()
+    # Not failed: the page and its batch are kept for the sweep to hand out once Redis is back.
+    assert (job["status"], job["error"], job["counts"]["listed"]) == ("running", None, 25)
+    assert job["batches"]["queued"] == 1

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from insitu import jobs
 from insitu.config import Settings
 from insitu.db import get_one_for_update, new_id, session_scope, utcnow
-from insitu.errors import InsituError
+from insitu.errors import InsituError, QueueUnreachable
 from insitu.imports import service as imports
 from insitu.imports.batches import BATCH_TASK, add_batch
 from insitu.imports.completion import fail, finish_if_complete, unavailable_error
@@ -104,6 +104,10 @@ def run_lister(
             state = lister.run()
     except _Lost:
         return ListerRun("stopped")
+    except QueueUnreachable as exc:
+        # Its page is committed; the sweep hands out its batches and the listing again.
+        log.warning("listing import %s paused: %s", job_id, exc.detail)
+        return ListerRun("stopped")
     except InsituError as exc:
         return _listing_failed(job_id, mine, exc, settings, requeue)
     except Exception:
@@ -161,7 +165,12 @@ def _claim(
             )  # fmt: skip
             return None, False
     now = utcnow()
-    holders = [ImportJob.lister_lease_until.is_(None), ImportJob.lister_lease_until < now]
+    # Free: never held, lapsed, or handed out by the sweep with no holder yet.
+    holders = [
+        ImportJob.lister_lease_until.is_(None),
+        ImportJob.lister_lease_until < now,
+        ImportJob.lister_token.is_(None),
+    ]
     if token is not None:
         holders.append(ImportJob.lister_token == token)
     if fresh:
@@ -224,6 +233,8 @@ def _listing_failed(
         return ListerRun("stopped")
     with session_scope() as session:
         job = get_one_for_update(session, ImportJob, job_id)
+        if job.status != RUNNING or job.lister_token != mine:
+            return ListerRun("stopped")  # canceled, failed or taken over meanwhile
         job.list_attempts += 1
         attempts = job.list_attempts
         delay = backoff(
@@ -413,7 +424,7 @@ class _Lister:
             session.execute(
                 update(ImportJob)
                 .where(ImportJob.id == self.job_id)
-                .values(listed=ImportJob.listed + len(objects), list_attempts=0, error=None)
+                .values(listed=ImportJob.listed + len(objects))
             )
 
         self._commit(record)
@@ -425,6 +436,9 @@ class _Lister:
             values: dict[str, Any] = {
                 "lister_lease_until": expiry(self.settings.import_lease_seconds, now=now),
                 "heartbeat_at": now,
+                # The store answered: no listing error is being waited out any more.
+                "list_attempts": 0,
+                "error": None,
             }
             if listing_done:
                 values |= {"listing_done": True, "lister_token": None, "lister_lease_until": None}

@@ -238,18 +238,20 @@ def cancel(
     """
     # The batches first, then the import's row: the order a batch's own commit takes them in
     # (its row, then the import's counters). The other order deadlocked on PostgreSQL.
-    session.execute(
-        update(ImportBatch)
-        .where(ImportBatch.job_id == job.id, ImportBatch.status.in_(BATCH_PENDING))
-        .values(status=BATCH_CANCELED, lease_until=None)
-    )
+    _cancel_batches(session, job.id)
     session.refresh(job, with_for_update=True)
     was = job.status
     if job.status not in FINISHED_STATUSES or remove_assets:
+        if was not in FINISHED_STATUSES:
+            job.error = None  # a running import's error is only what its listing waits out
         job.status = CANCELED
         job.finished_at = job.finished_at or utcnow()
         job.lister_token = job.lister_lease_until = None
         session.flush()
+        # Batches a page or a retry added while the first pass ran. Rows a batch's commit
+        # holds are skipped, not waited for: that commit waits for this one, then writes
+        # nothing, as the import is canceled.
+        _cancel_batches(session, job.id, skip_locked=True)
     removed = 0
     if remove_assets:
         from insitu.assets import service as assets
@@ -260,6 +262,20 @@ def cancel(
     target["details"] |= {"was": was, "assets_removed": removed}
     audit.record(session, actor=actor, action="import.canceled", org_id=job.org_id, **target)
     return removed
+
+
+def _cancel_batches(session: Session, job_id: str, *, skip_locked: bool = False) -> None:
+    pending = (
+        select(ImportBatch.id)
+        .where(ImportBatch.job_id == job_id, ImportBatch.status.in_(BATCH_PENDING))
+        .with_for_update(skip_locked=skip_locked)
+    )
+    session.execute(
+        update(ImportBatch)
+        .where(ImportBatch.id.in_(pending.scalar_subquery()))
+        .values(status=BATCH_CANCELED, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _audited(job: ImportJob) -> dict[str, Any]:

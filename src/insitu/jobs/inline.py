@@ -45,7 +45,10 @@ class InlineBackend:
         self._queue.put((name, args, time.monotonic() + delay))
 
     def waiting(self) -> int:
-        return self._queue.qsize()
+        """Tasks due now that no thread has taken (one waiting out a delay is not late)."""
+        now = time.monotonic()
+        with self._queue.mutex:
+            return sum(1 for name, _, due in self._queue.queue if name and due <= now)
 
     def join(self) -> None:
         """Wait until every queued task has run, with what they handed off (tests, the CLI);
