@@ -123,8 +123,16 @@ def test_celery_workers_with_a_sqlite_file_are_refused_saying_what_to_set(
     assert not (tmp_path / "x.db").exists()  # refused before anything was written
 
 
-@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["worker"]])
-def test_servers_and_workers_refuse_to_start_on_a_database_that_does_not_exist(
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve", "--port", "1"],
+        ["worker"],
+        ["db", "upgrade"],
+        ["import", "s3://b/p/", "--project", "p"],
+    ],
+)
+def test_commands_on_a_database_that_does_not_exist_say_so_and_what_to_do(
     command: list[str],
 ) -> None:
     missing = f"insitu_missing_{uuid.uuid4().hex[:8]}"

@@ -397,3 +397,32 @@ def test_new_files_an_import_is_still_listing_are_left_to_it(
     done = reconcile(api, worker, project)
     assert done["counts"]["added"] == 1
     assert f"s3://{s3_bucket}/g/b.png" in by_location(api, project)
+
+
+def test_a_reconcile_the_broker_did_not_take_is_sent_again_when_asked_for_again(
+    api: TestClient, worker: InlineBackend, imported: dict[str, Any]
+) -> None:
+    from celery import Celery
+
+    from insitu import jobs
+    from insitu.jobs.celery_backend import CeleryBackend
+    from tests.fixtures.processes import free_port
+
+    nowhere = Celery("insitu", broker=f"redis://127.0.0.1:{free_port()}/0")  # Redis is down
+    previous = jobs.set_backend(CeleryBackend(nowhere))
+    try:
+        refused = api.post(f"/v1/projects/{imported['project']}/reconcile")
+    finally:
+        jobs.set_backend(previous)
+    assert refused.status_code == 503, refused.text
+    assert "reconcile.run job_id=" in refused.json()["detail"]
+    assert "a reconcile when it is asked for again" in refused.json()["fix"]
+
+    # The queue answers again: asking again sends the same reconcile, which runs.
+    again = api.post(f"/v1/projects/{imported['project']}/reconcile")
+    assert again.status_code == 202, again.text
+    worker.join()
+    done = api.get(f"/v1/reconciles/{again.json()['id']}").json()
+    assert done["status"] == "succeeded", done
+    listed = api.get(f"/v1/projects/{imported['project']}/reconciles").json()["items"]
+    assert [item["id"] for item in listed] == [again.json()["id"]]  # the one recorded before

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
+import pytest
+
+from insitu.errors import QueueUnreachable
 from insitu.jobs.periodic import Periodic
 
 
@@ -36,3 +40,24 @@ def test_a_started_periodic_runs_until_stopped() -> None:
     assert not any(thread.name == "ticking" for thread in threading.enumerate())
     ran.clear()
     assert not ran.wait(0.05) and len(runs) == count
+
+
+def test_a_known_error_is_logged_in_one_line_each_time(caplog: pytest.LogCaptureFixture) -> None:
+    """A broker that is down fails every sweep: its message says it all, a traceback
+    each time only buries it."""
+    failed = threading.Event()
+
+    def work(_first: bool) -> None:
+        failed.set()
+        raise QueueUnreachable("the job queue did not take its work", fix="start Redis")
+
+    periodic = Periodic("sweep-of-a-dead-broker", 0.01, work)
+    with caplog.at_level(logging.WARNING, logger="insitu.jobs.periodic"):
+        periodic.start()
+        assert failed.wait(5)
+        periodic.stop()
+    [first, *_] = [r for r in caplog.records if r.name == "insitu.jobs.periodic"]
+    assert first.getMessage() == (
+        "sweep-of-a-dead-broker failed: the job queue did not take its work; trying again in 0.01s"
+    )
+    assert first.exc_info is None

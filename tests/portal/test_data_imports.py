@@ -294,7 +294,7 @@ def test_a_listing_waiting_out_a_throttled_store_says_so_until_it_lists_again(
     throttled = {
         "error": "storage_throttled",
         "detail": f"listing s3://{s3_bucket}/scans/: the store kept throttling after 10 attempts "
-        "over 40.2 s (SlowDown); the listing tries again in 7.6 s (try 3 of 12 failed)",
+        "over 40.2 s (SlowDown); the listing goes on trying (3 of 12 tries failed)",
         "fix": "nothing is lost: try it again later (an import requeues the batch); if it keeps "
         "happening, lower INSITU_STORE_MAX_IN_FLIGHT or INSITU_IMPORT_CONCURRENCY, or ask the "
         "store's owner for a higher request rate",

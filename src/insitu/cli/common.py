@@ -10,9 +10,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Column
+from sqlalchemy import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
+from insitu import migrate
 from insitu.config import Settings, get_settings
 from insitu.db import get_engine, session_scope
 from insitu.errors import InvalidConfiguration, InvalidInput, NotFound
@@ -35,6 +37,21 @@ def settings() -> Settings:
     return get_settings()
 
 
+def reach_database() -> str | None:
+    """The schema revision of the database; an error saying what to fix when it does not
+    answer (the server is down, the database missing, the URL wrong)."""
+    url = settings().database_url
+    try:
+        return migrate.current_revision(url)
+    except OperationalError as exc:
+        shown = make_url(url).render_as_string(hide_password=True)
+        reason = " ".join(str(exc.orig or exc).split())
+        raise InvalidConfiguration(
+            f"cannot reach the database INSITU_DATABASE_URL names ({shown}): {reason}",
+            fix="start the database server, create the database, or correct INSITU_DATABASE_URL",
+        ) from exc
+
+
 @contextmanager
 def session() -> Iterator[Session]:
     url = settings().database_url
@@ -42,6 +59,8 @@ def session() -> Iterator[Session]:
         with session_scope(get_engine(url)) as db_session:
             yield db_session
     except (OperationalError, ProgrammingError) as exc:
+        if isinstance(exc, OperationalError):
+            reach_database()  # a database that does not answer says so, not "no schema"
         if "no such table" in str(exc) or "does not exist" in str(exc):
             raise InvalidConfiguration(
                 "the database has no insitu schema yet (or an old one)",

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import typer
+from sqlalchemy import make_url
 
 from insitu import migrate
-from insitu.cli.common import console, settings
+from insitu.cli.common import console, reach_database, settings
 
 app = typer.Typer(help="The database schema.", no_args_is_help=True)
 
@@ -12,7 +13,7 @@ app = typer.Typer(help="The database schema.", no_args_is_help=True)
 def upgrade() -> None:
     """Create or migrate the database to the newest schema (safe to run again)."""
     url = settings().database_url
-    before = migrate.current_revision(url)
+    before = reach_database()
     migrate.upgrade(url)
     after = migrate.current_revision(url)
     if before == after:
@@ -27,6 +28,4 @@ def upgrade() -> None:
 
 
 def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)

@@ -4,11 +4,9 @@ import os
 from typing import Annotated
 
 import typer
-from sqlalchemy import make_url
-from sqlalchemy.exc import OperationalError
 
 from insitu import migrate
-from insitu.cli.common import console, session, settings
+from insitu.cli.common import console, reach_database, session, settings
 from insitu.errors import InvalidConfiguration
 from insitu.organizations import service as organizations
 
@@ -25,7 +23,7 @@ def serve(
     import uvicorn
 
     _refuse_sqlite_with_workers()
-    _reach_database()
+    reach_database()
     migrate.upgrade(settings().database_url)
     warning = settings().shared_identity_warning
     if warning:
@@ -105,7 +103,7 @@ def worker(
             fix="set INSITU_JOB_BACKEND=celery (and INSITU_CELERY_BROKER_URL) to use workers",
         )
     _refuse_sqlite_with_workers()
-    if _reach_database() != migrate.head_revision():
+    if reach_database() != migrate.head_revision():
         raise InvalidConfiguration(
             "the database has no insitu schema yet (or an old one); a worker does not "
             "change the schema",
@@ -140,18 +138,3 @@ def _refuse_sqlite_with_workers() -> None:
             fix="set INSITU_DATABASE_URL=postgresql://USER@HOST/DB for the servers and workers, "
             "or INSITU_JOB_BACKEND=inline to run imports inside 'insitu serve'",
         )
-
-
-def _reach_database() -> str | None:
-    """The schema revision of the database; refuses to start when it does not answer,
-    rather than failing on every task later."""
-    url = settings().database_url
-    try:
-        return migrate.current_revision(url)
-    except OperationalError as exc:
-        shown = make_url(url).render_as_string(hide_password=True)
-        reason = " ".join(str(exc.orig or exc).split())
-        raise InvalidConfiguration(
-            f"cannot reach the database INSITU_DATABASE_URL names ({shown}): {reason}",
-            fix="start the database server, create the database, or correct INSITU_DATABASE_URL",
-        ) from exc

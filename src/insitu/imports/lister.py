@@ -242,8 +242,8 @@ def _listing_failed(
         )
         if attempts < settings.import_retry_attempts:
             job.error = exc.as_dict() | {
-                "detail": f"{exc.detail}; the listing tries again in {delay:.1f} s (try "
-                f"{attempts} of {settings.import_retry_attempts} failed)"
+                "detail": f"{exc.detail}; the listing goes on trying ({attempts} of "
+                f"{settings.import_retry_attempts} tries failed)"
             }
     if attempts >= settings.import_retry_attempts:
         error = unavailable_error(job_id, 0) | {

@@ -83,8 +83,9 @@ def enqueue_in(session: Session | None, delay: float, name: str, **args: Any) ->
             raise QueueUnreachable(
                 f"the change was saved, but the job queue did not take its work ({work}): {exc}",
                 fix="make the broker that INSITU_CELERY_BROKER_URL names reachable (is Redis "
-                "running?). Do not repeat the change: it is kept, and queued imports are "
-                "handed out again by the import sweep once the queue answers",
+                "running?). Do not repeat the change: it is kept, and its work is sent again "
+                "once the queue answers (imports by the import sweep, a reconcile when it is "
+                "asked for again or its schedule comes)",
             ) from exc
 
     if session is None:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from insitu.db import session_scope
+from insitu.errors import InsituError
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class Periodic:
         while not self._stop.wait(wait):
             try:
                 self.work(first)
+            except InsituError as exc:  # said in full by its message: no traceback each time
+                log.warning("%s failed: %s; trying again in %ss", self.name, exc.detail, self.every)
             except Exception:  # housekeeping must outlive a database hiccup
                 log.exception("%s failed; trying again in %ss", self.name, self.every)
             first = False

@@ -49,6 +49,10 @@ def start(session: Session, *, project: Project, by: str, enqueue: bool = True) 
         select(ReconcileJob).where(ReconcileJob.project_id == project.id, alive)
     ).first()
     if pending is not None:
+        if pending.status == QUEUED and enqueue:
+            # Sent again: its message may have been lost (a broker that was down); a
+            # duplicate finds it claimed and does nothing.
+            jobs.enqueue(session, RUN_TASK, job_id=pending.id)
         return pending
     job = ReconcileJob(org_id=project.org_id, project_id=project.id, requested_by=by)
     session.add(job)
