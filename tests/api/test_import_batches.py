@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from insitu import jobs
 from insitu.assets import lifecycle
 from insitu.assets.models import Asset
 from insitu.config import Settings, get_settings
@@ -259,7 +260,6 @@ def test_while_no_worker_runs_the_sweep_adds_one_listing_message_per_lease_not_e
 ) -> None:
     import redis
 
-    from insitu import jobs
     from insitu.jobs.celery_backend import CeleryBackend
     from insitu.jobs.celery_backend import app as celery_app
 
@@ -395,7 +395,13 @@ def test_a_listing_the_sweep_hands_out_is_taken_by_whichever_message_comes_first
     with session_scope() as session:  # its worker died while the lister was away
         session.execute(update(ImportJob).values(lister_lease_until=utcnow()))
     time.sleep(0.01)
-    assert sweep(settings=settings) == 1  # the listing, handed out with a new message
+    busy = InlineBackend(threads=0)  # a queue whose workers are all busy: nothing is taken
+    previous = jobs.set_backend(busy)
+    try:
+        assert sweep(settings=settings) == 1  # the listing, handed out with a new message
+    finally:
+        jobs.set_backend(previous)
+    assert busy.waiting() == 1
     # The lister's own message, late behind a busy queue, still takes the listing up.
     late = run_lister(job_id, settings=settings, token=paused.token, requeue=False)
     assert late.state == "wait", late
@@ -429,7 +435,6 @@ def test_a_listing_whose_batches_the_queue_does_not_take_pauses_and_keeps_them(
 ) -> None:
     from celery import Celery
 
-    from insitu import jobs
     from insitu.jobs.celery_backend import CeleryBackend
     from tests.fixtures.processes import free_port
 
