@@ -12,15 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from sqlalchemy import func, select
 
-from insitu import jobs
 from insitu.assets.models import Asset
 from insitu.config import Settings, get_settings
 from insitu.connections import service as connections
@@ -32,6 +29,7 @@ from insitu.imports.schemas import ImportCreate
 from insitu.organizations import service as organizations
 from insitu.projects import service as projects
 from insitu.projects.schemas import ProjectCreate
+from tests.fixtures.backends import celery_queue
 from tests.fixtures.fakes3 import FakeS3
 from tests.fixtures.moto import TEST_CREDENTIALS
 
@@ -76,13 +74,8 @@ class Workers:
 @pytest.fixture
 def cluster(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workers]:
     """Celery on Redis, with leases and sweeps short enough for a test to see them lapse."""
-    from insitu.jobs.celery_backend import CeleryBackend
-    from insitu.jobs.celery_backend import app as celery_app
-
-    queue = f"insitu-test-{uuid.uuid4().hex[:8]}"
     for name, value in {
         "INSITU_JOB_BACKEND": "celery",
-        "INSITU_CELERY_QUEUE": queue,
         "INSITU_IMPORT_BATCH_SIZE": "250",
         "INSITU_IMPORT_LEASE_SECONDS": "3",
         "INSITU_IMPORT_SWEEP_SECONDS": "0.5",
@@ -91,18 +84,12 @@ def cluster(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wor
         **TEST_CREDENTIALS,
     }.items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    previous_queue = celery_app.conf.task_default_queue
-    celery_app.conf.task_default_queue = queue
-    previous = jobs.set_backend(CeleryBackend())
-    workers = Workers()
-    try:
-        yield workers
-    finally:
-        workers.stop()
-        jobs.set_backend(previous)
-        celery_app.conf.task_default_queue = previous_queue
-        redis.Redis.from_url(get_settings().celery_broker_url).delete(queue)
+    with celery_queue(monkeypatch):
+        workers = Workers()
+        try:
+            yield workers
+        finally:
+            workers.stop()
 
 
 def start_import(fakes3: FakeS3, monkeypatch: pytest.MonkeyPatch) -> str:

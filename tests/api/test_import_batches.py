@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from insitu import jobs
 from insitu.assets import lifecycle
 from insitu.assets.models import Asset
 from insitu.config import Settings, get_settings
@@ -32,6 +33,7 @@ from tests.api.test_import_behaviour import (  # noqa: F401  (fixtures)
     real_store,
     setup,
 )
+from tests.fixtures.backends import broker_down, celery_queue, using
 
 
 class StalledReads(WrappedStore):
@@ -258,21 +260,11 @@ def test_while_no_worker_runs_the_sweep_adds_one_listing_message_per_lease_not_e
     setup: dict[str, str],  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import redis
-
-    from insitu.jobs.celery_backend import CeleryBackend
-    from insitu.jobs.celery_backend import app as celery_app
-
-    queue = f"insitu-test-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("INSITU_CELERY_QUEUE", queue)
     monkeypatch.setenv("INSITU_IMPORT_BATCH_SIZE", "5")
     monkeypatch.setenv("INSITU_IMPORT_MAX_PENDING_BATCHES", "3")
-    get_settings.cache_clear()
-    settings = get_settings()
-    broker = redis.Redis.from_url(settings.celery_broker_url)
-    previous = jobs.set_backend(CeleryBackend())
-    previous_queue, celery_app.conf.task_default_queue = celery_app.conf.task_default_queue, queue
-    try:
+    with celery_queue(monkeypatch) as queue:
+        settings = get_settings()
+        broker = redis.Redis.from_url(settings.celery_broker_url)
         job_id = queued_import(setup, settings)
         assert run_lister(job_id, settings=settings, requeue=False).state == "wait"
         running, *queued = _batches(job_id)
@@ -319,10 +311,18 @@ def test_while_no_worker_runs_the_sweep_adds_one_listing_message_per_lease_not_e
             )
         assert sweep(settings=settings) == 3  # nothing waits: the batches are handed out again
         assert broker.llen(queue) == 3
+
+
+@contextmanager
+def store_of(setup: dict[str, str], settings: Settings, wrap: Any) -> Iterator[None]:  # noqa: F811
+    """The connection's store, as ``wrap`` changes it, for the imports run in the block."""
+    store, location = real_store(setup, settings)
+    stores.forget(setup["connection"])
+    stores.get_or_open(setup["connection"], location, lambda: wrap(store))
+    try:
+        yield
     finally:
-        broker.delete(queue)
-        jobs.set_backend(previous)
-        celery_app.conf.task_default_queue = previous_queue
+        stores.forget(setup["connection"])
 
 
 class ThrottledListing(WrappedStore):
@@ -348,10 +348,7 @@ def test_a_listing_the_store_throttles_shows_as_a_warning_while_it_waits_and_not
     settings: Settings,
 ) -> None:
     job_id = queued_import(setup, settings)
-    store, location = real_store(setup, settings)
-    stores.forget(setup["connection"])
-    stores.get_or_open(setup["connection"], location, lambda: ThrottledListing(store, times=2))
-    try:
+    with store_of(setup, settings, lambda store: ThrottledListing(store, times=2)):
         first = run_lister(job_id, settings=settings, requeue=False)
         assert first.state == "wait"
         waiting = api.get(f"/v1/imports/{job_id}").json()
@@ -372,8 +369,6 @@ def test_a_listing_the_store_throttles_shows_as_a_warning_while_it_waits_and_not
         assert api.get(f"/v1/imports/{job_id}").json()["warning"] is None  # listed again
         for batch in _batches(job_id):
             run_batch(batch.id, settings=settings)
-    finally:
-        stores.forget(setup["connection"])
     finished = api.get(f"/v1/imports/{job_id}").json()
     assert finished["status"] == "succeeded", finished
     assert (finished["error"], finished["warning"]) == (None, None)
@@ -395,12 +390,8 @@ def test_a_listing_the_sweep_hands_out_is_taken_by_whichever_message_comes_first
     with session_scope() as session:  # its worker died while the lister was away
         session.execute(update(ImportJob).values(lister_lease_until=utcnow()))
     time.sleep(0.01)
-    busy = InlineBackend(threads=0)  # a queue whose workers are all busy: nothing is taken
-    previous = jobs.set_backend(busy)
-    try:
+    with using(InlineBackend(threads=0)) as busy:  # its workers all busy: nothing is taken
         assert sweep(settings=settings) == 1  # the listing, handed out with a new message
-    finally:
-        jobs.set_backend(previous)
     assert busy.waiting() == 1
     # The lister's own message, late behind a busy queue, still takes the listing up.
     late = run_lister(job_id, settings=settings, token=paused.token, requeue=False)
@@ -415,15 +406,10 @@ def test_a_throttled_listing_canceled_while_it_waits_ends_canceled_without_an_er
     settings: Settings,
 ) -> None:
     job_id = queued_import(setup, settings)
-    store, location = real_store(setup, settings)
-    stores.forget(setup["connection"])
-    stores.get_or_open(setup["connection"], location, lambda: ThrottledListing(store, times=1))
-    try:
+    with store_of(setup, settings, lambda store: ThrottledListing(store, times=1)):
         assert run_lister(job_id, settings=settings, requeue=False).state == "wait"
         assert api.get(f"/v1/imports/{job_id}").json()["warning"] is not None
         canceled = api.post(f"/v1/imports/{job_id}/cancel", json={"remove_assets": False})
-    finally:
-        stores.forget(setup["connection"])
     body = canceled.json()
     assert (body["status"], body["error"], body["warning"]) == ("canceled", None, None)
 
@@ -433,18 +419,9 @@ def test_a_listing_whose_batches_the_queue_does_not_take_pauses_and_keeps_them(
     setup: dict[str, str],  # noqa: F811
     settings: Settings,
 ) -> None:
-    from celery import Celery
-
-    from insitu.jobs.celery_backend import CeleryBackend
-    from tests.fixtures.processes import free_port
-
     job_id = queued_import(setup, settings)
-    nowhere = Celery("insitu", broker=f"redis://127.0.0.1:{free_port()}/0")  # Redis is down
-    previous = jobs.set_backend(CeleryBackend(nowhere))
-    try:
+    with using(broker_down()):
         assert run_lister(job_id, settings=settings).state == "stopped"
-    finally:
-        jobs.set_backend(previous)
     job = api.get(f"/v1/imports/{job_id}").json()
     # Not failed: the page and its batch are kept for the sweep to hand out once Redis is back.
     assert (job["status"], job["error"], job["counts"]["listed"]) == ("running", None, 25)

@@ -21,6 +21,7 @@ from tests.api.test_asset_removal import by_location
 from tests.api.test_import_behaviour import WrappedStore, real_store
 from tests.api.test_s3_end_to_end import run
 from tests.conftest import Org
+from tests.fixtures.backends import broker_down, using
 from tests.fixtures.moto import seed
 from tests.images import png
 
@@ -402,18 +403,8 @@ def test_new_files_an_import_is_still_listing_are_left_to_it(
 def test_a_reconcile_the_broker_did_not_take_is_sent_again_when_asked_for_again(
     api: TestClient, worker: InlineBackend, imported: dict[str, Any]
 ) -> None:
-    from celery import Celery
-
-    from insitu import jobs
-    from insitu.jobs.celery_backend import CeleryBackend
-    from tests.fixtures.processes import free_port
-
-    nowhere = Celery("insitu", broker=f"redis://127.0.0.1:{free_port()}/0")  # Redis is down
-    previous = jobs.set_backend(CeleryBackend(nowhere))
-    try:
+    with using(broker_down()):
         refused = api.post(f"/v1/projects/{imported['project']}/reconcile")
-    finally:
-        jobs.set_backend(previous)
     assert refused.status_code == 503, refused.text
     assert "reconcile.run job_id=" in refused.json()["detail"]
     assert "a reconcile when it is asked for again" in refused.json()["fix"]
