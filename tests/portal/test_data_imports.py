@@ -64,6 +64,18 @@ def connect_s3(api: TestClient) -> str:
     return str(response.json()["id"])
 
 
+def import_folder(api: TestClient, bucket: str, folder: str) -> tuple[str, dict[str, Any]]:
+    """A project named after ``folder`` and an import of ``s3://bucket/folder/`` into it,
+    through an S3 connection: (project ID, import)."""
+    connection = connect_s3(api)
+    project = api.post("/v1/projects", json={"name": folder.capitalize()}).json()
+    job = api.post(
+        f"/v1/projects/{project['id']}/imports",
+        json={"source": f"s3://{bucket}/{folder}/", "connection_id": connection},
+    ).json()
+    return project["id"], job
+
+
 def test_add_data_from_s3_verify_import_and_watch_it_finish_without_a_reload(
     live: str,
     new_page: Callable[..., Any],
@@ -209,15 +221,10 @@ def test_an_hevc_video_fails_with_the_ffmpeg_command_in_the_failures_table(
         s3_bucket,
         {"clips/holiday.mp4": (tmp_path / "hevc.mp4").read_bytes(), "clips/frame.png": png()},
     )
-    connection = connect_s3(api)
-    project = api.post("/v1/projects", json={"name": "Clips"}).json()
-    job = api.post(
-        f"/v1/projects/{project['id']}/imports",
-        json={"source": f"s3://{s3_bucket}/clips/", "connection_id": connection},
-    ).json()
+    project, job = import_folder(api, s3_bucket, "clips")
     worker.join()
     page = new_page()
-    sign_in(page, live, org.key, path=f"/projects/{project['id']}/imports/{job['id']}")
+    sign_in(page, live, org.key, path=f"/projects/{project}/imports/{job['id']}")
 
     expect(page.locator("#progress-summary")).to_contain_text("1 imported")
     expect(page.locator("#progress-summary")).to_contain_text("1 failed")
@@ -232,7 +239,7 @@ def test_an_hevc_video_fails_with_the_ffmpeg_command_in_the_failures_table(
     assert accessibility_problems(page) == []
     screenshot(page, "data-imports-finished-with-failures")
     phone = new_page(PHONE)
-    sign_in(phone, live, org.key, path=f"/projects/{project['id']}/imports/{job['id']}")
+    sign_in(phone, live, org.key, path=f"/projects/{project}/imports/{job['id']}")
     expect(phone.locator("table.failures")).to_be_visible()
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(phone, "data-imports-failures-phone")
@@ -248,14 +255,9 @@ def test_cancel_a_waiting_import_and_remove_its_assets(
     held: Callable[[], None],
 ) -> None:
     seed_objects(s3_bucket, {"scans/a.png": png()})
-    connection = connect_s3(api)
-    project = api.post("/v1/projects", json={"name": "Scans"}).json()
-    job = api.post(
-        f"/v1/projects/{project['id']}/imports",
-        json={"source": f"s3://{s3_bucket}/scans/", "connection_id": connection},
-    ).json()
+    project, job = import_folder(api, s3_bucket, "scans")
     page = new_page()
-    sign_in(page, live, org.key, path=f"/projects/{project['id']}/imports/{job['id']}")
+    sign_in(page, live, org.key, path=f"/projects/{project}/imports/{job['id']}")
     expect(page.locator("#progress-summary")).to_contain_text("queued")
     screenshot(page, "data-imports-in-progress")
 
@@ -285,12 +287,7 @@ def test_a_listing_waiting_out_a_throttled_store_says_so_until_it_lists_again(
     held: Callable[[], None],
 ) -> None:
     seed_objects(s3_bucket, {"scans/a.png": png(), "scans/b.png": png(3, 2)})
-    connection = connect_s3(api)
-    project = api.post("/v1/projects", json={"name": "Scans"}).json()
-    job = api.post(
-        f"/v1/projects/{project['id']}/imports",
-        json={"source": f"s3://{s3_bucket}/scans/", "connection_id": connection},
-    ).json()
+    project, job = import_folder(api, s3_bucket, "scans")
     throttled = {
         "error": "storage_throttled",
         "detail": f"listing s3://{s3_bucket}/scans/: the store kept throttling after 10 attempts "
@@ -306,7 +303,7 @@ def test_a_listing_waiting_out_a_throttled_store_says_so_until_it_lists_again(
             .values(status="running", started_at=utcnow(), heartbeat_at=utcnow(), error=throttled)
         )
     page = new_page()
-    sign_in(page, live, org.key, path=f"/projects/{project['id']}/imports/{job['id']}")
+    sign_in(page, live, org.key, path=f"/projects/{project}/imports/{job['id']}")
     notice = page.get_by_role("status").filter(has_text="Waiting for the store:")
     expect(notice).to_contain_text("the store kept throttling after 10 attempts")
     expect(notice).to_contain_text("lower INSITU_STORE_MAX_IN_FLIGHT")
