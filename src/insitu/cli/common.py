@@ -37,6 +37,11 @@ def settings() -> Settings:
     return get_settings()
 
 
+def shown_url(url: str) -> str:
+    """A database URL as it may be printed: its password masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def reach_database() -> str | None:
     """The schema revision of the database; an error saying what to fix when it does not
     answer (the server is down, the database missing, the URL wrong)."""
@@ -44,10 +49,9 @@ def reach_database() -> str | None:
     try:
         return migrate.current_revision(url)
     except OperationalError as exc:
-        shown = make_url(url).render_as_string(hide_password=True)
         reason = " ".join(str(exc.orig or exc).split())
         raise InvalidConfiguration(
-            f"cannot reach the database INSITU_DATABASE_URL names ({shown}): {reason}",
+            f"cannot reach the database INSITU_DATABASE_URL names ({shown_url(url)}): {reason}",
             fix="start the database server, create the database, or correct INSITU_DATABASE_URL",
         ) from exc
 

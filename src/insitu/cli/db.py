@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import typer
-from sqlalchemy import make_url
 
 from insitu import migrate
-from insitu.cli.common import console, reach_database, settings
+from insitu.cli.common import console, reach_database, settings, shown_url
 
 app = typer.Typer(help="The database schema.", no_args_is_help=True)
 
@@ -17,15 +16,11 @@ def upgrade() -> None:
     migrate.upgrade(url)
     after = migrate.current_revision(url)
     if before == after:
-        console.print(f"Database already at schema {after}: {_redacted(url)}", highlight=False)
+        console.print(f"Database already at schema {after}: {shown_url(url)}", highlight=False)
     elif before is None:
-        console.print(f"Database created at schema {after}: {_redacted(url)}", highlight=False)
+        console.print(f"Database created at schema {after}: {shown_url(url)}", highlight=False)
     else:
         console.print(
-            f"Database upgraded from schema {before} to {after}: {_redacted(url)}",
+            f"Database upgraded from schema {before} to {after}: {shown_url(url)}",
             highlight=False,
         )
-
-
-def _redacted(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
